@@ -1,0 +1,1 @@
+"""cli: the ``zoning`` command line. Parses arguments and displays results; computes nothing itself."""

@@ -1,0 +1,95 @@
+"""Subcommands: classify, check, run, map, model show|check, rules show."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from zoning import pipeline
+
+from .main import cli, handle_errors
+
+crs_option = click.option("--crs", "assume_crs", metavar="CRS",
+                          help="CRS for input layers that have none, e.g. EPSG:4490.")
+encoding_option = click.option("--encoding", metavar="ENC",
+                               help="Text encoding of Shapefile attributes (default: .cpg, else UTF-8, else GBK).")
+overwrite_option = click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+
+
+def _parse_rasters(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        kind, sep, path = v.partition("=")
+        if not sep or not path:
+            raise click.BadParameter(f"{v!r}: expected KIND=PATH, e.g. landcover=lc.tif", param_hint="--raster")
+        if kind in out:
+            raise click.BadParameter(f"{kind} given twice", param_hint="--raster")
+        out[kind] = path
+    return out
+
+
+@cli.command()
+@click.argument("counties", metavar="COUNTIES")
+@click.option("--raster", "rasters", multiple=True, metavar="KIND=PATH", required=True,
+              help="landcover=PATH (IGBP codes, e.g. MCD12C1) and dem=PATH (metres). Repeat for each.")
+@click.option("--attributes", metavar="TABLE", help="CSV/XLSX joined on county id: pop_density or population, "
+              "gdp_per_capita or gdp, grain_output, urbanization_rate (all optional).")
+@click.option("--id-field", metavar="F", help="County id field (default: first of county_id, adcode, code, id).")
+@click.option("--name-field", metavar="F", help="County name field (default: first of name, county_name, "
+              "district, NAME).")
+@click.option("--model", "model_path", metavar="MODEL.toml", help="Model file (default: the shipped model; see "
+              "`zoning model show`).")
+@click.option("--sensitivity", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Perturb weights and breakpoints N times and report each county's stability.")
+@click.option("--spread", type=click.FloatRange(0, 1), default=0.10, show_default=True,
+              help="Relative perturbation for --sensitivity.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed for --sensitivity.")
+@click.option("-o", "--output", required=True, metavar="OUT.gpkg", help="Output GeoPackage (layer `zones`).")
+@crs_option
+@encoding_option
+@overwrite_option
+@handle_errors
+def classify(counties, rasters, attributes, id_field, name_field, model_path, sensitivity, spread, seed, output,
+             assume_crs, encoding, overwrite):
+    """Classify county polygons into main function zones.
+
+    Writes layer `zones` with zone, zone_zh, the three scores, margin, rule, review, reason and every indicator.
+    """
+    path, zones = pipeline.run_classify(counties, _parse_rasters(rasters), output, attributes=attributes,
+                                        id_field=id_field, name_field=name_field, model_path=model_path,
+                                        sensitivity=sensitivity, spread=spread, seed=seed, assume_crs=assume_crs,
+                                        encoding=encoding, overwrite=overwrite)
+    echo_zone_summary(zones)
+    click.echo(f"wrote {path} (layer zones, {len(zones)} counties)")
+
+
+def echo_zone_summary(zones) -> None:
+    total_area = zones["area_km2"].sum()
+    click.echo(f"{'zone':<18}{'类型':<10}{'counties':>9}{'share':>8}{'land':>8}{'review':>8}")
+    for z, grp in zones.groupby("zone", sort=False):
+        click.echo(f"{z:<18}{grp['zone_zh'].iat[0]:<10}{len(grp):>9}{len(grp) / len(zones):>8.0%}"
+                   f"{grp['area_km2'].sum() / total_area:>8.0%}{int(grp['review'].sum()):>8}")
+
+
+@cli.group()
+def model():
+    """Show or check a classification model (TOML)."""
+
+
+@model.command("show")
+@handle_errors
+def model_show():
+    """Print the shipped default model as TOML on stdout."""
+    from zoning.model import default_text
+
+    sys.stdout.write(default_text())
+
+
+@model.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@handle_errors
+def model_check(file):
+    """Validate a model file and list every problem with its key path."""
+    m = pipeline.load_model(file)
+    click.echo(f"{file}: OK ({m.id}; {sum(len(t) for t in m.functions.values())} terms, {len(m.rules)} rules)")

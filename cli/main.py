@@ -1,0 +1,79 @@
+"""The ``zoning`` command (click). Every command calls one function of :mod:`zoning.pipeline`."""
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import traceback
+
+import click
+
+from zoning import __version__
+from zoning.errors import ZoningError
+
+log = logging.getLogger("zoning")
+
+EXIT_CODES = """Exit codes: 0 success; 1 bad input data; 2 usage or configuration error; 3 internal error (a bug:
+please report it with --debug output); 4 output cannot be written; 130 interrupted (Ctrl-C)."""
+
+
+def _setup_logging(verbose: int, quiet: int) -> None:
+    level = logging.INFO - 10 * verbose + 10 * quiet
+    level = min(max(level, logging.DEBUG), logging.ERROR)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if level <= logging.DEBUG
+                                           else "%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def handle_errors(func):
+    """Turn known errors into one clear message and an exit code; no traceback unless --debug."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        debug = ctx.find_root().params.get("debug", False)
+        try:
+            return func(*args, **kwargs)
+        except ZoningError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: no output was written (earlier outputs are left as they were).", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as exc:  # a bug: say so, keep it short unless asked
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Internal error: {type(exc).__name__}: {exc}\nThis is a bug in zoning; re-run with --debug "
+                       "and report the output.", err=True)
+            ctx.exit(3)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+             epilog=EXIT_CODES)
+@click.version_option(__version__, "--version", prog_name="zoning")
+@click.option("-v", "--verbose", count=True, help="More messages on stderr (-vv for debug).")
+@click.option("-q", "--quiet", count=True, help="Fewer messages on stderr (warnings and errors only).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(verbose: int, quiet: int, debug: bool) -> None:
+    """zoning: main functional zones (主体功能区) and three control lines (三条控制线) for Chinese counties.
+
+    Input layers are given as PATH, or PATH:LAYER to pick a layer inside a GeoPackage
+    (the QGIS form PATH|layername=LAYER works too).
+    """
+    _setup_logging(verbose, quiet)
+
+
+def main() -> None:
+    from . import commands  # noqa: F401  (registers the subcommands)
+
+    cli(prog_name="zoning")
+
+
+from . import commands  # noqa: E402,F401

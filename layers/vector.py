@@ -1,0 +1,154 @@
+"""Read vector layers: GeoPackage (any layer), Shapefile (with GBK detection), GeoJSON, GeoParquet."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+
+from zoning.errors import DataError, UsageError
+
+log = logging.getLogger("zoning")
+
+# Chinese GIS data without a .cpg is almost always GBK; GB18030 is its superset.
+CHINESE_FALLBACK = "gb18030"
+
+
+@dataclass(frozen=True)
+class LayerSource:
+    """A vector source: a path and, for multi-layer containers, a layer name."""
+
+    path: Path
+    layer: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}" + (f" (layer {self.layer!r})" if self.layer else "")
+
+
+def parse_source(spec: str | Path) -> LayerSource:
+    """Parse ``PATH``, ``PATH:LAYER`` or ``PATH|layername=LAYER`` (the QGIS form) into a :class:`LayerSource`.
+
+    ``PATH:LAYER`` is only split when ``PATH`` exists and is not itself the whole spec, so Windows drive letters and
+    file names with colons keep working.
+    """
+    s = str(spec)
+    if "|layername=" in s:
+        p, _, layer = s.partition("|layername=")
+        return LayerSource(Path(p), layer or None)
+    if not Path(s).exists() and ":" in s:
+        p, _, layer = s.rpartition(":")
+        if p and Path(p).exists():
+            return LayerSource(Path(p), layer or None)
+    return LayerSource(Path(s), None)
+
+
+def list_layers(path: Path) -> list[str]:
+    return [str(name) for name, _ in pyogrio.list_layers(path)]
+
+
+def _check_gpkg(path: Path) -> None:
+    # GDAL reports a truncated GeoPackage with an opaque message; SQLite's own check names the problem.
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            con.execute("SELECT count(*) FROM gpkg_contents").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"{path}: not a readable GeoPackage ({exc}). The file may be truncated or corrupt: "
+                        "copy it again from its source, or open it in QGIS to check.") from None
+
+
+def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
+                role: str = "input") -> gpd.GeoDataFrame:
+    """Read one vector layer into a GeoDataFrame.
+
+    Parameters
+    ----------
+    spec : path, ``PATH:LAYER`` or :class:`LayerSource`
+    encoding : text encoding of attribute values; default: ``.cpg`` if present, else UTF-8, else GB18030
+    role : what the layer is for (``"counties"``, ``"red line"`` …), used in messages
+
+    Returns
+    -------
+    GeoDataFrame with ``attrs["source"]`` (a string naming file and layer) and ``attrs["encoding"]``.
+    """
+    src = spec if isinstance(spec, LayerSource) else parse_source(spec)
+    path = src.path
+    if not path.exists():
+        raise DataError(f"{role} file not found: {path}. Check the path (relative paths are resolved from "
+                        f"{Path.cwd()}).")
+    if path.is_dir() and path.suffix.lower() != ".gdb":
+        raise DataError(f"{role}: {path} is a directory; give the path of a vector file (.gpkg, .shp, .geojson, "
+                        ".parquet).")
+    suffix = path.suffix.lower()
+    if suffix == ".gpkg":
+        _check_gpkg(path)
+    layer = src.layer
+    try:
+        layers = list_layers(path) if suffix not in (".parquet", ".geoparquet") else []
+    except pyogrio.errors.DataSourceError as exc:
+        raise DataError(f"{role}: cannot open {path} as a vector file ({exc}).") from None
+    if layer is None and len(layers) > 1:
+        spatial = [n for n, g in pyogrio.list_layers(path) if g]
+        if len(spatial) == 1:
+            layer = spatial[0]
+        else:
+            raise UsageError(f"{role}: {path} holds {len(layers)} layers ({', '.join(layers)}); pick one as "
+                             f"{path}:LAYER, e.g. {path}:{layers[0]}")
+    if layer is not None and layers and layer not in layers:
+        raise UsageError(f"{role}: {path} has no layer {layer!r}; its layers are: {', '.join(layers)}")
+    label = f"{path}" + (f" (layer {layer})" if layer else "")
+    try:
+        if suffix in (".parquet", ".geoparquet"):
+            gdf = gpd.read_parquet(path)
+            used = "utf-8"
+        else:
+            gdf, used = _read_ogr(path, layer, encoding)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise DataError(f"{role}: cannot read {label}: {exc}") from None
+    except ValueError as exc:
+        raise DataError(f"{role}: cannot read {label}: {exc}") from None
+    gdf.attrs["source"] = label
+    gdf.attrs["encoding"] = used
+    log.info("read %s: %d features, CRS %s, encoding %s", label, len(gdf),
+             gdf.crs.to_string() if gdf.crs else "none", used)
+    return gdf
+
+
+def _read_ogr(path: Path, layer: str | None, encoding: str | None):
+    if encoding:
+        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding), encoding
+    if path.suffix.lower() == ".shp" and not path.with_suffix(".cpg").exists() \
+            and not path.with_suffix(".CPG").exists():
+        try:
+            return pyogrio.read_dataframe(path, layer=layer, encoding="utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            log.info("%s has no .cpg and is not UTF-8: reading it as GB18030 (GBK); "
+                     "pass --encoding to override", path)
+            return pyogrio.read_dataframe(path, layer=layer, encoding=CHINESE_FALLBACK), CHINESE_FALLBACK
+    info = pyogrio.read_info(path, layer=layer)
+    return pyogrio.read_dataframe(path, layer=layer), str(info.get("encoding") or "utf-8")
+
+
+def read_table(path: str | Path, role: str = "attributes"):
+    """Read a CSV or XLSX attribute table; every column as text first so codes keep their leading zeros."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{role} table not found: {p}")
+    try:
+        if p.suffix.lower() in (".xlsx", ".xls"):
+            return pd.read_excel(p, dtype=str)
+        for enc in ("utf-8-sig", CHINESE_FALLBACK):
+            try:
+                return pd.read_csv(p, dtype=str, encoding=enc)
+            except UnicodeDecodeError:
+                continue
+    except Exception as exc:  # pandas raises many parser-specific errors
+        raise DataError(f"{role}: cannot read table {p}: {exc}") from None
+    raise DataError(f"{role}: {p} is neither UTF-8 nor GB18030 text")

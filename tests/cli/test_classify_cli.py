@@ -1,0 +1,78 @@
+"""``zoning classify`` through the real command line."""
+import sqlite3
+
+import geopandas as gpd
+import pytest
+
+
+def _rasters(sample):
+    return ["--raster", f"landcover={sample / 'landcover.tif'}", "--raster", f"dem={sample / 'dem.tif'}"]
+
+
+def test_version_and_help(cli):
+    r = cli("--version")
+    assert r.returncode == 0 and "zoning" in r.stdout
+    r = cli("--help")
+    assert r.returncode == 0 and "classify" in r.stdout and "Exit codes" in r.stdout
+    r = cli("classify", "--help")
+    assert "--sensitivity" in r.stdout and "PATH:LAYER" not in r.stderr
+
+
+def test_classify_writes_the_zones_layer(cli, sample, tmp_path):
+    out = tmp_path / "zones.gpkg"
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "-o", str(out), "--sensitivity", "5")
+    assert r.returncode == 0, r.stderr
+    assert "grain_production" in r.stdout and "农产品主产区" in r.stdout
+    z = gpd.read_file(out, layer="zones")
+    assert len(z) == 183
+    for col in ["county_id", "name", "zone", "zone_zh", "score_urbanization", "score_grain_production",
+                "score_ecological", "margin", "rule", "review", "reason", "area_km2", "built_up_share",
+                "cropland_share", "ecological_share", "barren_share", "elevation_mean", "relief", "stability",
+                "alt_zone"]:
+        assert col in z.columns, col
+    assert z.review.dtype == bool
+    con = sqlite3.connect(out)
+    types = dict(con.execute("SELECT name, type FROM pragma_table_info('zones')").fetchall())
+    assert types["county_id"].upper().startswith("TEXT")
+    styles = con.execute("SELECT f_table_schema, f_table_name, useAsDefault FROM layer_styles").fetchall()
+    assert styles == [("", "zones", 1)]
+    assert (tmp_path / "styles" / "zones.qml").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_existing_output_is_refused_and_left_identical(cli, sample, tmp_path):
+    out = tmp_path / "zones.gpkg"
+    out.write_bytes(b"previous run")
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "-o", str(out))
+    assert r.returncode == 4
+    assert "already exists; pass --overwrite" in r.stderr
+    assert out.read_bytes() == b"previous run"
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "-o", str(out), "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() != b"previous run"
+
+
+def test_model_show_is_pure_toml_and_check_reports_keys(cli, tmp_path):
+    import tomllib
+
+    r = cli("model", "show")
+    assert r.returncode == 0
+    assert tomllib.loads(r.stdout)["model"]["id"] == "zoning-default"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(r.stdout.replace("weight = 0.40", "weight = 0.30", 1), encoding="utf-8")
+    r = cli("model", "check", str(bad))
+    assert r.returncode == 2
+    assert "functions.urbanization.terms: weights add up to 0.9, not 1" in r.stderr
+    r = cli("model", "check", str(tmp_path / "missing.toml"))
+    assert r.returncode == 2 and "not found" in r.stderr
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["--raster", "landcover"], 2, "expected KIND=PATH"),
+    (["--raster", "slope=x.tif"], 2, "unknown kind(s) slope"),
+])
+def test_bad_raster_arguments(cli, sample, tmp_path, args, code, message):
+    r = cli("classify", str(sample / "counties.gpkg"), *args, "-o", str(tmp_path / "z.gpkg"))
+    assert r.returncode == code
+    assert message in r.stderr
+    assert not (tmp_path / "z.gpkg").exists()

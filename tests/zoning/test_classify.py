@@ -1,0 +1,148 @@
+"""The default model on the real Sichuan sample: counties checked by hand against their indicators."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zoning import pipeline
+from zoning.classify import classify, grade, sensitivity
+from zoning.model import Term, load_default, with_functions
+
+# Each county checked by hand against its indicators (see the comment for the deciding numbers).
+EXPECTED = {
+    # Chengdu's central districts: MODIS built-up share 0.78-1.0 -> rule strong_urban
+    "510104": "urbanization",  # 锦江区 built-up 0.99
+    "510105": "urbanization",  # 青羊区 0.93
+    "510106": "urbanization",  # 金牛区 0.99
+    "510107": "urbanization",  # 武侯区 1.00
+    "510108": "urbanization",  # 成华区 0.79
+    "510114": "urbanization",  # 新都区 0.23
+    "510117": "urbanization",  # 郫都区 0.27
+    # Basin farming counties: cropland 0.45-0.50, relief < 250 m, elevation < 500 m -> A ≈ 4-4.6 wins
+    "510121": "grain_production",  # 金堂县 cropland 0.47
+    "510185": "grain_production",  # 简阳市 0.49
+    "510623": "grain_production",  # 中江县 0.50
+    "510722": "grain_production",  # 三台县 0.48
+    "510923": "grain_production",  # 大英县 0.50
+    "511421": "grain_production",  # 仁寿县 0.45
+    "511621": "grain_production",  # 岳池县 0.49
+    "511325": "grain_production",  # 西充县 0.50
+    # Western plateau (甘孜/阿坝): ecological land ≈ 1.0, elevation > 3,000 m -> rule ecological_priority
+    "513332": "ecological",  # 石渠县 4,521 m
+    "513334": "ecological",  # 理塘县 4,185 m
+    "513328": "ecological",  # 甘孜县 4,216 m
+    "513301": "ecological",  # 康定市 4,086 m
+    "513221": "ecological",  # 汶川县 3,041 m, relief 2,990 m
+    "513232": "ecological",  # 若尔盖县 3,522 m
+    "513231": "ecological",  # 阿坝县 3,728 m
+}
+
+
+@pytest.fixture(scope="module")
+def zones(sample):
+    z, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+                                                                  "dem": str(sample / "dem.tif")})
+    return z
+
+
+def test_hand_checked_sichuan_counties(zones):
+    got = dict(zip(zones.county_id, zones.zone))
+    wrong = {c: (got[c], z) for c, z in EXPECTED.items() if got[c] != z}
+    assert not wrong
+
+
+def test_rules_and_explanations(zones):
+    row = zones.set_index("county_id").loc["510104"]
+    assert row.rule == "strong_urban" and row.zone_zh == "城镇化地区"
+    assert "城镇化地区" in row.reason and "urbanization" in row.reason
+    assert "built_up_share grade 5" in row.top_factors
+    assert zones.set_index("county_id").loc["513332"].rule == "ecological_priority"
+    assert set(zones.zone) == {"urbanization", "grain_production", "ecological"}
+    assert zones.review.dtype == bool
+
+
+def test_districts_with_few_cells_are_flagged(zones):
+    z = zones.set_index("county_id")
+    assert z.loc["510104", "landcover_cells"] < 3
+    assert z.loc["510104", "review"]
+    assert "few cells" in z.loc["510104", "review_reasons"]
+
+
+def test_grade_breakpoints():
+    g = grade(np.array([0.0, 0.01, 0.05, 0.2, 0.9, np.nan]), [0.01, 0.03, 0.08, 0.20])
+    np.testing.assert_array_equal(g[:5], [1, 2, 3, 5, 5])
+    assert np.isnan(g[5])
+    np.testing.assert_array_equal(grade(np.array([10.0, 300.0]), [25, 75, 160, 280], descending=True), [5, 1])
+
+
+def test_missing_attributes_renormalise_and_are_recorded(zones):
+    assert "pop_density" in zones.missing.iloc[0]
+
+
+def test_attributes_change_scores(sample, tmp_path):
+    if True:
+        p = tmp_path / "attr.csv"
+        pd.DataFrame({"county_id": ["513332", "510104"], "pop_density": [3.0, 15000.0]}).to_csv(p, index=False)
+        z, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+                                                                      "dem": str(sample / "dem.tif")}, attributes=p)
+    z = z.set_index("county_id")
+    assert z.loc["513332", "pop_density"] == 3.0
+    assert np.isnan(z.loc["510121", "pop_density"])
+    assert "pop_density" not in z.loc["513332", "missing"]
+
+
+def test_sensitivity_is_reproducible_with_a_seed(zones, sample):
+    z1, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+                                                                   "dem": str(sample / "dem.tif")},
+                                       sensitivity=15, seed=7)
+    z2, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+                                                                   "dem": str(sample / "dem.tif")},
+                                       sensitivity=15, seed=7)
+    pd.testing.assert_series_equal(z1.stability, z2.stability)
+    assert (z1.stability <= 1).all() and (z1.stability >= 0).all()
+    unstable = z1[z1.stability < 1]
+    assert (unstable.alt_zone != "").all() and (unstable.alt_zone != unstable.zone).all()
+    assert z1.set_index("county_id").loc["510104", "stability"] == 1.0
+
+
+def _random_indicators(seed, n=40):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "built_up_share": rng.uniform(0, 0.4, n), "cropland_share": rng.uniform(0, 0.7, n),
+        "ecological_share": rng.uniform(0, 1, n), "barren_share": rng.uniform(0, 0.5, n),
+        "elevation_mean": rng.uniform(0, 5000, n), "relief": rng.uniform(0, 3000, n),
+        "steep_share": rng.uniform(0, 1, n), "landcover_cells": rng.uniform(0, 100, n),
+        "admin_type": rng.choice(["DISTRICT", "CITY", "COUNTY", "FOREST"], n)})
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), factor=st.floats(0.1, 10.0))
+def test_each_county_gets_one_zone_and_uniform_weight_scaling_changes_nothing(seed, factor):
+    ind = _random_indicators(seed)
+    m = load_default()
+    base = classify(ind, m)
+    assert base.zone.isin(["urbanization", "grain_production", "ecological"]).all()
+    scaled = with_functions(m, {f: [Term(t.name, t.weight * factor, t.parts) for t in ts]
+                                for f, ts in m.functions.items()})
+    assert (classify(ind, scaled).zone == base.zone).all()
+
+
+def test_county_without_any_data_gets_the_fallback_zone():
+    ind = pd.DataFrame({"built_up_share": [np.nan], "admin_type": ["COUNTY"]})
+    r = classify(ind, load_default())
+    assert r.zone[0] == "ecological" and r.rule[0] == "no_data" and r.review[0]
+
+
+def test_sensitivity_zero_spread_is_fully_stable():
+    ind = _random_indicators(3)
+    s = sensitivity(ind, load_default(), runs=5, spread=0.0)
+    assert (s.stability == 1.0).all()
+
+
+def test_entropy_and_minmax_options_run():
+    ind = _random_indicators(5)
+    m = load_default()
+    m.settings = {**m.settings, "weighting": "entropy", "scaling": "minmax"}
+    r = classify(ind, m)
+    assert r.zone.notna().all()

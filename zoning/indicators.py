@@ -1,0 +1,203 @@
+"""County indicators from rasters (coverage-weighted, true cell areas) and from officer-supplied attributes."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .coverage import Coverage
+
+# IGBP codes. MCD12C1 codes water 0, MCD12Q1 codes it 17: both are accepted.
+WATER = (0, 17)
+BUILT_UP = 13
+CROPLAND = 12
+MOSAIC = 14
+BARREN = 16
+NATURAL = tuple(range(1, 12)) + (15,)
+# Below this share of a county's area with valid raster cells, its raster indicators are treated as missing.
+MIN_VALID_SHARE = 0.5
+
+ADMIN_TYPES = ("DISTRICT", "CITY", "COUNTY", "FOREST")
+
+
+def _wsum(cov: Coverage, weights: np.ndarray) -> np.ndarray:
+    return np.bincount(cov.feature, weights=weights, minlength=cov.n)
+
+
+def landcover_shares(cov: Coverage, classes: np.ndarray) -> pd.DataFrame:
+    """Area shares of IGBP land-cover groups per polygon.
+
+    Shares are fractions of the polygon's area that falls on valid (non-nodata) cells, each cell weighted by its
+    covered fraction and its true area. Mosaic (14) counts half as cropland and half as ecological land, so
+    ``built_up + cropland + ecological + barren = 1``.
+
+    Returns
+    -------
+    DataFrame with ``built_up_share``, ``cropland_share``, ``ecological_share``, ``barren_share``,
+    ``water_share``, ``landcover_valid_share`` (valid area ÷ covered area) and ``landcover_cells``.
+    """
+    v = cov.values(classes)
+    valid = ~np.isnan(v)
+    w = cov.weight
+    wv = np.where(valid, w, 0.0)
+    denom = _wsum(cov, wv)
+    total = _wsum(cov, w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        def share(mask):
+            return _wsum(cov, wv * mask) / denom
+
+        out = pd.DataFrame({
+            "built_up_share": share(v == BUILT_UP),
+            "cropland_share": share((v == CROPLAND) + 0.5 * (v == MOSAIC)),
+            "ecological_share": share(np.isin(v, NATURAL + WATER) + 0.5 * (v == MOSAIC)),
+            "barren_share": share(v == BARREN),
+            "water_share": share(np.isin(v, WATER)),
+            "landcover_valid_share": denom / total,
+        })
+    out["landcover_cells"] = cov.cells_covered()
+    low = ~(out["landcover_valid_share"] >= MIN_VALID_SHARE)
+    out.loc[low, ["built_up_share", "cropland_share", "ecological_share", "barren_share", "water_share"]] = np.nan
+    return out
+
+
+def _window_relief(dem: np.ndarray) -> np.ndarray:
+    """Max − min elevation in each cell's 3×3 neighbourhood (NaN-aware)."""
+    padded = np.pad(dem, 1, constant_values=np.nan)
+    h, w = dem.shape
+    stack = np.stack([padded[i:i + h, j:j + w] for i in range(3) for j in range(3)])
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rel = np.nanmax(stack, axis=0) - np.nanmin(stack, axis=0)
+    return np.where(np.isnan(dem), np.nan, rel)
+
+
+def _slope_deg(dem: np.ndarray, dx: np.ndarray | float, dy: float) -> np.ndarray:
+    gy, gx = np.gradient(dem, dy, axis=0), np.gradient(dem, axis=1) / dx
+    return np.degrees(np.arctan(np.hypot(gx, gy)))
+
+
+def terrain(cov: Coverage, dem: np.ndarray, cell_size_m: float, dx_m: np.ndarray | float | None = None,
+            dy_m: float | None = None, steep_relief_m: float = 500.0) -> tuple[pd.DataFrame, str]:
+    """Elevation and relief indicators per polygon.
+
+    Parameters
+    ----------
+    cov : coverage of the polygons over the DEM grid
+    dem : elevation in metres, NaN for nodata
+    cell_size_m : nominal cell size; above 100 m slope is meaningless and the coarse-DEM fallback is used
+    dx_m, dy_m : cell width per row (array) and height in metres, for slope on fine DEMs
+    steep_relief_m : coarse fallback: a cell counts as steep when its 3×3 relief exceeds this
+
+    Returns
+    -------
+    (DataFrame with ``elevation_mean``, ``relief``, ``steep_share``, ``dem_valid_share``, ``dem_cells``;
+     the method used for ``steep_share``: ``"slope>25°"`` or ``"relief>500m"``)
+    """
+    v = cov.values(dem)
+    valid = ~np.isnan(v)
+    w = cov.weight
+    wv = np.where(valid, w, 0.0)
+    denom = _wsum(cov, wv)
+    total = _wsum(cov, w)
+    rel = _window_relief(dem)
+    if cell_size_m <= 100 and dx_m is not None and dy_m is not None:
+        steep = _slope_deg(dem, dx_m if np.ndim(dx_m) == 0 else np.asarray(dx_m)[:, None], dy_m) > 25
+        method = "slope>25°"
+    else:
+        steep = rel > steep_relief_m
+        method = f"relief>{steep_relief_m:g}m"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = pd.DataFrame({
+            "elevation_mean": _wsum(cov, np.where(valid, v, 0.0) * wv) / denom,
+            "relief": _wsum(cov, np.nan_to_num(cov.values(rel)) * wv) / denom,
+            "steep_share": _wsum(cov, cov.values(steep).astype(float) * wv) / denom,
+            "dem_valid_share": denom / total,
+        })
+    out["dem_cells"] = cov.cells_covered()
+    low = ~(out["dem_valid_share"] >= MIN_VALID_SHARE)
+    out.loc[low, ["elevation_mean", "relief", "steep_share"]] = np.nan
+    return out, method
+
+
+def admin_type(names: pd.Series) -> pd.Series:
+    """Administrative type from the Chinese name suffix.
+
+    区 → DISTRICT (but 林区 → FOREST, 特区 → COUNTY); 市 → CITY; 县, 自治县, 旗, 自治旗 → COUNTY; else COUNTY.
+    """
+    s = names.fillna("").astype(str).str.strip()
+    out = pd.Series("COUNTY", index=names.index, dtype=object)
+    out[s.str.endswith("区")] = "DISTRICT"
+    out[s.str.endswith("林区")] = "FOREST"
+    out[s.str.endswith("特区")] = "COUNTY"
+    out[s.str.endswith("市")] = "CITY"
+    return out
+
+
+ATTRIBUTE_COLUMNS = {
+    "pop_density": "persons per km²",
+    "population": "persons (pop_density is derived from it and the county area)",
+    "gdp_per_capita": "yuan per person",
+    "gdp": "yuan (gdp_per_capita is derived from it and population)",
+    "grain_output": "tonnes per year",
+    "urbanization_rate": "percent of residents in towns",
+}
+
+
+def attribute_indicators(table: pd.DataFrame, area_km2: pd.Series, national_gdp_per_capita: float) -> pd.DataFrame:
+    """Indicators from an officer-supplied table aligned to the counties (NaN where not given).
+
+    Returns ``pop_density``, ``gdp_per_capita_ratio`` (÷ national mean), ``grain_ratio`` (grain output per km² ÷ the
+    median over the counties given, a relative measure) and ``urbanization_rate``.
+    """
+    def num(col):
+        if col not in table.columns:
+            return pd.Series(np.nan, index=table.index)
+        return pd.to_numeric(table[col], errors="coerce")
+
+    popd = num("pop_density")
+    popd = popd.fillna(num("population") / area_km2)
+    gdppc = num("gdp_per_capita").fillna(num("gdp") / num("population"))
+    grain_density = num("grain_output") / area_km2
+    med = grain_density.median()
+    return pd.DataFrame({
+        "pop_density": popd,
+        "gdp_per_capita_ratio": gdppc / national_gdp_per_capita,
+        "grain_ratio": grain_density / med if med and np.isfinite(med) else grain_density * np.nan,
+        "urbanization_rate": num("urbanization_rate"),
+    }, index=table.index)
+
+
+def raster_indicators(geoms, grid: dict, kind: str, steep_relief_m: float = 1000.0) -> tuple[pd.DataFrame, dict]:
+    """Coverage-weighted indicators of one raster for polygons already in the raster's CRS.
+
+    Parameters
+    ----------
+    geoms : shapely polygons in the grid CRS
+    grid : ``{"data": 2-D float array (NaN = nodata), "transform": Affine, "crs": pyproj.CRS}``
+    kind : ``"landcover"`` (IGBP codes) or ``"dem"`` (metres)
+
+    Returns
+    -------
+    (indicator DataFrame, info dict with the method used and the cell size)
+    """
+    from .coverage import coverage
+
+    crs = grid["crs"]
+    data = grid["data"]
+    tr = grid["transform"]
+    cov = coverage(geoms, tr, data.shape, crs.to_wkt(), crs.is_geographic)
+    if crs.is_geographic:
+        cell_m = abs(tr.a) * 111_320.0  # at the equator; only used to choose the slope method
+    else:
+        cell_m = abs(tr.a)
+    if kind == "landcover":
+        return landcover_shares(cov, data), {"cell_size_m": cell_m}
+    if kind == "dem":
+        dx = dy = None
+        if not crs.is_geographic:
+            dx, dy = abs(tr.a), abs(tr.e)
+        out, method = terrain(cov, data, cell_m, dx, dy, steep_relief_m)
+        return out, {"cell_size_m": cell_m, "steep_method": method}
+    raise ValueError(f"unknown raster kind {kind!r}")
