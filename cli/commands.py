@@ -93,3 +93,68 @@ def model_check(file):
     """Validate a model file and list every problem with its key path."""
     m = pipeline.load_model(file)
     click.echo(f"{file}: OK ({m.id}; {sum(len(t) for t in m.functions.values())} terms, {len(m.rules)} rules)")
+
+
+@cli.command()
+@click.option("--red-line", required=True, metavar="PATH", help="Ecological protection red line 生态保护红线.")
+@click.option("--farmland", required=True, metavar="PATH", help="Permanent basic farmland 永久基本农田.")
+@click.option("--urban-boundary", required=True, metavar="PATH", help="Urban development boundary 城镇开发边界.")
+@click.option("--construction", metavar="PATH", help="New-construction change polygons (卫片图斑).")
+@click.option("--counties", metavar="PATH", help="County polygons: violations get county_id and county_name.")
+@click.option("--zones", metavar="PATH", help="A `zones` layer from `zoning classify`, used as counties when "
+              "--counties is not given.")
+@click.option("--id-field", default="id", show_default=True, metavar="F",
+              help="Id column of every input layer (else the feature id).")
+@click.option("--rules", "rules_path", metavar="RULES.toml", help="Override the default rules key by key (see "
+              "`zoning rules show`).")
+@click.option("-o", "--output", required=True, metavar="OUT.gpkg",
+              help="Output GeoPackage: layers conflicts, violations, county_summary.")
+@click.option("--report", "report_dir", metavar="DIR", help="Also write violations.csv, report.xlsx, report.html.")
+@crs_option
+@encoding_option
+@overwrite_option
+@handle_errors
+def check(red_line, farmland, urban_boundary, construction, counties, zones, id_field, rules_path, output,
+          report_dir, assume_crs, encoding, overwrite):
+    """Check the three control lines for conflicts and construction encroachment."""
+    res = pipeline.run_check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary},
+                             output, construction=construction, counties=counties, zones=zones, id_field=id_field,
+                             rules_path=rules_path, report_dir=report_dir, overwrite=overwrite,
+                             assume_crs=assume_crs, encoding=encoding)
+    echo_check_summary(res["county_summary"])
+    click.echo(f"wrote {res['output']} (conflicts {len(res['conflicts'])}, violations {len(res['violations'])})")
+    for p in res.get("reports", []):
+        click.echo(f"wrote {p}")
+
+
+def echo_check_summary(summary) -> None:
+    totals = summary[summary["county_id"] == "TOTAL"]
+    if totals.empty:
+        click.echo("no conflicts and no violations")
+        return
+    click.echo(f"{'check':<38}{'count':>8}{'slivers':>9}{'ha':>14}{'亩':>14}")
+    for _, r in totals.iterrows():
+        click.echo(f"{r['check_id']:<38}{r['count']:>8}{r['slivers']:>9}{r['area_ha']:>14,.2f}{r['area_mu']:>14,.2f}")
+
+
+@cli.group()
+def rules():
+    """Show the control-line rules (TOML)."""
+
+
+@rules.command("show")
+@handle_errors
+def rules_show():
+    """Print the shipped default rules as TOML on stdout."""
+    from zoning.rules import default_text
+
+    sys.stdout.write(default_text())
+
+
+@rules.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@handle_errors
+def rules_check(file):
+    """Validate a rules file and list every problem with its key path."""
+    r = pipeline.load_rules(file)
+    click.echo(f"{file}: OK ({r['rules']['id']}@{r['rules']['version']})")

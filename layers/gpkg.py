@@ -54,6 +54,36 @@ def atomic_path(path: Path, overwrite: bool, suffix: str | None = None):
         raise
 
 
+class GpkgWriter:
+    """Write layers one after another (or in appended chunks) into a GeoPackage being built at ``path``."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.layers: dict[str, pd.DataFrame] = {}
+        self.counts: dict[str, int] = {}
+
+    def write(self, name: str, df: pd.DataFrame, append: bool = False) -> None:
+        append = append and name in self.layers
+        kwargs = dict(driver="GPKG", layer=name, append=append)
+        if not append:
+            kwargs["dataset_options"] = {"VERSION": "1.2"}
+        if isinstance(df, gpd.GeoDataFrame):
+            if not append:
+                kwargs["layer_options"] = {"SPATIAL_INDEX": "YES"}
+            if len(df) == 0:
+                kwargs["geometry_type"] = "MultiPolygon"
+            pyogrio.write_dataframe(df, self.path, promote_to_multi=True, **kwargs)
+        else:
+            pyogrio.write_dataframe(pd.DataFrame(df), self.path, **kwargs)
+        # keep an empty frame with the schema only: the styles need the columns, not the rows
+        self.layers[name] = df.iloc[:0]
+        self.counts[name] = self.counts.get(name, 0) + len(df)
+
+    def finish(self, metadata: dict | None = None, styles: dict[str, str] | None = None,
+               titles: dict[str, tuple[str, str]] | None = None) -> None:
+        _finish(self.path, self.layers, metadata or {}, styles or {}, titles or {})
+
+
 def write_layers(path: Path, layers: dict[str, pd.DataFrame], overwrite: bool = False,
                  metadata: dict | None = None, styles: dict[str, str] | None = None,
                  titles: dict[str, tuple[str, str]] | None = None) -> Path:
@@ -70,14 +100,10 @@ def write_layers(path: Path, layers: dict[str, pd.DataFrame], overwrite: bool = 
     """
     path = Path(path)
     with atomic_path(path, overwrite) as tmp:
+        w = GpkgWriter(tmp)
         for name, df in layers.items():
-            kwargs = dict(driver="GPKG", layer=name)
-            if isinstance(df, gpd.GeoDataFrame):
-                pyogrio.write_dataframe(df, tmp, layer_options={"SPATIAL_INDEX": "YES"},
-                                        dataset_options={"VERSION": "1.2"}, promote_to_multi=True, **kwargs)
-            else:
-                pyogrio.write_dataframe(pd.DataFrame(df), tmp, dataset_options={"VERSION": "1.2"}, **kwargs)
-        _finish(tmp, layers, metadata or {}, styles or {}, titles or {})
+            w.write(name, df)
+        w.finish(metadata, styles, titles)
     log.info("wrote %s (%s)", path, ", ".join(f"{n}: {len(d)}" for n, d in layers.items()))
     return path
 

@@ -63,7 +63,7 @@ def _check_gpkg(path: Path) -> None:
 
 
 def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
-                role: str = "input") -> gpd.GeoDataFrame:
+                role: str = "input", _slice: tuple[int, int] | None = None) -> gpd.GeoDataFrame:
     """Read one vector layer into a GeoDataFrame.
 
     Parameters
@@ -107,31 +107,33 @@ def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
             gdf = gpd.read_parquet(path)
             used = "utf-8"
         else:
-            gdf, used = _read_ogr(path, layer, encoding)
+            gdf, used = _read_ogr(path, layer, encoding, _slice)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise DataError(f"{role}: cannot read {label}: {exc}") from None
     except ValueError as exc:
         raise DataError(f"{role}: cannot read {label}: {exc}") from None
     gdf.attrs["source"] = label
     gdf.attrs["encoding"] = used
+    gdf.attrs["layer"] = layer
     log.info("read %s: %d features, CRS %s, encoding %s", label, len(gdf),
              gdf.crs.to_string() if gdf.crs else "none", used)
     return gdf
 
 
-def _read_ogr(path: Path, layer: str | None, encoding: str | None):
+def _read_ogr(path: Path, layer: str | None, encoding: str | None, sl: tuple[int, int] | None = None):
+    kw = {"skip_features": sl[0], "max_features": sl[1]} if sl else {}
     if encoding:
-        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding), encoding
+        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, **kw), encoding
     if path.suffix.lower() == ".shp" and not path.with_suffix(".cpg").exists() \
             and not path.with_suffix(".CPG").exists():
         try:
-            return pyogrio.read_dataframe(path, layer=layer, encoding="utf-8"), "utf-8"
+            return pyogrio.read_dataframe(path, layer=layer, encoding="utf-8", **kw), "utf-8"
         except UnicodeDecodeError:
             log.info("%s has no .cpg and is not UTF-8: reading it as GB18030 (GBK); "
                      "pass --encoding to override", path)
-            return pyogrio.read_dataframe(path, layer=layer, encoding=CHINESE_FALLBACK), CHINESE_FALLBACK
+            return pyogrio.read_dataframe(path, layer=layer, encoding=CHINESE_FALLBACK, **kw), CHINESE_FALLBACK
     info = pyogrio.read_info(path, layer=layer)
-    return pyogrio.read_dataframe(path, layer=layer), str(info.get("encoding") or "utf-8")
+    return pyogrio.read_dataframe(path, layer=layer, **kw), str(info.get("encoding") or "utf-8")
 
 
 def read_table(path: str | Path, role: str = "attributes"):
@@ -152,3 +154,44 @@ def read_table(path: str | Path, role: str = "attributes"):
     except Exception as exc:  # pandas raises many parser-specific errors
         raise DataError(f"{role}: cannot read table {p}: {exc}") from None
     raise DataError(f"{role}: {p} is neither UTF-8 nor GB18030 text")
+
+
+def count_features(spec) -> int:
+    src = spec if isinstance(spec, LayerSource) else parse_source(spec)
+    if src.path.suffix.lower() in (".parquet", ".geoparquet"):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(src.path).metadata.num_rows
+    return int(pyogrio.read_info(src.path, layer=src.layer)["features"])
+
+
+def iter_vector(spec, chunk_size: int, encoding: str | None = None, role: str = "input"):
+    """Yield a layer in chunks of ``chunk_size`` features (GeoDataFrames), so memory follows the chunk size.
+
+    The first chunk is read through :func:`read_vector` (all its checks and encoding detection); later chunks reuse
+    the layer and encoding it found. An empty layer yields one empty GeoDataFrame.
+    """
+    src = spec if isinstance(spec, LayerSource) else parse_source(spec)
+    if src.path.suffix.lower() in (".parquet", ".geoparquet"):
+        yield read_vector(src, encoding, role)
+        return
+    first = read_vector_chunk(src, encoding, role, 0, chunk_size)
+    yield first
+    layer = first.attrs.get("layer")
+    enc = first.attrs["encoding"]
+    offset = len(first)
+    while len(first) == chunk_size:
+        first = pyogrio.read_dataframe(src.path, layer=layer, encoding=enc, skip_features=offset,
+                                       max_features=chunk_size)
+        first.attrs.update(source=str(src), encoding=enc)
+        if len(first) == 0:
+            return
+        first.index = range(offset, offset + len(first))
+        offset += len(first)
+        yield first
+
+
+def read_vector_chunk(src: LayerSource, encoding, role: str, skip: int, max_features: int):
+    """Like :func:`read_vector` but for one slice of features."""
+    gdf = read_vector(src, encoding, role, _slice=(skip, max_features))
+    return gdf

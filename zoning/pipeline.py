@@ -202,3 +202,329 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Control-line checks
+LINE_LAYERS = (("red_line", "red line 生态保护红线"), ("farmland", "permanent farmland 永久基本农田"),
+               ("urban_boundary", "urban boundary 城镇开发边界"))
+DATE_FIELDS = ("detected_on", "date", "detect_date", "jcrq", "发现日期")
+VIOLATION_COLUMNS = ["violation_id", "check_id", "severity", "parcel_id", "control_id", "county_id", "county_name",
+                     "area_m2", "area_ha", "area_mu", "centroid_lon", "centroid_lat", "detected_on", "note"]
+CONFLICT_COLUMNS = ["violation_id", "check_id", "severity", "layer", "control_id", "other_layer",
+                    "other_control_id", "county_id", "county_name", "area_m2", "area_ha", "area_mu", "centroid_lon",
+                    "centroid_lat", "note"]
+
+
+def load_rules(path) -> dict:
+    from . import rules as rules_mod
+
+    if path is None:
+        return rules_mod.loads(None, "default rules")
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"rules file not found: {p}")
+    return rules_mod.loads(p.read_text(encoding="utf-8"), str(p))
+
+
+def _areas(geoms_alb: np.ndarray, planar: np.ndarray, method: str) -> np.ndarray:
+    if method == "geodesic":
+        return areas.geodesic_area(geoms_alb, areas.CHINA_ALBERS)
+    return planar
+
+
+def _finish_rows(df: pd.DataFrame, geoms_alb: np.ndarray, planar: np.ndarray, rules: dict, out_crs,
+                 counties: gpd.GeoDataFrame | None, counties_alb: np.ndarray | None):
+    """Areas in three units, centroid lon/lat, county, geometry in the output CRS."""
+    from . import controllines as cl
+
+    a = _areas(geoms_alb, planar, rules["rules"]["area_method"])
+    u = areas.units(a)
+    for k, v in u.items():
+        df[k] = v
+    cen = areas.to_crs(shapely_centroid(geoms_alb), areas.CHINA_ALBERS, areas.CGCS2000)
+    import shapely
+
+    df["centroid_lon"] = np.round(shapely.get_x(cen), 7)
+    df["centroid_lat"] = np.round(shapely.get_y(cen), 7)
+    ci = cl.assign_county(geoms_alb, counties_alb)
+    if counties is not None:
+        cid = counties["_id"].to_numpy(dtype=object)
+        cname = counties["_name"].to_numpy(dtype=object)
+        df["county_id"] = np.where(ci >= 0, cid[np.maximum(ci, 0)], cl.NO_COUNTY)
+        df["county_name"] = np.where(ci >= 0, cname[np.maximum(ci, 0)], "")
+    else:
+        df["county_id"] = cl.NO_COUNTY
+        df["county_name"] = ""
+    return gpd.GeoDataFrame(df, geometry=areas.to_crs(geoms_alb, areas.CHINA_ALBERS, out_crs), crs=out_crs)
+
+
+def shapely_centroid(geoms):
+    import shapely
+
+    return shapely.centroid(geoms)
+
+
+def _load_counties_for_check(counties_spec, zones_spec, id_field, assume_crs, encoding):
+    spec = counties_spec or zones_spec
+    if spec is None:
+        return None
+    role = "counties" if counties_spec else "zones"
+    explicit = id_field if id_field and id_field != "id" else None
+    gdf, _ = load_polygons(spec, role, explicit, COUNTY_ID_FIELDS, require_id=True, assume_crs=assume_crs,
+                           encoding=encoding)
+    nfield = validate.pick_field(gdf, None, COUNTY_NAME_FIELDS, role, "--name-field")
+    gdf["_name"] = gdf[nfield].astype(str) if nfield else ""
+    return gdf
+
+
+def check_lines(line_specs: dict, construction=None, counties=None, zones=None, id_field: str = "id",
+                rules_path=None, assume_crs=None, encoding=None, sink=None) -> dict:
+    """Run every enabled check. Violation rows are streamed to ``sink(gdf)`` chunk by chunk when given.
+
+    Returns a dict with ``conflicts`` (GeoDataFrame), ``violations`` (attributes only, no geometry, when a sink is
+    used), ``county_summary``, ``lines`` (the cleaned line layers), ``rules`` and ``info``.
+    """
+    import shapely
+
+    from layers import vector as lv
+
+    from . import controllines as cl, report as rep
+
+    rules = load_rules(rules_path)
+    checks = rules["checks"]
+    tile = rules["rules"]["subdivide_m"]
+    sliver = rules["rules"]["sliver_m2"]
+    t0 = time.perf_counter()
+    timings = {}
+    problems = []
+    lines = {}
+    for key, role in LINE_LAYERS:
+        try:
+            lines[key], _ = load_polygons(line_specs[key], role, id_field, require_id=False, assume_crs=assume_crs,
+                                          encoding=encoding)
+        except DataError as exc:  # report every bad input at once
+            problems.append(str(exc))
+    cty = None
+    try:
+        cty = _load_counties_for_check(counties, zones, id_field, assume_crs, encoding)
+    except DataError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise DataError(f"{len(problems)} input problem(s)", problems) if len(problems) > 1 \
+            else DataError(problems[0])
+    out_crs = lines["red_line"].crs
+    alb = {k: areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS) for k, g in lines.items()}
+    for k, g in lines.items():
+        if g.crs != out_crs:
+            log.info("%s is in %s, the red line in %s: reprojecting", k, g.crs.to_string(), out_crs.to_string())
+    names = [k for k, _ in LINE_LAYERS]
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            validate.check_overlap(tuple(shapely.total_bounds(alb[a])), tuple(shapely.total_bounds(alb[b])),
+                                   f"{a} ({lines[a].attrs.get('source')})", f"{b} ({lines[b].attrs.get('source')})")
+    cty_alb = areas.to_crs(cty.geometry.values, cty.crs, areas.CHINA_ALBERS) if cty is not None else None
+    ids = {k: g["_id"].to_numpy(dtype=object) for k, g in lines.items()}
+
+    # line-vs-line conflicts
+    conflict_frames, sliver_rows = [], []
+    pairs = [("red_line_farmland_overlap", "red_line", "farmland"), ("red_line_urban_overlap", "red_line",
+             "urban_boundary"), ("farmland_urban_overlap", "farmland", "urban_boundary")]
+    jobs = [(c, a, b) for c, a, b in pairs if checks[c]["enabled"]]
+    if checks["self_overlap"]["enabled"]:
+        jobs += [("self_overlap", k, k) for k in names]
+    for check, a, b in jobs:
+        ov = cl.line_overlaps(alb[a], alb[b], same=(a == b))
+        small = ov["area"] < sliver
+        if small.any():
+            sliver_rows.append((check, _sliver_counties(ov[small], cty_alb, cty)))
+        ov = ov[~small]
+        df = pd.DataFrame({"check_id": check, "severity": checks[check]["severity"], "layer": a,
+                           "control_id": ids[a][ov["a"].to_numpy(dtype=int)], "other_layer": b,
+                           "other_control_id": ids[b][ov["b"].to_numpy(dtype=int)],
+                           "note": checks[check]["label_zh"]})
+        conflict_frames.append(_finish_rows(df, ov["geometry"].to_numpy(), ov["area"].to_numpy(), rules, out_crs,
+                                            cty, cty_alb))
+    conflicts = pd.concat(conflict_frames, ignore_index=True) if conflict_frames else \
+        gpd.GeoDataFrame({c: [] for c in CONFLICT_COLUMNS}, geometry=[], crs=out_crs)
+    conflicts = gpd.GeoDataFrame(conflicts, geometry="geometry", crs=out_crs)
+    counters: dict = {}
+    conflicts["violation_id"] = cl.number(conflicts["county_id"].to_numpy(dtype=object),
+                                          conflicts["check_id"].to_numpy(dtype=object),
+                                          [conflicts["control_id"].astype(str).to_numpy(),
+                                           conflicts["other_control_id"].astype(str).to_numpy(),
+                                           conflicts["layer"].to_numpy(dtype=object)], counters)
+    conflicts = conflicts[CONFLICT_COLUMNS + ["geometry"]]
+    timings["conflicts"] = round(time.perf_counter() - t0, 3)
+
+    # construction encroachment, streamed in chunks
+    t1 = time.perf_counter()
+    idx = {k: cl.prepare_control(alb[k], ids[k], tile) for k in names}
+    attrs_rows = []
+    n_parcels = 0
+    seen_ids: set = set()
+    total = None
+    if construction is not None:
+        try:
+            total = lv.count_features(construction)
+        except Exception:  # some drivers cannot count quickly; progress then shows counts only
+            total = None
+        for chunk in lv.iter_vector(construction, rules["rules"]["chunk_size"], encoding, "construction"):
+            if len(chunk) == 0:
+                break
+            chunk = validate.ensure_crs(chunk, "construction", assume_crs)
+            field = id_field if id_field in chunk.columns else None
+            chunk, _ = validate.clean_polygons(chunk, "construction", field)
+            dup = seen_ids.intersection(chunk["_id"])
+            if dup:
+                raise DataError(f"construction layer {chunk.attrs.get('source')}: duplicate ids "
+                                f"{', '.join(sorted(dup)[:10])}. Ids must be unique.")
+            seen_ids.update(chunk["_id"])
+            n_parcels += len(chunk)
+            frame = _construction_chunk(chunk, idx, ids, rules, sliver, out_crs, cty, cty_alb, counters, sliver_rows)
+            if sink is not None:
+                sink(frame)
+                attrs_rows.append(pd.DataFrame(frame.drop(columns="geometry")))
+            else:
+                attrs_rows.append(frame)
+            log.info("construction: %s parcels checked%s", f"{n_parcels:,}",
+                     f" of {total:,} ({n_parcels / total:.0%})" if total else "")
+        if n_parcels == 0:
+            log.warning("construction layer %s is empty: zero violations", construction)
+    violations = pd.concat(attrs_rows, ignore_index=True) if attrs_rows else \
+        pd.DataFrame({c: [] for c in VIOLATION_COLUMNS})
+    timings["construction"] = round(time.perf_counter() - t1, 3)
+
+    # county summary (reconciled)
+    slv = pd.concat([fr.assign(check_id=c, slivers=1) for c, fr in sliver_rows], ignore_index=True) \
+        if sliver_rows else None
+    all_rows = pd.concat([pd.DataFrame(conflicts.drop(columns="geometry"))[["county_id", "check_id", "area_m2"]],
+                          violations[["county_id", "check_id", "area_m2"]]], ignore_index=True)
+    lookup = None if cty is None else pd.DataFrame({"county_id": cty["_id"], "county_name": cty["_name"]})
+    summary = rep.county_summary(all_rows, slv, lookup)
+    summary = _append_expansion(summary, cty, cty_alb, alb["urban_boundary"], checks["urban_expansion"], rules)
+    info = {"rules": f"{rules['rules']['id']}@{rules['rules']['version']}", "area_method":
+            {"albers": "planar, China Albers equal-area (GRS80)", "geodesic": "ellipsoidal (GRS80)"}[
+                rules["rules"]["area_method"]], "parcels": n_parcels, "timings_s": timings,
+            "crs": out_crs.to_string()}
+    return {"conflicts": conflicts, "violations": violations, "county_summary": summary, "lines": lines,
+            "rules": rules, "info": info}
+
+
+def _construction_chunk(chunk, idx, ids, rules, sliver, out_crs, cty, cty_alb, counters, sliver_rows):
+    from . import controllines as cl
+
+    checks = rules["checks"]
+    parcels = areas.to_crs(chunk.geometry.values, chunk.crs, areas.CHINA_ALBERS)
+    pid = chunk["_id"].to_numpy(dtype=object)
+    dfield = next((f for f in DATE_FIELDS if f in chunk.columns), None)
+    dates = chunk[dfield].astype(str).to_numpy(dtype=object) if dfield else np.full(len(chunk), None, dtype=object)
+    frames = []
+    for check, layer in (("construction_in_red_line", "red_line"), ("construction_on_farmland", "farmland")):
+        if not checks[check]["enabled"]:
+            continue
+        ov = cl.overlay_parts(parcels, idx[layer])
+        small = ov["area"].to_numpy() < sliver
+        if small.any():
+            sliver_rows.append((check, _sliver_counties(ov[small], cty_alb, cty)))
+        ov = ov[~small]
+        p = ov["parcel"].to_numpy(dtype=int)
+        sev = np.full(len(ov), checks[check]["severity"], dtype=object)
+        if check == "construction_on_farmland":
+            sev = cl.severity_on_farmland(p, ov["area"].to_numpy(), checks[check]["critical_mu"],
+                                          checks[check]["severity"], checks[check]["critical_severity"])
+        df = pd.DataFrame({"check_id": check, "severity": sev, "parcel_id": pid[p],
+                           "control_id": ids[layer][ov["control"].to_numpy(dtype=int)], "detected_on": dates[p],
+                           "note": checks[check]["label_zh"]})
+        frames.append((df, ov["geometry"].to_numpy(), ov["area"].to_numpy()))
+    check = "construction_outside_urban_boundary"
+    if checks[check]["enabled"]:
+        out = cl.outside_parts(parcels, idx["urban_boundary"])
+        small = out["area"].to_numpy() < sliver
+        if small.any():
+            sliver_rows.append((check, _sliver_counties(out[small], cty_alb, cty)))
+        out = out[~small]
+        p = out["parcel"].to_numpy(dtype=int)
+        df = pd.DataFrame({"check_id": check, "severity": checks[check]["severity"], "parcel_id": pid[p],
+                           "control_id": None, "detected_on": dates[p], "note": checks[check]["note"]})
+        frames.append((df, out["geometry"].to_numpy(), out["area"].to_numpy()))
+    if not frames:
+        return gpd.GeoDataFrame({c: [] for c in VIOLATION_COLUMNS}, geometry=[], crs=out_crs)
+    parts = [_finish_rows(df, g, a, rules, out_crs, cty, cty_alb) for df, g, a in frames]
+    res = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=out_crs)
+    res["violation_id"] = cl.number(res["county_id"].to_numpy(dtype=object), res["check_id"].to_numpy(dtype=object),
+                                    [res["parcel_id"].astype(str).to_numpy(),
+                                     res["control_id"].fillna("").astype(str).to_numpy()], counters)
+    return res[VIOLATION_COLUMNS + ["geometry"]]
+
+
+def _sliver_counties(df, cty_alb, cty):
+    from . import controllines as cl
+
+    ci = cl.assign_county(df["geometry"].to_numpy(), cty_alb)
+    if cty is None:
+        return pd.DataFrame({"county_id": [cl.NO_COUNTY] * len(df)})
+    cid = cty["_id"].to_numpy(dtype=object)
+    return pd.DataFrame({"county_id": np.where(ci >= 0, cid[np.maximum(ci, 0)], cl.NO_COUNTY)})
+
+
+def _append_expansion(summary, cty, cty_alb, urban_alb, rule, rules) -> pd.DataFrame:
+    """Urban boundary expansion factor per county, where the counties carry an existing-construction figure."""
+    import shapely
+
+    from . import report as rep
+
+    field = rule["existing_field"]
+    if not rule["enabled"] or cty is None or field not in cty.columns:
+        return summary
+    tree = shapely.STRtree(urban_alb)
+    ic, iu = tree.query(cty_alb, predicate="intersects")
+    inter = shapely.area(shapely.intersection(cty_alb[ic], urban_alb[iu]))
+    per = pd.Series(inter).groupby(ic).sum().reindex(range(len(cty)), fill_value=0.0)
+    existing = pd.to_numeric(cty[field], errors="coerce").reset_index(drop=True)
+    ef = rep.expansion_factor(per, existing, rule["cap"])
+    rows = pd.DataFrame({"county_id": cty["_id"].to_numpy(), "county_name": cty["_name"].to_numpy(),
+                         "check_id": "urban_expansion", "check_zh": rep.CHECK_ZH["urban_expansion"],
+                         "count": ef["exceeded"].astype(int).to_numpy(), "slivers": 0,
+                         "area_m2": np.round(per.to_numpy(), 2),
+                         "area_ha": np.round(per.to_numpy() / 1e4, 2), "area_mu": np.round(per.to_numpy() / (1e4 / 15), 2),
+                         "expansion_factor": np.round(ef["value"].to_numpy(), 4), "expansion_cap": rule["cap"]})
+    rows = rows[existing.notna().to_numpy()]
+    return pd.concat([summary, rows], ignore_index=True)
+
+
+def run_check(line_specs: dict, output, construction=None, counties=None, zones=None, id_field: str = "id",
+              rules_path=None, report_dir=None, overwrite: bool = False, assume_crs=None, encoding=None,
+              extra_layers: dict | None = None) -> dict:
+    """``zoning check``: run the checks, write ``conflicts``, ``violations``, ``county_summary`` (and reports)."""
+    from layers import gpkg, report as lreport, styles
+
+    out = Path(output)
+    gpkg.check_target(out, overwrite)
+    if report_dir:
+        lreport.check_report_dir(Path(report_dir), overwrite)
+    load_rules(rules_path)  # a bad rules file fails before any work
+    with gpkg.atomic_path(out, overwrite) as tmp:
+        w = gpkg.GpkgWriter(tmp)
+        res = check_lines(line_specs, construction, counties, zones, id_field, rules_path, assume_crs, encoding,
+                          sink=lambda f: w.write("violations", f, append=True))
+        if "violations" not in w.layers:
+            w.write("violations", gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in VIOLATION_COLUMNS},
+                                                   geometry=[], crs=res["conflicts"].crs))
+        w.write("conflicts", res["conflicts"])
+        w.write("county_summary", res["county_summary"])
+        for name, df in (extra_layers or {}).items():
+            w.write(name, df)
+        meta = {"tool": "zoning", "version": _version(), "run_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **res["info"]}
+        qml = {n: styles.qml_for(n, df) for n, df in w.layers.items() if isinstance(df, gpd.GeoDataFrame)}
+        qml = {k: v for k, v in qml.items() if v}
+        w.finish(meta, qml, _layer_titles())
+    styles.write_qml_files(out.parent / "styles", qml)
+    res["output"] = out
+    if report_dir:
+        res["reports"] = lreport.write_reports(Path(report_dir), res["violations"],
+                                               pd.DataFrame(res["conflicts"].drop(columns="geometry")),
+                                               res["county_summary"], meta, overwrite)
+    res["meta"] = meta
+    return res

@@ -1,0 +1,99 @@
+"""``zoning check`` through the command line, with the XLSX and HTML reports read back."""
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+
+def _lines(sample):
+    return ["--red-line", str(sample / "red_line.gpkg"), "--farmland", str(sample / "farmland.gpkg"),
+            "--urban-boundary", str(sample / "urban_boundary.gpkg")]
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory, sample):
+    from tests.conftest import run_cli
+
+    d = tmp_path_factory.mktemp("check")
+    r = run_cli("check", *_lines(sample), "--construction", str(sample / "construction.gpkg"), "--counties",
+                str(sample / "counties.gpkg"), "-o", str(d / "out.gpkg"), "--report", str(d / "report"))
+    assert r.returncode == 0, r.stderr
+    return d, r
+
+
+def test_layers_and_summary(checked, expected):
+    d, r = checked
+    names = [n for n, _ in pyogrio.list_layers(d / "out.gpkg")]
+    assert {"conflicts", "violations", "county_summary"} <= set(names)
+    v = gpd.read_file(d / "out.gpkg", layer="violations")
+    assert (v.check_id == "construction_in_red_line").sum() == len(expected["construction_in_red_line"])
+    s = pyogrio.read_dataframe(d / "out.gpkg", layer="county_summary", read_geometry=False)
+    assert "TOTAL" in set(s.county_id)
+    assert "construction_in_red_line" in r.stdout
+
+
+def test_reports_read_back(checked):
+    d, _ = checked
+    csv = pd.read_csv(d / "report" / "violations.csv", dtype=str, encoding="utf-8-sig")
+    assert {"violation_id", "area_mu", "county_name"} <= set(csv.columns)
+    assert csv.county_name.str.contains("县|区|市").any()
+    wb = openpyxl.load_workbook(d / "report" / "report.xlsx", read_only=True)
+    assert wb.sheetnames[0] == "汇总 summary"
+    assert "新增建设占用生态保护红线" in wb.sheetnames
+    header = [c.value for c in next(wb["新增建设占用生态保护红线"].iter_rows(max_row=1))]
+    assert "面积(亩) (area_mu)" in header and "图斑编号 (violation_id)" in header
+    html = (d / "report" / "report.html").read_text(encoding="utf-8")
+    assert "三条控制线检查报告" in html and "<script" not in html and "http" not in html.split("</style>")[1]
+
+
+def test_violation_ids_are_stable_across_runs(checked, sample, cli, tmp_path):
+    d, _ = checked
+    r = cli("check", *_lines(sample), "--construction", str(sample / "construction.gpkg"), "--counties",
+            str(sample / "counties.gpkg"), "-o", str(tmp_path / "again.gpkg"))
+    assert r.returncode == 0, r.stderr
+    a = gpd.read_file(d / "out.gpkg", layer="violations").sort_values("violation_id")
+    b = gpd.read_file(tmp_path / "again.gpkg", layer="violations").sort_values("violation_id")
+    assert list(a.violation_id) == list(b.violation_id)
+    assert list(a.parcel_id) == list(b.parcel_id)
+
+
+def test_rules_show_and_unknown_key(cli, tmp_path, sample):
+    import tomllib
+
+    r = cli("rules", "show")
+    assert tomllib.loads(r.stdout)["rules"]["sliver_m2"] == 1.0
+    bad = tmp_path / "r.toml"
+    bad.write_text("[rules]\nsilver_m2 = 3\n")
+    r = cli("check", *_lines(sample), "--rules", str(bad), "-o", str(tmp_path / "x.gpkg"))
+    assert r.returncode == 2 and "rules.silver_m2: unknown key" in r.stderr
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_empty_construction_layer_warns_and_gives_zero_violations(cli, sample, tmp_path):
+    empty = tmp_path / "empty.gpkg"
+    gpd.GeoDataFrame({"id": []}, geometry=gpd.GeoSeries([], crs=4490)).to_file(empty, layer="c")
+    r = cli("check", *_lines(sample), "--construction", str(empty), "-o", str(tmp_path / "o.gpkg"))
+    assert r.returncode == 0, r.stderr
+    assert "is empty: zero violations" in r.stderr
+    assert len(gpd.read_file(tmp_path / "o.gpkg", layer="violations")) == 0
+
+
+def test_empty_control_layer_is_an_error(cli, sample, tmp_path):
+    empty = tmp_path / "empty_red.gpkg"
+    gpd.GeoDataFrame({"id": []}, geometry=gpd.GeoSeries([], crs=4490)).to_file(empty, layer="red")
+    r = cli("check", "--red-line", str(empty), "--farmland", str(sample / "farmland.gpkg"), "--urban-boundary",
+            str(sample / "urban_boundary.gpkg"), "-o", str(tmp_path / "o.gpkg"))
+    assert r.returncode == 1 and "has no features" in r.stderr
+    assert not (tmp_path / "o.gpkg").exists()
+
+
+def test_every_bad_input_is_reported_at_once(cli, sample, tmp_path):
+    pts = tmp_path / "pts.gpkg"
+    gpd.GeoDataFrame({"id": ["a"]}, geometry=[shapely.Point(104, 30)], crs=4490).to_file(pts)
+    r = cli("check", "--red-line", str(pts), "--farmland", str(tmp_path / "missing.gpkg"), "--urban-boundary",
+            str(sample / "urban_boundary.gpkg"), "-o", str(tmp_path / "o.gpkg"))
+    assert r.returncode == 1
+    assert "2 input problem(s)" in r.stderr
+    assert "not polygons" in r.stderr and "missing.gpkg" in r.stderr

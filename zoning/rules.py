@@ -1,0 +1,80 @@
+"""Control-line rules as data: shipped defaults overridden key by key by a user TOML file."""
+from __future__ import annotations
+
+import copy
+import tomllib
+from importlib import resources
+
+from .errors import ConfigError
+
+CHECKS = ("red_line_farmland_overlap", "red_line_urban_overlap", "farmland_urban_overlap", "self_overlap",
+          "construction_in_red_line", "construction_on_farmland", "construction_outside_urban_boundary",
+          "urban_expansion")
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+def default_text() -> str:
+    return resources.files("zoning.data").joinpath("default_rules.toml").read_text(encoding="utf-8")
+
+
+def defaults() -> dict:
+    return tomllib.loads(default_text())
+
+
+def _merge(base: dict, over: dict, path: str, problems: list[str]) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        p = f"{path}.{k}" if path else k
+        if k not in base:
+            problems.append(f"{p}: unknown key; known keys here: {', '.join(base)}")
+            continue
+        b = base[k]
+        if isinstance(b, dict):
+            if not isinstance(v, dict):
+                problems.append(f"{p}: expected a table, got {type(v).__name__}")
+            else:
+                out[k] = _merge(b, v, p, problems)
+        elif isinstance(b, bool):
+            if not isinstance(v, bool):
+                problems.append(f"{p}: expected true or false, got {v!r}")
+            else:
+                out[k] = v
+        elif isinstance(b, (int, float)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                problems.append(f"{p}: expected a number, got {type(v).__name__} {v!r}")
+            elif isinstance(b, int) and not isinstance(b, bool) and not float(v).is_integer():
+                problems.append(f"{p}: expected an integer, got {v!r}")
+            else:
+                out[k] = type(b)(v)
+        elif isinstance(b, str):
+            if not isinstance(v, str):
+                problems.append(f"{p}: expected a string, got {type(v).__name__} {v!r}")
+            else:
+                out[k] = v
+    return out
+
+
+def loads(text: str | None, source: str = "<string>") -> dict:
+    """Defaults overridden by ``text`` (TOML); raise :class:`ConfigError` listing every bad key."""
+    base = defaults()
+    if not text:
+        return base
+    try:
+        over = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    problems: list[str] = []
+    rules = _merge(base, over, "", problems)
+    for name, c in rules["checks"].items():
+        for key in ("severity", "critical_severity"):
+            if key in c and c[key] not in SEVERITIES:
+                problems.append(f"checks.{name}.{key}: expected one of {', '.join(SEVERITIES)}, got {c[key]!r}")
+    r = rules["rules"]
+    if r["area_method"] not in ("albers", "geodesic"):
+        problems.append(f"rules.area_method: expected 'albers' or 'geodesic', got {r['area_method']!r}")
+    for key in ("sliver_m2", "subdivide_m", "chunk_size"):
+        if r[key] <= 0 and key != "sliver_m2" or r[key] < 0:
+            problems.append(f"rules.{key}: must be positive, got {r[key]!r}")
+    if problems:
+        raise ConfigError(f"{source}: {len(problems)} problem(s) in the rules", problems)
+    return rules
