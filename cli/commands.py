@@ -158,3 +158,39 @@ def rules_check(file):
     """Validate a rules file and list every problem with its key path."""
     r = pipeline.load_rules(file)
     click.echo(f"{file}: OK ({r['rules']['id']}@{r['rules']['version']})")
+
+
+@cli.command()
+@click.argument("project", required=False, metavar="[PROJECT.toml]")
+@click.option("-o", "--output", "outdir", default="out", show_default=True, metavar="OUTDIR",
+              help="Output directory (refused if it exists, unless --overwrite).")
+@overwrite_option
+@handle_errors
+def run(project, outdir, overwrite):
+    """Run the whole job from a project file: classify, check, GeoPackage, map, reports, run record.
+
+    Without PROJECT.toml it runs the bundled Sichuan sample project. Writes OUTDIR/zoning.gpkg (zones, red_line,
+    farmland, urban_boundary, conflicts, violations, county_summary), map.html, report/, styles/, run.json and
+    zoning.log.
+    """
+    res = pipeline.run_project(Path(project) if project else None, Path(outdir), overwrite)
+    echo_zone_summary(res["zones"])
+    echo_check_summary(res["check"]["county_summary"])
+    click.echo(f"map.html {res['map_bytes'] / 1e6:.1f} MB")
+    click.echo(f"wrote {res['outdir']}/ (zoning.gpkg, map.html, report/, styles/, run.json, zoning.log)")
+
+
+@cli.command("map")
+@click.argument("gpkgs", nargs=-1, required=True, metavar="GPKG [GPKG ...]")
+@click.option("-o", "--output", required=True, metavar="MAP.html", help="Output HTML file.")
+@click.option("--basemap", type=click.Choice(["none", "osm", "tianditu"]), default="none", show_default=True,
+              help="Background tiles; 'none' keeps the map fully offline.")
+@click.option("--tianditu-key", metavar="KEY", help="Tianditu (天地图) key, for --basemap tianditu.")
+@click.option("--simplify", "simplify_m", type=click.FloatRange(min=0), default=100.0, show_default=True,
+              metavar="METRES", help="Simplify geometry for display only (0 keeps every vertex).")
+@overwrite_option
+@handle_errors
+def map_cmd(gpkgs, output, basemap, tianditu_key, simplify_m, overwrite):
+    """Draw zones, control lines, conflicts and violations into one self-contained, offline HTML map."""
+    size = pipeline.run_map(list(gpkgs), output, basemap, tianditu_key, simplify_m, overwrite)
+    click.echo(f"wrote {output} ({size / 1e6:.1f} MB)")

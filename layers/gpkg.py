@@ -117,8 +117,9 @@ def _finish(tmp: Path, layers, metadata: dict, styles: dict, titles: dict) -> No
             con.execute("UPDATE gpkg_contents SET identifier = ?, description = ? WHERE table_name = ?",
                         (title, (desc + "\n" if desc else "") + meta_json, name))
         if metadata:
-            con.execute("CREATE TABLE zoning_run (key TEXT PRIMARY KEY, value TEXT)")
-            con.executemany("INSERT INTO zoning_run VALUES (?, ?)",
+            con.execute("CREATE TABLE zoning_run (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, "
+                        "value TEXT)")
+            con.executemany("INSERT INTO zoning_run (key, value) VALUES (?, ?)",
                             [(k, json.dumps(v, ensure_ascii=False, default=str)) for k, v in metadata.items()])
             con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
                         "VALUES ('zoning_run', 'attributes', 'zoning_run', 'run metadata (JSON values)')")

@@ -495,7 +495,7 @@ def _append_expansion(summary, cty, cty_alb, urban_alb, rule, rules) -> pd.DataF
 
 def run_check(line_specs: dict, output, construction=None, counties=None, zones=None, id_field: str = "id",
               rules_path=None, report_dir=None, overwrite: bool = False, assume_crs=None, encoding=None,
-              extra_layers: dict | None = None) -> dict:
+              extra_layers: dict | None = None, include_lines: bool = False) -> dict:
     """``zoning check``: run the checks, write ``conflicts``, ``violations``, ``county_summary`` (and reports)."""
     from layers import gpkg, report as lreport, styles
 
@@ -515,6 +515,9 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
         w.write("county_summary", res["county_summary"])
         for name, df in (extra_layers or {}).items():
             w.write(name, df)
+        if include_lines:
+            for name, df in res["lines"].items():
+                w.write(name, df.drop(columns="_id"))
         meta = {"tool": "zoning", "version": _version(), "run_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 **res["info"]}
         qml = {n: styles.qml_for(n, df) for n, df in w.layers.items() if isinstance(df, gpd.GeoDataFrame)}
@@ -528,3 +531,229 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
                                                res["county_summary"], meta, overwrite)
     res["meta"] = meta
     return res
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The whole job from a project file
+PROJECT_INPUTS = {"counties": True, "landcover": True, "dem": False, "attributes": False, "red_line": True,
+                  "farmland": True, "urban_boundary": True, "construction": False}
+PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field": str, "name_field": str,
+                   "sensitivity": int, "seed": int, "spread": float, "simplify_m": float, "basemap": str,
+                   "tianditu_key": str, "crs": str, "encoding": str}
+
+
+def sample_project() -> Path:
+    """The bundled sample project file (installed as package data)."""
+    from importlib import resources
+
+    try:
+        return Path(str(resources.files("zoning.sample_data").joinpath("project.toml")))
+    except ModuleNotFoundError:  # a source checkout that is not installed
+        return Path(__file__).resolve().parents[1] / "sample_data" / "project.toml"
+
+
+def load_project(path: Path) -> dict:
+    """Read and validate a project file; every problem (unknown key, missing input file) is reported at once."""
+    import tomllib
+
+    from .errors import ConfigError
+
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"project file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    problems = []
+    for k in raw:
+        if k not in ("project", "inputs", "options"):
+            problems.append(f"{k}: unknown section; expected project, inputs, options")
+    inputs = raw.get("inputs", {})
+    opts = raw.get("options", {})
+    base = path.parent
+    resolved = {}
+    for k, v in inputs.items():
+        if k not in PROJECT_INPUTS:
+            problems.append(f"inputs.{k}: unknown input; known: {', '.join(PROJECT_INPUTS)}")
+        elif not isinstance(v, str):
+            problems.append(f"inputs.{k}: expected a path string")
+        elif v:
+            p = Path(v)
+            layer = None
+            if ":" in v and not (base / v).exists():
+                p_str, _, layer = v.rpartition(":")
+                p = Path(p_str)
+            full = p if p.is_absolute() else base / p
+            if not full.exists():
+                problems.append(f"inputs.{k}: file not found: {full}")
+            resolved[k] = f"{full}:{layer}" if layer else str(full)
+    for k, req in PROJECT_INPUTS.items():
+        if req and k not in inputs:
+            problems.append(f"inputs.{k}: missing (required)")
+    for k, v in opts.items():
+        if k not in PROJECT_OPTIONS:
+            problems.append(f"options.{k}: unknown option; known: {', '.join(PROJECT_OPTIONS)}")
+        elif not isinstance(v, PROJECT_OPTIONS[k]) and not (PROJECT_OPTIONS[k] is float and isinstance(v, int)):
+            problems.append(f"options.{k}: expected {PROJECT_OPTIONS[k].__name__}, got {type(v).__name__}")
+    for k in ("model", "rules"):
+        if isinstance(opts.get(k), str) and opts[k]:
+            p = Path(opts[k]) if Path(opts[k]).is_absolute() else base / opts[k]
+            if not p.exists():
+                problems.append(f"options.{k}: file not found: {p}")
+            opts[k] = str(p)
+    if problems:
+        raise ConfigError(f"{path}: {len(problems)} problem(s) in the project", problems)
+    return {"name": raw.get("project", {}).get("name", path.stem), "inputs": resolved, "options": opts,
+            "path": path}
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_versions() -> dict:
+    import folium
+    import pyogrio
+    import pyproj
+    import rasterio
+    import shapely
+
+    return {"zoning": _version(), "geopandas": gpd.__version__, "shapely": shapely.__version__,
+            "GEOS": shapely.geos_version_string, "pyproj": pyproj.__version__, "PROJ": pyproj.proj_version_str,
+            "rasterio": rasterio.__version__, "GDAL": rasterio.__gdal_version__, "pyogrio": pyogrio.__version__,
+            "folium": folium.__version__, "numpy": np.__version__, "pandas": pd.__version__}
+
+
+def run_project(project: Path | None, outdir: Path, overwrite: bool = False) -> dict:
+    """``zoning run``: validate, classify, check, write gpkg, map, reports, run.json and zoning.log into OUTDIR.
+
+    Everything is built in a temporary directory beside OUTDIR and moved into place at the end; an existing OUTDIR
+    is refused without ``overwrite`` and left intact if anything fails.
+    """
+    import json
+    import shutil
+    import tempfile
+
+    from layers import webmap
+
+    project = Path(project) if project else sample_project()
+    outdir = Path(outdir)
+    if outdir.exists() and not overwrite:
+        raise _output_error(f"{outdir} already exists; pass --overwrite to replace it (it is left untouched).")
+    parent = outdir.parent if str(outdir.parent) else Path(".")
+    if not parent.exists():
+        raise _output_error(f"parent directory {parent} does not exist.")
+    import os
+
+    if not os.access(parent, os.W_OK):
+        raise _output_error(f"{parent} is not writable; choose another -o directory.")
+    proj = load_project(project)
+    inp, opt = proj["inputs"], proj["options"]
+    load_model(opt.get("model") or None)
+    load_rules(opt.get("rules") or None)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".part", dir=parent))
+    handler = logging.FileHandler(tmp / "zoning.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    timings = {}
+    try:
+        log.info("project %s (%s)", proj["name"], project)
+        t = time.perf_counter()
+        rasters = {k: inp[k] for k in ("landcover", "dem") if k in inp}
+        zones, cinfo = classify_counties(inp["counties"], rasters, attributes=inp.get("attributes"),
+                                         id_field=opt.get("county_id_field"), name_field=opt.get("name_field"),
+                                         model_path=opt.get("model") or None,
+                                         sensitivity=opt.get("sensitivity", 0), seed=opt.get("seed", 0),
+                                         sensitivity_spread=opt.get("spread", 0.10), assume_crs=opt.get("crs"),
+                                         encoding=opt.get("encoding"))
+        timings["classify"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        specs = {k: inp[k] for k in ("red_line", "farmland", "urban_boundary")}
+        res = run_check(specs, tmp / "zoning.gpkg", construction=inp.get("construction"), counties=inp["counties"],
+                        id_field=opt.get("id_field", "id"), rules_path=opt.get("rules") or None,
+                        report_dir=tmp / "report", assume_crs=opt.get("crs"), encoding=opt.get("encoding"),
+                        extra_layers={"zones": zones}, include_lines=True)
+        timings["check"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        map_layers = {"zones": zones, **{k: res["lines"][k] for k in ("red_line", "farmland", "urban_boundary")},
+                      "conflicts": res["conflicts"]}
+        import pyogrio
+
+        map_layers["violations"] = pyogrio.read_dataframe(tmp / "zoning.gpkg", layer="violations")
+        m = webmap.build_map(map_layers, basemap=opt.get("basemap", "none"), tianditu_key=opt.get("tianditu_key"),
+                             simplify_m=opt.get("simplify_m", 100.0))
+        size = webmap.write_map(tmp / "map.html", m)
+        timings["map"] = round(time.perf_counter() - t, 3)
+        log.info("wrote map.html (%.1f MB)", size / 1e6)
+        model = load_model(opt.get("model") or None)
+        rules = res["rules"]
+        run = {"project": {"name": proj["name"], "path": str(project)},
+               "inputs": {k: {"path": v, "bytes": Path(v.split(":")[0] if not Path(v).exists() else v).stat().st_size,
+                              "sha256": _sha256(Path(v) if Path(v).exists() else Path(v.rpartition(":")[0]))}
+                          for k, v in inp.items()},
+               "options": opt, "model": model.raw, "model_id": model.id, "rules": rules,
+               "crs": res["info"]["crs"], "area_method": {"classify": cinfo["area_method"],
+                                                          "check": res["info"]["area_method"]},
+               "libraries": library_versions(), "timings_s": {**timings, **res["info"]["timings_s"]},
+               "counts": {"counties": len(zones), "conflicts": len(res["conflicts"]),
+                          "violations": len(res["violations"])},
+               "outputs": {"geopackage": "zoning.gpkg", "map": "map.html", "report": "report/",
+                           "styles": "styles/", "log": "zoning.log"}}
+        (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        log.removeHandler(handler)
+        handler.close()
+        if outdir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".old", dir=parent))
+            os.replace(outdir, old / "x")
+            os.replace(tmp, outdir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, outdir)
+    except BaseException:
+        log.removeHandler(handler)
+        handler.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings}
+
+
+def _output_error(msg: str):
+    from .errors import OutputError
+
+    return OutputError(msg)
+
+
+def run_map(sources: list, output, basemap: str = "none", tianditu_key=None, simplify_m: float = 100.0,
+            overwrite: bool = False) -> int:
+    """``zoning map``: draw the known layers of one or more GeoPackages into an offline HTML map."""
+    import pyogrio
+
+    from layers import gpkg, webmap
+
+    gpkg.check_target(Path(output), overwrite)
+    layers = {}
+    for src in sources:
+        p = Path(src)
+        if not p.exists():
+            raise DataError(f"map input not found: {p}")
+        for name, gtype in pyogrio.list_layers(p):
+            if name in webmap.LAYERS and gtype:
+                layers[name] = lvector.read_vector(f"{p}:{name}", role=name)
+    if not layers:
+        raise DataError(f"none of {', '.join(map(str, sources))} holds a layer to map "
+                        f"({', '.join(webmap.LAYERS)}).")
+    if basemap != "none":
+        log.warning("basemap %s: tiles come from the internet, and web tiles in GCJ-02 (AMap, Baidu) are offset "
+                    "by hundreds of metres from CGCS2000/WGS84 data", basemap)
+    try:
+        m = webmap.build_map(layers, basemap, tianditu_key, simplify_m)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return webmap.write_map(Path(output), m)

@@ -1,0 +1,214 @@
+"""Interactive web map (folium/Leaflet) that works offline: Leaflet is inlined, no CDN, no network at all."""
+from __future__ import annotations
+
+import html
+import json
+import logging
+from importlib import resources
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import shapely
+from branca.element import Element
+
+from .styles import (CHECK_COLOURS, CHECK_LABELS, LINE_STYLES, SEVERITY_COLOURS, SEVERITY_LABELS, ZONE_COLOURS,
+                     ZONE_LABELS)
+
+log = logging.getLogger("zoning")
+WARN_BYTES = 25 * 1024 * 1024
+ALBERS = "+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=GRS80 +units=m +no_defs"
+BASEMAPS = ("none", "osm", "tianditu")
+
+# layer name → (display name, tooltip fields, popup fields, initially shown)
+LAYERS = {
+    "zones": ("主体功能区 Zones", ["name", "zone_zh"],
+              ["county_id", "name", "zone_zh", "zone", "score_urbanization", "score_grain_production",
+               "score_ecological", "margin", "rule", "review", "reason"], True),
+    "red_line": ("生态保护红线 Red line", ["id", "name"], ["id", "code", "name", "county_name"], False),
+    "farmland": ("永久基本农田 Farmland", ["id", "name"], ["id", "code", "name", "county_name"], False),
+    "urban_boundary": ("城镇开发边界 Urban boundary", ["id", "name"], ["id", "code", "name", "county_name"], False),
+    "conflicts": ("控制线冲突 Conflicts", ["check_id", "area_mu"],
+                  ["violation_id", "check_id", "layer", "control_id", "other_layer", "other_control_id",
+                   "area_mu", "area_ha", "severity"], True),
+    "violations": ("违法建设 Violations", ["violation_id", "severity"],
+                   ["violation_id", "check_id", "severity", "parcel_id", "control_id", "county_name", "area_mu",
+                    "area_ha", "detected_on"], True),
+}
+FIELD_LABELS = {"name": "名称", "zone_zh": "类型", "zone": "zone", "county_id": "代码", "score_urbanization": "城镇化 U",
+                "score_grain_production": "农业 A", "score_ecological": "生态 E", "margin": "得分差 margin",
+                "rule": "规则 rule", "review": "复核 review", "reason": "理由 reason", "id": "编号", "code": "代码",
+                "county_name": "县", "violation_id": "编号", "check_id": "检查项", "severity": "严重程度",
+                "parcel_id": "图斑", "control_id": "管控要素", "other_control_id": "另一要素", "layer": "图层",
+                "other_layer": "另一图层", "area_mu": "面积(亩)", "area_ha": "面积(公顷)", "detected_on": "发现日期"}
+
+
+def _vendor(name: str) -> str:
+    return resources.files("layers.vendor").joinpath(name).read_text(encoding="utf-8")
+
+
+def _safe_json_script(text: str) -> str:
+    # JSON inside <script>: a value holding "</script>" must not close the block.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _display_frame(gdf: gpd.GeoDataFrame, fields: list[str], simplify_m: float) -> gpd.GeoDataFrame:
+    """Only the fields shown, text HTML-escaped, geometry simplified in metres and rounded (display only)."""
+    keep = [f for f in fields if f in gdf.columns]
+    out = gdf[keep + [gdf.geometry.name]].copy()
+    for f in keep:
+        col = out[f]
+        if col.dtype.kind == "f":
+            out[f] = col.round(3)
+        elif col.dtype.kind in "biu":
+            out[f] = col
+        else:
+            out[f] = col.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else html.escape(str(v)))
+    geo = out.to_crs(ALBERS)
+    if simplify_m > 0:
+        geo = geo.set_geometry(shapely.simplify(geo.geometry.values, simplify_m, preserve_topology=True))
+    out = geo.to_crs(4326)
+    # ~1 m precision keeps the file small; validity does not matter for drawing
+    out = out.set_geometry(shapely.transform(out.geometry.values, lambda c: np.round(c, 5)))
+    return out[~out.geometry.is_empty]
+
+
+def _style(layer: str):
+    if layer == "zones":
+        return lambda f: {"fillColor": ZONE_COLOURS.get(f["properties"].get("zone"), "#999999"), "color": "#444444",
+                          "weight": 0.6, "fillOpacity": 0.65}
+    if layer == "violations":
+        return lambda f: {"fillColor": SEVERITY_COLOURS.get(f["properties"].get("severity"), "#999999"),
+                          "color": SEVERITY_COLOURS.get(f["properties"].get("severity"), "#999999"), "weight": 1.5,
+                          "fillOpacity": 0.8}
+    if layer == "conflicts":
+        return lambda f: {"fillColor": CHECK_COLOURS.get(f["properties"].get("check_id"), "#999999"),
+                          "color": "#000000", "weight": 1, "fillOpacity": 0.8}
+    colour = LINE_STYLES[layer][0]
+    return lambda f: {"fillColor": colour, "color": colour, "weight": 1, "fillOpacity": 0.35}
+
+
+def _legend(present: set[str]) -> str:
+    rows = []
+    if "zones" in present:
+        rows.append("<b>主体功能区 Zones</b>")
+        rows += [f'<div><i style="background:{ZONE_COLOURS[z]}"></i>{html.escape(ZONE_LABELS[z])}</div>'
+                 for z in ZONE_COLOURS]
+    lines = [k for k in LINE_STYLES if k in present]
+    if lines:
+        rows.append("<b>三条控制线 Control lines</b>")
+        rows += [f'<div><i style="background:{LINE_STYLES[k][0]}"></i>{LINE_STYLES[k][1]}</div>' for k in lines]
+    if "violations" in present:
+        rows.append("<b>违法建设 Violations</b>")
+        rows += [f'<div><i style="background:{SEVERITY_COLOURS[s]}"></i>{html.escape(SEVERITY_LABELS[s])}</div>'
+                 for s in SEVERITY_COLOURS]
+    if "conflicts" in present:
+        rows.append("<b>控制线冲突 Conflicts</b>")
+        rows += [f'<div><i style="background:{CHECK_COLOURS[c]}"></i>{html.escape(CHECK_LABELS[c])}</div>'
+                 for c in CHECK_COLOURS]
+    return ('<div id="zoning-legend" style="position:absolute; bottom:60px; left:10px; z-index:1000; '
+            'background:rgba(255,255,255,0.92); padding:8px 10px; font:12px sans-serif; border-radius:4px; '
+            'box-shadow:0 1px 4px rgba(0,0,0,0.3); max-height:60%; overflow:auto">'
+            '<style>#zoning-legend i{display:inline-block;width:14px;height:10px;margin-right:6px;'
+            'border:1px solid #555}</style>' + "".join(rows) + "</div>")
+
+
+def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tianditu_key: str | None = None,
+              simplify_m: float = 100.0) -> folium.Map:
+    """A folium map of the given output layers (any of ``zones``, the three lines, ``conflicts``, ``violations``)."""
+    if basemap not in BASEMAPS:
+        raise ValueError(f"basemap must be one of {', '.join(BASEMAPS)}")
+    allb = [g.to_crs(4326).total_bounds for g in layers.values() if len(g)]
+    b = np.array(allb) if allb else np.array([[73.0, 18.0, 135.0, 54.0]])
+    bounds = [[float(b[:, 1].min()), float(b[:, 0].min())], [float(b[:, 3].max()), float(b[:, 2].max())]]
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=False)
+    # Nothing from a CDN: inline Leaflet, drop folium's jQuery/Bootstrap/awesome-markers (not needed here).
+    m.default_js = []
+    m.default_css = []
+    m.get_root().header.add_child(Element(f"<style>{_vendor('leaflet.css')}</style>"), name="leaflet_css_inline")
+    m.get_root().header.add_child(Element(f"<script>{_vendor('leaflet.js')}</script>"), name="leaflet_js_inline")
+    if basemap == "osm":
+        folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
+    elif basemap == "tianditu":
+        if not tianditu_key:
+            raise ValueError("--basemap tianditu needs --tianditu-key")
+        folium.TileLayer(f"https://t{{s}}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+                         f"&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
+                         f"&TILECOL={{x}}&tk={tianditu_key}", attr="天地图 Tianditu", name="天地图",
+                         subdomains="01234567").add_to(m)
+    for name, gdf in layers.items():
+        if name not in LAYERS or gdf is None:
+            continue
+        title, tips, pops, show = LAYERS[name]
+        disp = _display_frame(gdf, list(dict.fromkeys(tips + pops + ["zone", "severity", "check_id"])), simplify_m)
+        data = json.loads(disp.to_json(drop_id=True))
+        tips = [f for f in tips if f in disp.columns]
+        pops = [f for f in pops if f in disp.columns]
+        fg = folium.FeatureGroup(name=f"{title} ({len(disp)})", show=show)
+        folium.GeoJson(data, name=title, style_function=_style(name),
+                       tooltip=folium.GeoJsonTooltip(tips, aliases=[FIELD_LABELS.get(f, f) for f in tips]) if tips
+                       else None,
+                       popup=folium.GeoJsonPopup(pops, aliases=[FIELD_LABELS.get(f, f) for f in pops]) if pops
+                       else None).add_to(fg)
+        fg.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.get_root().html.add_child(Element(_legend(set(layers))))
+    m.fit_bounds(bounds)
+    return m
+
+
+def write_map(path: Path, m: folium.Map) -> int:
+    """Render and write the map atomically; returns its size in bytes and warns above 25 MB."""
+    text = m.get_root().render()
+    text = _escape_geojson_blocks(text)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    size = path.stat().st_size
+    if size > WARN_BYTES:
+        log.warning("%s is %.1f MB: browsers get slow above ~25 MB; raise --simplify", path, size / 1e6)
+    return size
+
+
+def _escape_geojson_blocks(text: str) -> str:
+    """Escape <, > and & inside the GeoJSON data folium inlines in <script> blocks (values stay valid JSON)."""
+    import re
+
+    out, pos = [], 0
+    pattern = re.compile(r"geo_json_[0-9a-f]+_add\(")
+    while True:
+        mt = pattern.search(text, pos)
+        if mt is None:
+            out.append(text[pos:])
+            break
+        start = mt.end()
+        depth, j, in_str, esc = 0, start, False, False
+        while j < len(text):
+            c = text[j]
+            if in_str:
+                if esc:
+                    esc = False
+                elif c == "\\":
+                    esc = True
+                elif c == '"':
+                    in_str = False
+            elif c == '"':
+                in_str = True
+            elif c in "{[":
+                depth += 1
+            elif c in "}]":
+                depth -= 1
+                if depth == 0:
+                    j += 1
+                    break
+            j += 1
+        out.append(text[pos:start])
+        out.append(_safe_json_script(text[start:j]))
+        pos = j
+    return "".join(out)

@@ -1,0 +1,115 @@
+"""``zoning run`` on the bundled sample project, opened in real QGIS and checked by GDAL's validate_gpkg.py."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pyogrio
+import pytest
+
+HERE = Path(__file__).resolve().parent
+SYSTEM_PY = "/usr/bin/python3"
+VALIDATE = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py"
+LAYERS = ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations", "county_summary"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from tests.conftest import run_cli
+
+    d = tmp_path_factory.mktemp("run")
+    r = run_cli("run", "-o", "out", cwd=d)  # no project: the bundled sample
+    assert r.returncode == 0, r.stderr
+    return d / "out"
+
+
+def test_outputs(run_dir):
+    for name in ["zoning.gpkg", "map.html", "report/violations.csv", "report/report.xlsx", "report/report.html",
+                 "run.json", "zoning.log", "styles/zones.qml"]:
+        assert (run_dir / name).exists(), name
+    assert set(LAYERS) <= {n for n, _ in pyogrio.list_layers(run_dir / "zoning.gpkg")}
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert len(run["inputs"]["counties"]["sha256"]) == 64
+    assert {"GDAL", "PROJ", "GEOS"} <= set(run["libraries"])
+    assert run["model"]["model"]["id"] == "zoning-default"
+    assert run["rules"]["rules"]["sliver_m2"] == 1.0
+    assert run["counts"]["counties"] == 183
+    assert "classify" in run["timings_s"]
+    assert "classifying with model" in (run_dir / "zoning.log").read_text(encoding="utf-8")
+    assert not [p for p in run_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_second_run_needs_overwrite(run_dir):
+    from tests.conftest import run_cli
+
+    before = (run_dir / "run.json").read_bytes()
+    r = run_cli("run", "-o", "out", cwd=run_dir.parent)
+    assert r.returncode == 4 and "already exists; pass --overwrite" in r.stderr
+    assert (run_dir / "run.json").read_bytes() == before
+    r = run_cli("run", "-o", "out", "--overwrite", cwd=run_dir.parent)
+    assert r.returncode == 0, r.stderr
+    assert (run_dir / "run.json").read_bytes() != before
+
+
+def test_project_problems_are_all_reported(tmp_path):
+    from tests.conftest import run_cli
+
+    p = tmp_path / "p.toml"
+    p.write_text('[inputs]\ncounties = "nope.gpkg"\nlandcover = "lc.tif"\nroads = "r.gpkg"\n[options]\nseed = "x"\n')
+    r = run_cli("run", str(p), "-o", str(tmp_path / "o"))
+    assert r.returncode == 2
+    for msg in ["inputs.counties: file not found", "inputs.roads: unknown input", "inputs.red_line: missing",
+                "options.seed: expected int"]:
+        assert msg in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+needs_qgis = pytest.mark.skipif(not (os.path.exists(SYSTEM_PY) and subprocess.run(
+    [SYSTEM_PY, "-c", "import qgis.core"], capture_output=True).returncode == 0) and not os.environ.get("CI"),
+    reason="Debian python3-qgis not installed (.ci/run installs it)")
+
+
+@needs_qgis
+def test_geopackage_opens_styled_in_real_qgis(run_dir, tmp_path):
+    spatial = ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations"]
+    runtime = tmp_path / "xdg"
+    runtime.mkdir(mode=0o700)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(runtime)}
+    r = subprocess.run([SYSTEM_PY, str(HERE.parent / "layers" / "qgis_probe.py"), str(run_dir / "zoning.gpkg"),
+                        *spatial], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    counts = {n: len(pyogrio.read_dataframe(run_dir / "zoning.gpkg", layer=n, read_geometry=False))
+              for n in spatial}
+    for n in spatial:
+        assert info[n]["valid"], n
+        assert info[n]["count"] == counts[n], n
+        assert info[n]["crs"] == "EPSG:4490", n
+    assert info["zones"]["renderer"] == "categorizedSymbol" and info["zones"]["attr"] == "zone"
+    assert info["zones"]["categories"] == ["urbanization", "grain_production", "ecological"]
+    assert info["zones"]["aliases"]["zone_zh"] == "主体功能区类型"
+    assert info["violations"]["attr"] == "severity" and "critical" in info["violations"]["categories"]
+    assert info["conflicts"]["attr"] == "check_id"
+    assert info["red_line"]["renderer"] == "singleSymbol"
+    assert info["violations"]["aliases"]["area_mu"] == "面积(亩)"
+
+
+@needs_qgis
+def test_validate_gpkg_reports_no_error(run_dir):
+    r = subprocess.run([SYSTEM_PY, VALIDATE, str(run_dir / "zoning.gpkg")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_map_command(run_dir, tmp_path):
+    from tests.conftest import run_cli
+
+    r = run_cli("map", str(run_dir / "zoning.gpkg"), "-o", str(tmp_path / "m.html"), "--simplify", "500")
+    assert r.returncode == 0, r.stderr
+    assert "MB" in r.stdout
+    text = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "违法建设 Violations" in text and "cdn." not in text
+    r = run_cli("map", str(run_dir / "zoning.gpkg"), "-o", str(tmp_path / "m.html"))
+    assert r.returncode == 4
+    r = run_cli("map", str(run_dir / "zoning.gpkg"), "-o", str(tmp_path / "t.html"), "--basemap", "tianditu")
+    assert r.returncode == 2 and "--tianditu-key" in r.stderr

@@ -1,0 +1,32 @@
+"""Run with Debian's /usr/bin/python3 (python3-qgis): open each layer of a GeoPackage in real QGIS, print JSON.
+
+Usage: QT_QPA_PLATFORM=offscreen /usr/bin/python3 qgis_probe.py OUT.gpkg layer [layer ...]
+"""
+import json
+import os
+import sys
+
+from qgis.core import QgsApplication, QgsVectorLayer
+
+app = QgsApplication([], False)
+app.initQgis()
+path, names = sys.argv[1], sys.argv[2:]
+out = {}
+for name in names:
+    lyr = QgsVectorLayer(f"{path}|layername={name}", name, "ogr")
+    info = {"valid": lyr.isValid()}
+    if lyr.isValid():
+        r = lyr.renderer()
+        info.update({
+            "count": lyr.featureCount(),
+            "crs": lyr.crs().authid(),
+            "renderer": r.type() if r else None,
+            "attr": r.classAttribute() if r and hasattr(r, "classAttribute") else None,
+            "categories": [c.value() for c in r.categories()] if r and hasattr(r, "categories") else [],
+            "aliases": {f.name(): lyr.attributeAlias(i) for i, f in enumerate(lyr.fields()) if lyr.attributeAlias(i)},
+            "labels": lyr.labelsEnabled(),
+        })
+    out[name] = info
+print(json.dumps(out, ensure_ascii=False), flush=True)
+# QGIS 3.22 can crash while tearing down offscreen; the answer is already printed.
+os._exit(0)

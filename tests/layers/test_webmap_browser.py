@@ -1,0 +1,92 @@
+"""The offline map in real headless Chromium (Debian `chromium`) driven by playwright, network blocked."""
+import os
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+from layers.webmap import build_map, write_map
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                                reason="Debian chromium not installed (.ci/run installs it)")
+
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def map_file(tmp_path_factory, sample):
+    from zoning import pipeline
+
+    d = tmp_path_factory.mktemp("map")
+    zones, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+                                                                      "dem": str(sample / "dem.tif")})
+    zones.loc[zones.county_id == "510104", "name"] = EVIL
+    res = pipeline.check_lines({k: sample / f"{k}.gpkg" for k in ("red_line", "farmland", "urban_boundary")},
+                               construction=sample / "construction.gpkg")
+    v = gpd.GeoDataFrame(res["violations"])
+    path = d / "map.html"
+    write_map(path, build_map({"zones": zones, "red_line": res["lines"]["red_line"], "conflicts": res["conflicts"]}))
+    return path, zones
+
+
+def test_no_network_assets_and_no_literal_script(map_file):
+    path, _ = map_file
+    text = path.read_text(encoding="utf-8")
+    assert EVIL not in text
+    import re
+
+    assert not re.findall(r"<script[^>]+src=", text)
+    assert not re.findall(r"<link[^>]+href=", text)
+
+
+def test_map_in_headless_chromium(map_file):
+    from playwright.sync_api import sync_playwright
+
+    path, zones = map_file
+    errors, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.route("**/*", lambda route: (requests.append(route.request.url), route.abort())
+                   if not route.request.url.startswith(("file:", "data:")) else route.continue_())
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_timeout(1500)
+        assert page.evaluate("typeof L") == "object"
+        n_paths = page.locator("path.leaflet-interactive").count()
+        assert n_paths >= len(zones)
+        assert page.locator(".leaflet-control-layers").count() == 1
+        assert page.locator("#zoning-legend").inner_text().count("城镇化地区") == 1
+        # click Shiqu county (石渠县), in the far north-west: its popup shows the zone and reason
+        shiqu = zones[zones.county_id == "513332"].geometry.iloc[0].representative_point()
+        pt = page.evaluate(f"""() => {{ const m = Object.values(window).find(v => v instanceof L.Map);
+            const p = m.latLngToContainerPoint([{shiqu.y}, {shiqu.x}]); return [p.x, p.y]; }}""")
+        box = page.locator(".leaflet-container").bounding_box()
+        page.mouse.click(box["x"] + pt[0], box["y"] + pt[1])
+        page.wait_for_timeout(500)
+        popup = page.locator(".leaflet-popup-content").inner_text()
+        assert "重点生态功能区" in popup and "ecological_priority" in popup
+        # the county named like a script tag is shown as text
+        jj = zones[zones.county_id == "510104"].geometry.iloc[0].representative_point()
+        page.evaluate(f"""() => {{ const m = Object.values(window).find(v => v instanceof L.Map);
+            m.setView([{jj.y}, {jj.x}], 12); }}""")
+        page.wait_for_timeout(500)
+        pt = page.evaluate(f"""() => {{ const m = Object.values(window).find(v => v instanceof L.Map);
+            const p = m.latLngToContainerPoint([{jj.y}, {jj.x}]); return [p.x, p.y]; }}""")
+        page.mouse.click(box["x"] + pt[0], box["y"] + pt[1])
+        page.wait_for_timeout(500)
+        assert EVIL in page.locator(".leaflet-popup-content").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.evaluate("() => { const m = Object.values(window).find(v => v instanceof L.Map); m.closePopup(); }")
+        page.goto(path.as_uri())
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / "map.png"))
+        browser.close()
+    assert not errors, errors
+    assert not requests, requests
