@@ -69,3 +69,88 @@ def national_dem() -> Path:
                        transform=from_origin(lon[0] - res / 2, lat[::-1][0] + res / 2, res, res)) as dst:
         dst.write(dem, 1)
     return path
+
+
+ALBERS = "+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=GRS80 +units=m +no_defs"
+
+
+def _blobs(rng, xy, radius, n_vertices=48):
+    """Organic star-shaped polygons around centres ``xy`` (n, 2), vectorised."""
+    import numpy as np
+    import shapely
+
+    n = len(xy)
+    t = np.linspace(0, 2 * np.pi, n_vertices, endpoint=False)
+    rad = np.ones((n, n_vertices))
+    for j in range(2, 6):
+        rad += rng.uniform(0, 0.22 / (j - 1), (n, 1)) * np.cos(j * t[None, :] + rng.uniform(0, 2 * np.pi, (n, 1)))
+    rad *= radius[:, None]
+    ring = np.stack([xy[:, :1] + rad * np.cos(t), xy[:, 1:] + rad * np.sin(t)], axis=-1)
+    ring = np.concatenate([ring, ring[:, :1]], axis=1)
+    return shapely.polygons(ring)
+
+
+def control_lines() -> dict[str, Path]:
+    """Synthetic red line / farmland / urban boundary over Sichuan (EPSG:4490), disjoint within each layer."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    paths = {k: CACHE / f"bench_{k}.gpkg" for k in ("red_line", "farmland", "urban_boundary")}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    rng = np.random.default_rng(42)
+    counties = gpd.read_file(national_counties())
+    prov = shapely.union_all(counties[counties.county_id.str.startswith("51")].to_crs(ALBERS).geometry.values)
+    x0, y0, x1, y1 = prov.bounds
+
+    def seeds(n):
+        pts = np.column_stack([rng.uniform(x0, x1, 4 * n), rng.uniform(y0, y1, 4 * n)])
+        inside = shapely.contains_xy(prov, pts[:, 0], pts[:, 1])
+        return pts[inside][:n]
+
+    spec = {"red_line": (2500, 2000, 9000), "urban_boundary": (3000, 800, 3500), "farmland": (10000, 400, 2500)}
+    done = None
+    for name in ("red_line", "urban_boundary", "farmland"):
+        n, r0, r1 = spec[name]
+        geoms = _blobs(rng, seeds(n), rng.uniform(r0, r1, n))
+        merged = shapely.intersection(shapely.union_all(geoms), prov)
+        if done is not None:
+            merged = shapely.difference(merged, done)
+        parts = shapely.get_parts(merged)
+        parts = parts[shapely.area(parts) > 1e4]
+        done = merged if done is None else shapely.union(done, merged)
+        gdf = gpd.GeoDataFrame({"id": [f"{name[:3].upper()}{i:06d}" for i in range(len(parts))]},
+                               geometry=parts, crs=ALBERS).to_crs(4490)
+        gdf.to_file(paths[name], layer=name)
+    return paths
+
+
+def parcels(n: int) -> Path:
+    """``n`` synthetic construction parcels (0.05-30 ha), 60 % around urban areas, 40 % anywhere in Sichuan."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    path = CACHE / f"bench_parcels_{n}.gpkg"
+    if path.exists():
+        return path
+    rng = np.random.default_rng(n)
+    urban = gpd.read_file(control_lines()["urban_boundary"]).to_crs(ALBERS)
+    b = urban.total_bounds
+    near = int(n * 0.6)
+    pick = rng.integers(0, len(urban), near)
+    cen = shapely.centroid(urban.geometry.values[pick])
+    xy_near = np.column_stack([shapely.get_x(cen), shapely.get_y(cen)]) + rng.normal(0, 3000, (near, 2))
+    xy_any = np.column_stack([rng.uniform(b[0], b[2], n - near), rng.uniform(b[1], b[3], n - near)])
+    xy = np.vstack([xy_near, xy_any])
+    area = np.exp(rng.uniform(np.log(500), np.log(300000), n))
+    k = 7
+    t = np.sort(rng.uniform(0, 2 * np.pi, (n, k)), axis=1)
+    r = np.sqrt(area / np.pi)[:, None] * rng.uniform(0.8, 1.2, (n, k))
+    ring = np.stack([xy[:, :1] + r * np.cos(t), xy[:, 1:] + r * np.sin(t)], axis=-1)
+    ring = np.concatenate([ring, ring[:, :1]], axis=1)
+    geoms = shapely.convex_hull(shapely.polygons(ring))
+    gdf = gpd.GeoDataFrame({"id": [f"P{i:07d}" for i in range(n)]}, geometry=geoms, crs=ALBERS).to_crs(4490)
+    gdf.to_file(path, layer="parcels")
+    return path
