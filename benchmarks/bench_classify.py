@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -68,11 +67,19 @@ def peer_rasterstats(out: Path) -> dict:
 PEERS = {"zoning": peer_zoning, "exactextract": peer_exactextract, "rasterstats": peer_rasterstats}
 
 
+def _peak_mb() -> float:
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its parent's peak.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def child(name: str, out: Path) -> None:
     t = time.perf_counter()
     PEERS[name](out)
     secs = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mb()
     print(json.dumps({"seconds": secs, "peak_mb": peak}))
 
 

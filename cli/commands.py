@@ -122,7 +122,7 @@ def check(red_line, farmland, urban_boundary, construction, counties, zones, id_
                              rules_path=rules_path, report_dir=report_dir, overwrite=overwrite,
                              assume_crs=assume_crs, encoding=encoding)
     echo_check_summary(res["county_summary"])
-    click.echo(f"wrote {res['output']} (conflicts {len(res['conflicts'])}, violations {len(res['violations'])})")
+    click.echo(f"wrote {res['output']} (conflicts {len(res['conflicts'])}, violations {res['info']['violations']})")
     for p in res.get("reports", []):
         click.echo(f"wrote {p}")
 

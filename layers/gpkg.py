@@ -22,7 +22,11 @@ log = logging.getLogger("zoning")
 def check_target(path: Path, overwrite: bool) -> None:
     """Refuse an existing target without ``overwrite`` and a directory we cannot write to, before any work."""
     path = Path(path)
-    if path.exists() and not overwrite:
+    try:
+        exists = path.exists()
+    except OSError as exc:  # e.g. a parent directory we may not enter
+        raise OutputError(f"cannot access the output path {path}: {exc.strerror}; choose another -o path.") from None
+    if exists and not overwrite:
         raise OutputError(f"{path} already exists; pass --overwrite to replace it (it is left untouched).")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():

@@ -12,6 +12,7 @@ from zoning.errors import OutputError
 
 log = logging.getLogger("zoning")
 REPORT_FILES = ("violations.csv", "report.xlsx", "report.html")
+XLSX_MAX_ROWS = 1_048_575  # Excel's row limit, less the header
 
 
 def check_report_dir(directory: Path, overwrite: bool) -> None:
@@ -55,6 +56,10 @@ def write_reports(directory: Path, violations: pd.DataFrame, conflicts: pd.DataF
             for _, df in frames:
                 for check, grp in df.groupby("check_id", sort=False) if len(df) else []:
                     sheet = rep.CHECK_ZH.get(check, check)[:31]
+                    if len(grp) > XLSX_MAX_ROWS:
+                        log.warning("report.xlsx: sheet %s keeps the first %d of %d rows (the Excel limit); "
+                                    "violations.csv has them all", sheet, XLSX_MAX_ROWS, len(grp))
+                        grp = grp.head(XLSX_MAX_ROWS)
                     rep.with_chinese_headers(grp).to_excel(xw, sheet_name=sheet, index=False)
     _atomic(xlsx_path, xlsx)
     _atomic(html_path, lambda p: p.write_text(_html(violations, conflicts, summary, meta), encoding="utf-8"))

@@ -190,6 +190,10 @@ def classify(ind: pd.DataFrame, model: Model) -> pd.DataFrame:
             r.append(f"missing data ({miss_w[i]:.0%} of a function's weight)")
         if dec["rule"].iat[i] == "no_data":
             r.append("no indicator data")
+        for kind in ("landcover", "dem"):
+            share = ind[f"{kind}_valid_share"].iat[i] if f"{kind}_valid_share" in ind else 1.0
+            if not share >= 0.5:
+                r.append(f"{kind} raster has no data for {1 - (share if share == share else 0):.0%} of the county")
         reasons_review.append("; ".join(r))
     zone_zh = np.array([model.zones[z]["label_zh"] for z in zone], dtype=object)
     rule_label = {r["id"]: (r.get("label", r["id"]), r.get("label_zh", r["id"])) for r in model.rules}

@@ -105,11 +105,12 @@ def overlay_parts(parcels: np.ndarray, ctrl: ControlIndex) -> pd.DataFrame:
     """Intersection of each parcel with each control feature it overlaps.
 
     Returns a DataFrame with ``parcel`` (index into ``parcels``), ``control`` (index into ``ctrl.ids``),
-    ``area`` (planar m²) and ``geometry`` (the intersection), one row per (parcel, feature) pair with area > 0.
+    ``area`` (planar m²), ``geometry`` (the intersection) and ``whole`` (the parcel lies wholly inside, so the
+    geometry is the parcel itself), one row per (parcel, feature) pair with area > 0.
     """
     pi, ci = ctrl.tree.query(parcels, predicate="intersects")
     if len(pi) == 0:
-        return pd.DataFrame({"parcel": [], "control": [], "area": [], "geometry": []})
+        return pd.DataFrame({"parcel": [], "control": [], "area": [], "geometry": [], "whole": []})
     inside = shapely.contains_properly(ctrl.pieces[ci], parcels[pi])
     geom = np.empty(len(pi), dtype=object)
     geom[inside] = parcels[pi[inside]]
@@ -121,12 +122,17 @@ def overlay_parts(parcels: np.ndarray, ctrl: ControlIndex) -> pd.DataFrame:
     merged = polygonal(merged)
     area = shapely.area(merged)
     keep = area > 0
+    # inside one tile's interior means no other tile of that feature touches it: the group is just the parcel
+    whole = np.isin(uniq, key[inside])
     return pd.DataFrame({"parcel": (uniq // ctrl.n)[keep], "control": (uniq % ctrl.n)[keep], "area": area[keep],
-                         "geometry": merged[keep]})
+                         "geometry": merged[keep], "whole": whole[keep]})
 
 
 def outside_parts(parcels: np.ndarray, ctrl: ControlIndex) -> pd.DataFrame:
-    """The part of each parcel outside the union of a control layer (one row per parcel with area > 0)."""
+    """The part of each parcel outside the union of a control layer (one row per parcel with area > 0).
+
+    ``whole`` marks parcels that touch no control feature (the geometry is the parcel itself).
+    """
     pi, ci = ctrl.tree.query(parcels, predicate="intersects")
     n = len(parcels)
     result = np.asarray(parcels, dtype=object).copy()
@@ -139,10 +145,13 @@ def outside_parts(parcels: np.ndarray, ctrl: ControlIndex) -> pd.DataFrame:
             keys, cover = group_reduce(pi[cross], shapely.intersection(parcels[pi[cross]], ctrl.pieces[ci[cross]]))
             result[keys] = shapely.difference(parcels[keys], cover)
         result[covered] = None
+    untouched = np.ones(n, dtype=bool)
+    untouched[pi] = False
     result = polygonal(result)
     area = np.nan_to_num(shapely.area(result), nan=0.0)
     keep = area > 0
-    return pd.DataFrame({"parcel": np.nonzero(keep)[0], "area": area[keep], "geometry": result[keep]})
+    return pd.DataFrame({"parcel": np.nonzero(keep)[0], "area": area[keep], "geometry": result[keep],
+                         "whole": untouched[keep]})
 
 
 def line_overlaps(a: np.ndarray, b: np.ndarray, same: bool = False) -> pd.DataFrame:
@@ -189,7 +198,11 @@ def number(county: np.ndarray, check: np.ndarray, order_keys: list[np.ndarray], 
     df = pd.DataFrame({"county": county, "check": check, **{f"k{i}": k for i, k in enumerate(order_keys)}})
     df = df.sort_values(["county", "check"] + [f"k{i}" for i in range(len(order_keys))], kind="stable")
     seq = df.groupby(["county", "check"], sort=False).cumcount().to_numpy() + 1
-    offset = np.array([counters.get((c, k), 0) for c, k in zip(df["county"], df["check"])]) if counters else 0
+    if counters:
+        known = pd.Series(list(counters.values()), index=pd.MultiIndex.from_tuples(list(counters), names=["c", "k"]))
+        offset = known.reindex(pd.MultiIndex.from_arrays([df["county"], df["check"]])).fillna(0).to_numpy(int)
+    else:
+        offset = 0
     seq = seq + offset
     last = pd.Series(seq).groupby([df["county"].to_numpy(), df["check"].to_numpy()]).max()
     counters.update({k: int(v) for k, v in last.items()})

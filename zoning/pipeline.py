@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
@@ -208,6 +210,9 @@ def _version() -> str:
 # Control-line checks
 LINE_LAYERS = (("red_line", "red line 生态保护红线"), ("farmland", "permanent farmland 永久基本农田"),
                ("urban_boundary", "urban boundary 城镇开发边界"))
+WORKERS = max(1, min(3, os.cpu_count() or 1))
+TOP_N = 50  # most serious violations kept for the HTML report
+OVERLAP_MARGIN_M = 100_000.0  # layers whose extents are further apart than this point to a CRS mix-up
 DATE_FIELDS = ("detected_on", "date", "detect_date", "jcrq", "发现日期")
 VIOLATION_COLUMNS = ["violation_id", "check_id", "severity", "parcel_id", "control_id", "county_id", "county_name",
                      "area_m2", "area_ha", "area_mu", "centroid_lon", "centroid_lat", "detected_on", "note"]
@@ -234,16 +239,22 @@ def _areas(geoms_alb: np.ndarray, planar: np.ndarray, method: str) -> np.ndarray
 
 
 def _finish_rows(df: pd.DataFrame, geoms_alb: np.ndarray, planar: np.ndarray, rules: dict, out_crs,
-                 counties: gpd.GeoDataFrame | None, counties_alb: np.ndarray | None):
-    """Areas in three units, centroid lon/lat, county, geometry in the output CRS."""
+                 counties: gpd.GeoDataFrame | None, counties_alb: np.ndarray | None,
+                 known: np.ndarray | None = None):
+    """Areas in three units, centroid lon/lat, county, geometry in the output CRS.
+
+    ``known``: output-CRS geometries already at hand (None where not), e.g. a parcel that lies wholly inside a
+    line, so that only the cut parts are transformed back.
+    """
+    import shapely
+
     from . import controllines as cl
 
     a = _areas(geoms_alb, planar, rules["rules"]["area_method"])
     u = areas.units(a)
     for k, v in u.items():
         df[k] = v
-    cen = areas.to_crs(shapely_centroid(geoms_alb), areas.CHINA_ALBERS, areas.CGCS2000)
-    import shapely
+    cen = areas.to_crs(shapely.centroid(geoms_alb), areas.CHINA_ALBERS, areas.CGCS2000)
 
     df["centroid_lon"] = np.round(shapely.get_x(cen), 7)
     df["centroid_lat"] = np.round(shapely.get_y(cen), 7)
@@ -256,13 +267,14 @@ def _finish_rows(df: pd.DataFrame, geoms_alb: np.ndarray, planar: np.ndarray, ru
     else:
         df["county_id"] = cl.NO_COUNTY
         df["county_name"] = ""
-    return gpd.GeoDataFrame(df, geometry=areas.to_crs(geoms_alb, areas.CHINA_ALBERS, out_crs), crs=out_crs)
-
-
-def shapely_centroid(geoms):
-    import shapely
-
-    return shapely.centroid(geoms)
+    if known is None:
+        out = areas.to_crs(geoms_alb, areas.CHINA_ALBERS, out_crs)
+    else:
+        out = np.asarray(known, dtype=object).copy()
+        todo = np.array([g is None for g in out], dtype=bool)
+        if todo.any():
+            out[todo] = areas.to_crs(geoms_alb[todo], areas.CHINA_ALBERS, out_crs)
+    return gpd.GeoDataFrame(df, geometry=out, crs=out_crs)
 
 
 def _load_counties_for_check(counties_spec, zones_spec, id_field, assume_crs, encoding):
@@ -322,7 +334,8 @@ def check_lines(line_specs: dict, construction=None, counties=None, zones=None, 
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             validate.check_overlap(tuple(shapely.total_bounds(alb[a])), tuple(shapely.total_bounds(alb[b])),
-                                   f"{a} ({lines[a].attrs.get('source')})", f"{b} ({lines[b].attrs.get('source')})")
+                                   f"{a} ({lines[a].attrs.get('source')})", f"{b} ({lines[b].attrs.get('source')})",
+                                   margin=OVERLAP_MARGIN_M)
     cty_alb = areas.to_crs(cty.geometry.values, cty.crs, areas.CHINA_ALBERS) if cty is not None else None
     ids = {k: g["_id"].to_numpy(dtype=object) for k, g in lines.items()}
 
@@ -360,7 +373,8 @@ def check_lines(line_specs: dict, construction=None, counties=None, zones=None, 
     # construction encroachment, streamed in chunks
     t1 = time.perf_counter()
     idx = {k: cl.prepare_control(alb[k], ids[k], tile) for k in names}
-    attrs_rows = []
+    attrs_rows, agg_rows = [], []
+    top = pd.DataFrame({c: [] for c in VIOLATION_COLUMNS})
     n_parcels = 0
     seen_ids: set = set()
     total = None
@@ -380,11 +394,22 @@ def check_lines(line_specs: dict, construction=None, counties=None, zones=None, 
                 raise DataError(f"construction layer {chunk.attrs.get('source')}: duplicate ids "
                                 f"{', '.join(sorted(dup)[:10])}. Ids must be unique.")
             seen_ids.update(chunk["_id"])
+            if n_parcels == 0:
+                validate.check_overlap(tuple(chunk.to_crs(areas.CHINA_ALBERS).total_bounds),
+                                       tuple(shapely.total_bounds(np.concatenate(list(alb.values())))),
+                                       f"construction ({chunk.attrs.get('source')})", "the control lines",
+                                       margin=OVERLAP_MARGIN_M)
             n_parcels += len(chunk)
             frame = _construction_chunk(chunk, idx, ids, rules, sliver, out_crs, cty, cty_alb, counters, sliver_rows)
             if sink is not None:
+                # Streamed: the rows go to the sink; keep only per-(check, county) sums and the most serious
+                # rows for the report, so memory follows the chunk size, not the parcel count.
                 sink(frame)
-                attrs_rows.append(pd.DataFrame(frame.drop(columns="geometry")))
+                agg = frame.groupby(["check_id", "county_id"], sort=False).agg(
+                    count=("area_m2", "size"), area_m2=("area_m2", "sum")).reset_index()
+                agg_rows.append(agg)
+                top = rep.top_violations(pd.concat([top, pd.DataFrame(frame.drop(columns="geometry"))]),
+                                         TOP_N) if len(frame) else top
             else:
                 attrs_rows.append(frame)
             log.info("construction: %s parcels checked%s", f"{n_parcels:,}",
@@ -393,13 +418,16 @@ def check_lines(line_specs: dict, construction=None, counties=None, zones=None, 
             log.warning("construction layer %s is empty: zero violations", construction)
     violations = pd.concat(attrs_rows, ignore_index=True) if attrs_rows else \
         pd.DataFrame({c: [] for c in VIOLATION_COLUMNS})
+    if sink is None:
+        agg_rows = [violations[["check_id", "county_id", "area_m2"]].assign(count=1)] if len(violations) else []
+        top = rep.top_violations(pd.DataFrame(violations.drop(columns="geometry", errors="ignore")), TOP_N)
     timings["construction"] = round(time.perf_counter() - t1, 3)
 
     # county summary (reconciled)
     slv = pd.concat([fr.assign(check_id=c, slivers=1) for c, fr in sliver_rows], ignore_index=True) \
         if sliver_rows else None
-    all_rows = pd.concat([pd.DataFrame(conflicts.drop(columns="geometry"))[["county_id", "check_id", "area_m2"]],
-                          violations[["county_id", "check_id", "area_m2"]]], ignore_index=True)
+    all_rows = pd.concat([pd.DataFrame(conflicts.drop(columns="geometry"))[["county_id", "check_id", "area_m2"]]
+                          .assign(count=1)] + agg_rows, ignore_index=True)
     lookup = None if cty is None else pd.DataFrame({"county_id": cty["_id"], "county_name": cty["_name"]})
     summary = rep.county_summary(all_rows, slv, lookup)
     summary = _append_expansion(summary, cty, cty_alb, alb["urban_boundary"], checks["urban_expansion"], rules)
@@ -407,8 +435,10 @@ def check_lines(line_specs: dict, construction=None, counties=None, zones=None, 
             {"albers": "planar, China Albers equal-area (GRS80)", "geodesic": "ellipsoidal (GRS80)"}[
                 rules["rules"]["area_method"]], "parcels": n_parcels, "timings_s": timings,
             "crs": out_crs.to_string()}
-    return {"conflicts": conflicts, "violations": violations, "county_summary": summary, "lines": lines,
-            "rules": rules, "info": info}
+    info["violations"] = int(summary.loc[(summary["county_id"] == "TOTAL") & summary["check_id"].str.startswith(
+        "construction"), "count"].sum()) if len(summary) else 0
+    return {"conflicts": conflicts, "violations": violations if sink is None else None, "top_violations": top,
+            "county_summary": summary, "lines": lines, "rules": rules, "info": info}
 
 
 def _construction_chunk(chunk, idx, ids, rules, sliver, out_crs, cty, cty_alb, counters, sliver_rows):
@@ -416,14 +446,26 @@ def _construction_chunk(chunk, idx, ids, rules, sliver, out_crs, cty, cty_alb, c
 
     checks = rules["checks"]
     parcels = areas.to_crs(chunk.geometry.values, chunk.crs, areas.CHINA_ALBERS)
+    # the parcels as read, reusable as output geometry where a parcel is wholly inside or outside a line
+    src = np.asarray(chunk.geometry.values, dtype=object) if chunk.crs == out_crs else None
     pid = chunk["_id"].to_numpy(dtype=object)
     dfield = next((f for f in DATE_FIELDS if f in chunk.columns), None)
     dates = chunk[dfield].astype(str).to_numpy(dtype=object) if dfield else np.full(len(chunk), None, dtype=object)
     frames = []
+    # The three overlays are independent and shapely releases the GIL in its array functions: run them on both
+    # cores.
+    jobs = {c: (cl.overlay_parts, idx[layer]) for c, layer in (("construction_in_red_line", "red_line"),
+                                                                ("construction_on_farmland", "farmland"))
+            if checks[c]["enabled"]}
+    if checks["construction_outside_urban_boundary"]["enabled"]:
+        jobs["construction_outside_urban_boundary"] = (cl.outside_parts, idx["urban_boundary"])
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = {c: pool.submit(fn, parcels, ctrl) for c, (fn, ctrl) in jobs.items()}
+        results = {c: f.result() for c, f in futures.items()}
     for check, layer in (("construction_in_red_line", "red_line"), ("construction_on_farmland", "farmland")):
         if not checks[check]["enabled"]:
             continue
-        ov = cl.overlay_parts(parcels, idx[layer])
+        ov = results[check]
         small = ov["area"].to_numpy() < sliver
         if small.any():
             sliver_rows.append((check, _sliver_counties(ov[small], cty_alb, cty)))
@@ -436,10 +478,10 @@ def _construction_chunk(chunk, idx, ids, rules, sliver, out_crs, cty, cty_alb, c
         df = pd.DataFrame({"check_id": check, "severity": sev, "parcel_id": pid[p],
                            "control_id": ids[layer][ov["control"].to_numpy(dtype=int)], "detected_on": dates[p],
                            "note": checks[check]["label_zh"]})
-        frames.append((df, ov["geometry"].to_numpy(), ov["area"].to_numpy()))
+        frames.append((df, ov["geometry"].to_numpy(), ov["area"].to_numpy(), _known(src, p, ov["whole"])))
     check = "construction_outside_urban_boundary"
     if checks[check]["enabled"]:
-        out = cl.outside_parts(parcels, idx["urban_boundary"])
+        out = results[check]
         small = out["area"].to_numpy() < sliver
         if small.any():
             sliver_rows.append((check, _sliver_counties(out[small], cty_alb, cty)))
@@ -447,15 +489,24 @@ def _construction_chunk(chunk, idx, ids, rules, sliver, out_crs, cty, cty_alb, c
         p = out["parcel"].to_numpy(dtype=int)
         df = pd.DataFrame({"check_id": check, "severity": checks[check]["severity"], "parcel_id": pid[p],
                            "control_id": None, "detected_on": dates[p], "note": checks[check]["note"]})
-        frames.append((df, out["geometry"].to_numpy(), out["area"].to_numpy()))
+        frames.append((df, out["geometry"].to_numpy(), out["area"].to_numpy(), _known(src, p, out["whole"])))
     if not frames:
         return gpd.GeoDataFrame({c: [] for c in VIOLATION_COLUMNS}, geometry=[], crs=out_crs)
-    parts = [_finish_rows(df, g, a, rules, out_crs, cty, cty_alb) for df, g, a in frames]
+    parts = [_finish_rows(df, g, a, rules, out_crs, cty, cty_alb, known) for df, g, a, known in frames]
     res = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=out_crs)
     res["violation_id"] = cl.number(res["county_id"].to_numpy(dtype=object), res["check_id"].to_numpy(dtype=object),
                                     [res["parcel_id"].astype(str).to_numpy(),
                                      res["control_id"].fillna("").astype(str).to_numpy()], counters)
     return res[VIOLATION_COLUMNS + ["geometry"]]
+
+
+def _known(src, p, whole) -> np.ndarray | None:
+    if src is None:
+        return None
+    out = np.full(len(p), None, dtype=object)
+    w = np.asarray(whole, dtype=bool)
+    out[w] = src[p[w]]
+    return out
 
 
 def _sliver_counties(df, cty_alb, cty):
@@ -526,6 +577,9 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
     styles.write_qml_files(out.parent / "styles", qml)
     res["output"] = out
     if report_dir:
+        import pyogrio
+
+        res["violations"] = pyogrio.read_dataframe(out, layer="violations", read_geometry=False)
         res["reports"] = lreport.write_reports(Path(report_dir), res["violations"],
                                                pd.DataFrame(res["conflicts"].drop(columns="geometry")),
                                                res["county_summary"], meta, overwrite)
@@ -703,7 +757,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False) -> 
                                                           "check": res["info"]["area_method"]},
                "libraries": library_versions(), "timings_s": {**timings, **res["info"]["timings_s"]},
                "counts": {"counties": len(zones), "conflicts": len(res["conflicts"]),
-                          "violations": len(res["violations"])},
+                          "violations": res["info"]["violations"]},
                "outputs": {"geopackage": "zoning.gpkg", "map": "map.html", "report": "report/",
                            "styles": "styles/", "log": "zoning.log"}}
         (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2, default=str), encoding="utf-8")

@@ -36,7 +36,8 @@ def county_summary(rows: pd.DataFrame, slivers: pd.DataFrame | None = None,
 
     Parameters
     ----------
-    rows : one row per listed violation/conflict with ``county_id``, ``check_id``, ``area_m2``
+    rows : ``county_id``, ``check_id``, ``area_m2`` and optionally ``count``: one row per listed violation, or
+        partial sums (several chunks of the same county and check add up)
     slivers : optional ``county_id``, ``check_id``, ``slivers`` counts
     counties : optional ``county_id``, ``county_name`` lookup
     """
@@ -44,7 +45,8 @@ def county_summary(rows: pd.DataFrame, slivers: pd.DataFrame | None = None,
     if len(rows) == 0 and (slivers is None or len(slivers) == 0):
         return pd.DataFrame({c: pd.Series(dtype=object if c in ("county_id", "county_name", "check_id", "check_zh")
                                           else float) for c in cols})
-    g = rows.groupby(["check_id", "county_id"], sort=True).agg(count=("area_m2", "size"), area_m2=("area_m2", "sum"))
+    rows = rows if "count" in rows else rows.assign(count=1)
+    g = rows.groupby(["check_id", "county_id"], sort=True).agg(count=("count", "sum"), area_m2=("area_m2", "sum"))
     g = g.reset_index()
     if slivers is not None and len(slivers):
         s = slivers.groupby(["check_id", "county_id"])["slivers"].sum().reset_index()

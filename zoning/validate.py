@@ -109,7 +109,8 @@ def clean_polygons(gdf: gpd.GeoDataFrame, role: str, id_field: str | None,
             rows = list(np.nonzero(missing.to_numpy())[0] + 1)
             raise DataError(f"{_src(gdf, role)}: field {id_field!r} is empty in {missing.sum()} feature(s) "
                             f"(rows {_ids_text(rows)}). Every feature needs an id.")
-        ids = raw.map(_id_text)
+        # 510104.0 from a numeric column must become "510104", not "510104.0"
+        ids = raw.map(_id_text) if raw.dtype.kind == "f" else raw.astype(str).str.strip()
     elif require_id:
         raise DataError(f"{_src(gdf, role)}: no id field. Name one with --id-field.")
     else:
@@ -121,7 +122,7 @@ def clean_polygons(gdf: gpd.GeoDataFrame, role: str, id_field: str | None,
     gdf = gdf.copy()
     gdf["_id"] = ids.to_numpy()
     geoms = gdf.geometry.values
-    none = np.array([g is None for g in geoms], dtype=bool)
+    none = shapely.is_missing(geoms)
     types = shapely.get_type_id(geoms)
     # 3 Polygon, 6 MultiPolygon, 7 GeometryCollection (may hold polygons); -1 missing
     bad_type = ~none & ~np.isin(types, (3, 6, 7))
@@ -162,11 +163,16 @@ def _id_text(v) -> str:
     return str(v).strip()
 
 
-def check_overlap(bounds_a, bounds_b, name_a: str, name_b: str) -> None:
-    """Raise when two extents (same CRS) do not intersect: almost always a CRS mix-up."""
-    ax0, ay0, ax1, ay1 = bounds_a
-    bx0, by0, bx1, by1 = bounds_b
-    if ax1 < bx0 or bx1 < ax0 or ay1 < by0 or by1 < ay0:
-        raise DataError(f"{name_a} and {name_b} do not overlap (extents {tuple(round(v, 4) for v in bounds_a)} vs "
-                        f"{tuple(round(v, 4) for v in bounds_b)}). One of them probably has the wrong CRS (e.g. "
+def check_overlap(bounds_a, bounds_b, name_a: str, name_b: str, margin: float = 0.0) -> None:
+    """Raise when two extents (same CRS) do not intersect, even widened by ``margin``: almost always a CRS mix-up.
+
+    Layers of one study area can sit apart (an urban boundary in one corner, farmland in another), hence the margin;
+    a wrong CRS puts them hundreds or thousands of kilometres apart.
+    """
+    ax0, ay0, ax1, ay1 = (float(v) for v in bounds_a)
+    bx0, by0, bx1, by1 = (float(v) for v in bounds_b)
+    if ax1 + margin < bx0 or bx1 + margin < ax0 or ay1 + margin < by0 or by1 + margin < ay0:
+        raise DataError(f"{name_a} and {name_b} do not overlap (extents {tuple(round(v, 4) for v in (ax0, ay0, ax1, ay1))}"
+                        f" vs {tuple(round(v, 4) for v in (bx0, by0, bx1, by1))}). One of them probably has the wrong "
+                        "CRS (e.g. "
                         "projected metres labelled as degrees, or a different datum); check both with ogrinfo/gdalinfo.")

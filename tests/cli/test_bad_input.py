@@ -1,0 +1,298 @@
+"""Bad input never crashes the tool or loses data: each case through the real CLI, with its exit code, message,
+and no output created (or an existing one left byte-identical)."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+import shapely
+
+from tests.conftest import ROOT, SAMPLE, run_cli
+
+LINES = ["--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland", str(SAMPLE / "farmland.gpkg"),
+         "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg")]
+RASTERS = ["--raster", f"landcover={SAMPLE / 'landcover.tif'}", "--raster", f"dem={SAMPLE / 'dem.tif'}"]
+
+
+def classify(counties, out, *extra):
+    return run_cli("classify", str(counties), *RASTERS, "-o", str(out), *extra)
+
+
+def sample_counties(n=None):
+    g = gpd.read_file(SAMPLE / "counties.gpkg")
+    return g if n is None else g.head(n)
+
+
+def assert_failed(r, code, *messages, out=None):
+    assert r.returncode == code, (r.returncode, r.stderr)
+    for m in messages:
+        assert m in r.stderr, (m, r.stderr)
+    assert "Traceback" not in r.stderr
+    if out is not None:
+        assert not out.exists()
+        assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_no_crs(tmp_path):
+    g = sample_counties(5)
+    shp = tmp_path / "nocrs.shp"
+    g.to_file(shp)
+    shp.with_suffix(".prj").unlink()
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(shp, out), 1, "has no CRS", "--crs EPSG:4490", "nocrs.shp", out=out)
+    r = classify(shp, out, "--crs", "EPSG:4490")
+    assert r.returncode == 0, r.stderr
+
+
+def test_other_crs_is_reprojected_and_results_agree(tmp_path, expected):
+    far = tmp_path / "farm_gk.gpkg"
+    gpd.read_file(SAMPLE / "farmland.gpkg").to_crs(4544).to_file(far)
+    out = tmp_path / "c.gpkg"
+    r = run_cli("-v", "check", "--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland", str(far),
+                "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"), "--construction",
+                str(SAMPLE / "construction.gpkg"), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "farmland is in EPSG:4544" in r.stderr and "reprojecting" in r.stderr
+    v = gpd.read_file(out, layer="violations")
+    got = v[v.check_id == "construction_on_farmland"].area_m2.sum()
+    want = sum(x["area_m2"] for x in expected["construction_on_farmland"])
+    assert got == pytest.approx(want, rel=1e-3)
+
+
+def test_swapped_lat_lon(tmp_path):
+    g = sample_counties(3)
+    g["geometry"] = shapely.transform(g.geometry.values, lambda c: c[:, ::-1])
+    path = tmp_path / "swapped.gpkg"
+    g.to_file(path)
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(path, out), 1, "latitude and longitude swapped", "swapped.gpkg", out=out)
+
+
+def test_counties_not_overlapping_the_raster(tmp_path):
+    g = sample_counties(3)
+    g["geometry"] = g.geometry.translate(30, 0)  # somewhere in the Pacific
+    path = tmp_path / "shifted.gpkg"
+    g.to_file(path)
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(path, out), 1, "do not overlap", "wrong CRS", "landcover", out=out)
+
+
+def test_bowtie_is_repaired_and_results_stay_correct(tmp_path):
+    x0, y0 = 104.0, 30.5
+    d = 0.01
+    bowtie = shapely.Polygon([(x0, y0), (x0 + d, y0 + d), (x0 + d, y0), (x0, y0 + d), (x0, y0)])
+    red = gpd.GeoDataFrame({"id": ["BOW"]}, geometry=[bowtie], crs=4490)
+    farm = gpd.GeoDataFrame({"id": ["F"]}, geometry=[shapely.box(x0 + 0.1, y0, x0 + 0.11, y0 + 0.01)], crs=4490)
+    urb = gpd.GeoDataFrame({"id": ["U"]}, geometry=[shapely.box(x0 - 0.1, y0, x0 - 0.09, y0 + 0.01)], crs=4490)
+    parcel = gpd.GeoDataFrame({"id": ["P1"]}, geometry=[shapely.box(x0, y0, x0 + d, y0 + d)], crs=4490)
+    for name, g in (("red", red), ("farm", farm), ("urb", urb), ("parcel", parcel)):
+        g.to_file(tmp_path / f"{name}.gpkg")
+    out = tmp_path / "o.gpkg"
+    r = run_cli("-v", "check", "--red-line", str(tmp_path / "red.gpkg"), "--farmland", str(tmp_path / "farm.gpkg"),
+                "--urban-boundary", str(tmp_path / "urb.gpkg"), "--construction", str(tmp_path / "parcel.gpkg"),
+                "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "repaired 1 invalid geometries (ids BOW)" in r.stderr
+    v = gpd.read_file(out, layer="violations")
+    red_area = v[v.check_id == "construction_in_red_line"].area_m2.sum()
+    from pyproj import Geod
+
+    half = abs(Geod(ellps="GRS80").geometry_area_perimeter(shapely.box(x0, y0, x0 + d, y0 + d))[0]) / 2
+    assert red_area == pytest.approx(half, rel=2e-3)  # the two triangles of the bow-tie: half the square
+
+
+def test_empty_geometries_are_dropped_with_a_warning(tmp_path):
+    g = sample_counties(4)
+    g.loc[1, "geometry"] = shapely.Polygon()
+    path = tmp_path / "c.gpkg"
+    g.to_file(path)
+    r = classify(path, tmp_path / "z.gpkg")
+    assert r.returncode == 0, r.stderr
+    assert "dropped 1 empty geometries" in r.stderr
+    assert len(gpd.read_file(tmp_path / "z.gpkg")) == 3
+
+
+def test_point_counties_are_refused(tmp_path):
+    g = sample_counties(3)
+    g["geometry"] = g.representative_point()
+    path = tmp_path / "pts.gpkg"
+    g.to_file(path)
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(path, out), 1, "are Point, not polygons", out=out)
+
+
+def test_empty_counties_layer(tmp_path):
+    path = tmp_path / "empty.gpkg"
+    sample_counties(0).to_file(path)
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(path, out), 1, "has no features", out=out)
+
+
+def test_duplicate_and_missing_ids(tmp_path):
+    g = sample_counties(4)
+    g.loc[1, "county_id"] = g.loc[0, "county_id"]
+    path = tmp_path / "dup.gpkg"
+    g.to_file(path)
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(path, out), 1, "duplicate ids", "510104", out=out)
+    g = sample_counties(4)
+    g.loc[2, "county_id"] = None
+    g.to_file(tmp_path / "miss.gpkg")
+    assert_failed(classify(tmp_path / "miss.gpkg", out), 1, "is empty in 1 feature", "rows 3", out=out)
+
+
+def test_missing_field_lists_fields_and_suggests(tmp_path):
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(SAMPLE / "counties.gpkg", out, "--id-field", "county_code"), 1,
+                  "no field 'county_code'", "Fields present: county_id, name, city", "Did you mean 'county_id'?",
+                  out=out)
+
+
+def test_gbk_shapefile_without_cpg(tmp_path):
+    g = sample_counties(5)
+    shp = tmp_path / "gbk.shp"
+    g.to_file(shp, encoding="GBK")
+    shp.with_suffix(".cpg").unlink()
+    out = tmp_path / "z.gpkg"
+    r = classify(shp, out)
+    assert r.returncode == 0, r.stderr
+    assert list(gpd.read_file(out).name) == list(g.name)
+
+
+def test_truncated_geopackage(tmp_path):
+    bad = tmp_path / "bad.gpkg"
+    data = (SAMPLE / "counties.gpkg").read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(bad, out), 1, "bad.gpkg", out=out)
+
+
+def test_path_that_does_not_exist(tmp_path):
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(tmp_path / "nope.gpkg", out), 1, "counties file not found", "nope.gpkg", out=out)
+
+
+def test_raster_that_covers_only_part_of_the_counties(tmp_path):
+    with rasterio.open(SAMPLE / "landcover.tif") as src:
+        prof = src.profile
+        data = src.read(1)
+        cut = data[:, : data.shape[1] // 3]  # the western third only
+        prof.update(width=cut.shape[1])
+        with rasterio.open(tmp_path / "west.tif", "w", **prof) as dst:
+            dst.write(cut, 1)
+    out = tmp_path / "z.gpkg"
+    r = run_cli("classify", str(SAMPLE / "counties.gpkg"), "--raster", f"landcover={tmp_path / 'west.tif'}",
+                "--raster", f"dem={SAMPLE / 'dem.tif'}", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    z = gpd.read_file(out).set_index("county_id")
+    assert np.isnan(z.loc["510104", "built_up_share"])  # Chengdu lies east of the cut
+    assert z.loc["510104", "review"]
+    assert "landcover raster has no data" in z.loc["510104", "review_reasons"]
+    assert not np.isnan(z.loc["513332", "built_up_share"])  # Shiqu, far west, is covered
+    assert z.zone.notna().all()
+
+
+def test_raster_with_nodata_everywhere(tmp_path):
+    with rasterio.open(SAMPLE / "landcover.tif") as src:
+        prof = src.profile
+        data = np.full((src.height, src.width), 255, dtype="uint8")
+    with rasterio.open(tmp_path / "nodata.tif", "w", **prof) as dst:
+        dst.write(data, 1)
+    out = tmp_path / "z.gpkg"
+    r = run_cli("classify", str(SAMPLE / "counties.gpkg"), "--raster", f"landcover={tmp_path / 'nodata.tif'}",
+                "-o", str(out))
+    assert_failed(r, 1, "no valid cells", "nodata.tif", out=out)
+
+
+def test_bad_model_file(tmp_path):
+    from zoning.model import default_text
+
+    m = tmp_path / "m.toml"
+    m.write_text(default_text().replace("review_margin = 0.25", 'review_margin = "small"\nextra = 1'),
+                 encoding="utf-8")
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(SAMPLE / "counties.gpkg", out, "--model", str(m)), 2,
+                  "model.review_margin: expected number, got str", "model.extra: unknown key", out=out)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to drop privileges")
+def test_output_directory_not_writable():
+    import tempfile
+
+    # pytest's tmp_path lies under a 0700 directory the unprivileged user cannot enter, so use /tmp directly
+    base = Path(tempfile.mkdtemp(prefix="zoning-locked-", dir="/tmp"))
+    try:
+        os.chmod(base, 0o755)  # root-owned: readable, not writable, for 'nobody'
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                            "cli", "classify", str(SAMPLE / "counties.gpkg"), *RASTERS, "-o", str(base / "z.gpkg")],
+                           capture_output=True, text=True, cwd=str(ROOT), env={**os.environ, "HOME": str(base)})
+        assert_failed(r, 4, "is not writable", out=base / "z.gpkg")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_existing_output_without_overwrite(tmp_path):
+    out = tmp_path / "z.gpkg"
+    out.write_bytes(b"keep me")
+    assert_failed(classify(SAMPLE / "counties.gpkg", out), 4, "already exists")
+    assert out.read_bytes() == b"keep me"
+
+
+def test_ctrl_c_during_run_keeps_the_previous_output(tmp_path):
+    r = run_cli("run", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "-o", "out", "--overwrite"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)  # mid-run: classification done, check or map in progress
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Interrupted" in err
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert after == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_html_in_attributes_is_escaped_in_the_report(tmp_path):
+    g = sample_counties()
+    g.loc[g.county_id == "510104", "name"] = "<script>alert(1)</script>"
+    g.to_file(tmp_path / "evil.gpkg")
+    out = tmp_path / "o.gpkg"
+    r = run_cli("check", *LINES, "--construction", str(SAMPLE / "construction.gpkg"), "--counties",
+                str(tmp_path / "evil.gpkg"), "-o", str(out), "--report", str(tmp_path / "rep"))
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    s = pyogrio.read_dataframe(out, layer="county_summary", read_geometry=False)
+    if (s.county_id == "510104").any():
+        assert "&lt;script&gt;" in html
+
+
+def test_nan_coordinates(tmp_path):
+    g = sample_counties(2)
+    g.loc[0, "geometry"] = shapely.Polygon([(104, 30), (np.nan, 30.1), (104.1, 30.1), (104, 30)])
+    g.to_file(tmp_path / "nan.gpkg")
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(tmp_path / "nan.gpkg", out), 1, "NaN or infinite coordinates", out=out)
+
+
+def test_huge_coordinates_in_degrees(tmp_path):
+    g = sample_counties(2).to_crs(4544)
+    g = g.set_crs(4490, allow_override=True)  # metres labelled as degrees
+    g.to_file(tmp_path / "huge.gpkg")
+    out = tmp_path / "z.gpkg"
+    assert_failed(classify(tmp_path / "huge.gpkg", out), 1, "out of range", "--crs", out=out)
+
+
+def test_debug_shows_traceback(tmp_path):
+    r = run_cli("--debug", "classify", str(tmp_path / "nope.gpkg"), *RASTERS, "-o", str(tmp_path / "z.gpkg"))
+    assert r.returncode == 1 and "Traceback" in r.stderr
