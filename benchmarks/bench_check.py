@@ -129,7 +129,14 @@ def main() -> None:
 
     counts = {k: pyogrio.read_info(p)["features"] for k, p in paths.items()}
     print("control features:", counts, flush=True)
-    peers = list(a.peers) + (["postgis"] if a.postgis else [])
+    peers = list(a.peers)
+    if a.postgis:
+        import bench_postgis
+
+        if bench_postgis.available():
+            peers.append("postgis")
+        else:
+            print("PostGIS not installed (apt-get install postgresql-15-postgis-3): skipped", flush=True)
     table = []
     for n in a.sizes:
         _data.parcels(n)
