@@ -17,10 +17,34 @@ EXIT_CODES = """Exit codes: 0 success; 1 bad input data; 2 usage or configuratio
 please report it with --debug output); 4 output cannot be written; 130 interrupted (Ctrl-C)."""
 
 
+class _Handler(logging.StreamHandler):
+    """Plain lines on stderr; on a terminal, records that carry ``progress`` redraw one bar instead."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prog = getattr(record, "progress", None)
+        if prog is None or not self.stream.isatty():
+            if getattr(self, "_bar", False):
+                self.stream.write("\n")
+                self._bar = False
+            return super().emit(record)
+        label, done, total = prog
+        if total:
+            width = 30
+            fill = int(width * done / total)
+            self.stream.write(f"\r{label} [{'#' * fill}{' ' * (width - fill)}] {done:,}/{total:,}")
+        else:
+            self.stream.write(f"\r{label} {done:,}")
+        self._bar = True
+        if total and done >= total:
+            self.stream.write("\n")
+            self._bar = False
+        self.stream.flush()
+
+
 def _setup_logging(verbose: int, quiet: int) -> None:
     level = logging.INFO - 10 * verbose + 10 * quiet
     level = min(max(level, logging.DEBUG), logging.ERROR)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Handler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if level <= logging.DEBUG
                                            else "%(message)s"))
     log.handlers[:] = [handler]
@@ -71,7 +95,6 @@ def cli(verbose: int, quiet: int, debug: bool) -> None:
 
 
 def main() -> None:
-    from . import commands  # noqa: F401  (registers the subcommands)
 
     cli(prog_name="zoning")
 

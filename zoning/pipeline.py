@@ -412,8 +412,10 @@ def check_lines(line_specs: dict, construction=None, counties=None, zones=None, 
                                          TOP_N) if len(frame) else top
             else:
                 attrs_rows.append(frame)
+            # ``progress`` lets the CLI draw a bar on a terminal; elsewhere this is a plain log line
             log.info("construction: %s parcels checked%s", f"{n_parcels:,}",
-                     f" of {total:,} ({n_parcels / total:.0%})" if total else "")
+                     f" of {total:,} ({n_parcels / total:.0%})" if total else "",
+                     extra={"progress": ("checking construction parcels", n_parcels, total)})
         if n_parcels == 0:
             log.warning("construction layer %s is empty: zero violations", construction)
     violations = pd.concat(attrs_rows, ignore_index=True) if attrs_rows else \

@@ -1,7 +1,6 @@
 """``zoning run`` on the bundled sample project, opened in real QGIS and checked by GDAL's validate_gpkg.py."""
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 

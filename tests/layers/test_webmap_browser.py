@@ -26,9 +26,9 @@ def map_file(tmp_path_factory, sample):
     zones.loc[zones.county_id == "510104", "name"] = EVIL
     res = pipeline.check_lines({k: sample / f"{k}.gpkg" for k in ("red_line", "farmland", "urban_boundary")},
                                construction=sample / "construction.gpkg")
-    v = gpd.GeoDataFrame(res["violations"])
+    v = gpd.GeoDataFrame(res["violations"], geometry="geometry", crs=res["conflicts"].crs)
     path = d / "map.html"
-    write_map(path, build_map({"zones": zones, "red_line": res["lines"]["red_line"], "conflicts": res["conflicts"]}))
+    write_map(path, build_map({"zones": zones, **res["lines"], "conflicts": res["conflicts"], "violations": v}))
     return path, zones
 
 
@@ -62,7 +62,11 @@ def test_map_in_headless_chromium(map_file):
         n_paths = page.locator("path.leaflet-interactive").count()
         assert n_paths >= len(zones)
         assert page.locator(".leaflet-control-layers").count() == 1
-        assert page.locator("#zoning-legend").inner_text().count("城镇化地区") == 1
+        legend = page.locator("#zoning-legend").inner_text()
+        assert legend.count("城镇化地区") == 1 and "严重 critical" in legend and "永久基本农田" in legend
+        control = page.locator(".leaflet-control-layers").inner_text()
+        for title in ("Zones", "Red line", "Farmland", "Urban boundary", "Conflicts", "Violations"):
+            assert title in control
         # click Shiqu county (石渠县), in the far north-west: its popup shows the zone and reason
         shiqu = zones[zones.county_id == "513332"].geometry.iloc[0].representative_point()
         pt = page.evaluate(f"""() => {{ const m = Object.values(window).find(v => v instanceof L.Map);

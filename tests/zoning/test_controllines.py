@@ -1,12 +1,10 @@
 """Control-line checks on hand-built squares (areas known by hand) and on the sample manifest."""
-import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
 
 from zoning import controllines as cl
 from zoning import pipeline
-from zoning.areas import CHINA_ALBERS, to_crs
 
 
 def _ctrl(geoms, tile=1e9):
