@@ -548,7 +548,7 @@ def _append_expansion(summary, cty, cty_alb, urban_alb, rule, rules) -> pd.DataF
 
 def run_check(line_specs: dict, output, construction=None, counties=None, zones=None, id_field: str = "id",
               rules_path=None, report_dir=None, overwrite: bool = False, assume_crs=None, encoding=None,
-              extra_layers: dict | None = None, include_lines: bool = False) -> dict:
+              extra_layers: dict | None = None, include_lines: bool = False, extra_meta: dict | None = None) -> dict:
     """``zoning check``: run the checks, write ``conflicts``, ``violations``, ``county_summary`` (and reports)."""
     from layers import gpkg, report as lreport, styles
 
@@ -572,7 +572,7 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
             for name, df in res["lines"].items():
                 w.write(name, df.drop(columns="_id"))
         meta = {"tool": "zoning", "version": _version(), "run_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                **res["info"]}
+                **res["info"], **(extra_meta or {})}
         qml = {n: styles.qml_for(n, df) for n, df in w.layers.items() if isinstance(df, gpd.GeoDataFrame)}
         qml = {k: v for k, v in qml.items() if v}
         w.finish(meta, qml, _layer_titles())
@@ -735,7 +735,9 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False) -> 
         res = run_check(specs, tmp / "zoning.gpkg", construction=inp.get("construction"), counties=inp["counties"],
                         id_field=opt.get("id_field", "id"), rules_path=opt.get("rules") or None,
                         report_dir=tmp / "report", assume_crs=opt.get("crs"), encoding=opt.get("encoding"),
-                        extra_layers={"zones": zones}, include_lines=True)
+                        extra_layers={"zones": zones}, include_lines=True,
+                        extra_meta={"model": cinfo["model"], "classify_area_method": cinfo["area_method"],
+                                    "project": proj["name"]})
         timings["check"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         map_layers = {"zones": zones, **{k: res["lines"][k] for k in ("red_line", "farmland", "urban_boundary")},

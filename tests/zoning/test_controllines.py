@@ -1,4 +1,5 @@
 """Control-line checks on hand-built squares (areas known by hand) and on the sample manifest."""
+import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
@@ -161,3 +162,24 @@ def test_geodesic_and_albers_methods_agree(sample, tmp_path):
     a = pipeline.check_lines(specs, construction=sample / "construction.gpkg")
     assert g["violations"].area_m2.sum() == pytest.approx(a["violations"].area_m2.sum(), rel=1e-4)
     assert set(g["violations"].county_id) == {"000000"}
+
+
+def test_urban_expansion_factor_per_county(sample, tmp_path):
+    from pyproj import Geod
+
+    counties = gpd.read_file(sample / "counties.gpkg")
+    urban = gpd.read_file(sample / "urban_boundary.gpkg")
+    target = urban.county_id.value_counts().index[0]  # the county with most urban boundary features
+    cgeom = counties[counties.county_id == target].geometry.iloc[0]
+    geod = Geod(ellps="GRS80")
+    udb = sum(abs(geod.geometry_area_perimeter(g.intersection(cgeom))[0]) for g in urban.geometry) / 1e6
+    counties["existing_construction_km2"] = None
+    counties.loc[counties.county_id == target, "existing_construction_km2"] = udb / 2.0  # factor 2 > 1.3
+    counties.to_file(tmp_path / "c.gpkg")
+    res = pipeline.check_lines({k: sample / f"{k}.gpkg" for k in ("red_line", "farmland", "urban_boundary")},
+                               counties=tmp_path / "c.gpkg")
+    s = res["county_summary"]
+    row = s[(s.check_id == "urban_expansion")]
+    assert list(row.county_id) == [target]
+    assert row.expansion_factor.iloc[0] == pytest.approx(2.0, rel=5e-3)
+    assert row["count"].iloc[0] == 1  # exceeded
