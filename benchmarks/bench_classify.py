@@ -119,13 +119,14 @@ def main() -> None:
     print("\nNational zonal statistics + classification, 2,875 counties, 2 cores")
     print(f"{'peer':<44}{'median s':>10}{'ratio':>8}{'peak MB':>10}{'runs':>6}")
     labels = {"zoning": "zoning classify (indicators+classify+GeoPackage)",
-              "exactextract": "exactextract alone (GeoDataFrame; frac+mean)",
+              "exactextract": "exactextract alone (GeoDataFrame; frac+mean)",  # frac: no cell-area weight
               "rasterstats": "rasterstats (categorical + mean)"}
     for name, r in runs.items():
         print(f"{labels[name]:<44}{r['median_s']:>10.2f}{r['median_s'] / base:>8.2f}{r['peak_mb']:>10.0f}"
               f"{r['runs']:>6}")
     z = pd.read_csv(out / "zoning.csv", dtype={"county_id": str})
-    print("\nAgreement of shares with zoning (coverage × true cell area):")
+    print("\nAgreement of shares with zoning (coverage × true cell area; exactextract frac ignores cell area, "
+          "rasterstats counts cell centres):")
     for peer in ("exactextract", "rasterstats"):
         if not (out / f"{peer}.csv").exists():
             continue

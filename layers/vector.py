@@ -175,7 +175,7 @@ def iter_vector(spec, chunk_size: int, encoding: str | None = None, role: str = 
     if src.path.suffix.lower() in (".parquet", ".geoparquet"):
         yield read_vector(src, encoding, role)
         return
-    first = read_vector_chunk(src, encoding, role, 0, chunk_size)
+    first = read_vector(src, encoding, role, _slice=(0, chunk_size))
     yield first
     layer = first.attrs.get("layer")
     enc = first.attrs["encoding"]
@@ -190,8 +190,3 @@ def iter_vector(spec, chunk_size: int, encoding: str | None = None, role: str = 
         offset += len(first)
         yield first
 
-
-def read_vector_chunk(src: LayerSource, encoding, role: str, skip: int, max_features: int):
-    """Like :func:`read_vector` but for one slice of features."""
-    gdf = read_vector(src, encoding, role, _slice=(skip, max_features))
-    return gdf

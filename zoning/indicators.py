@@ -23,6 +23,15 @@ def _wsum(cov: Coverage, weights: np.ndarray) -> np.ndarray:
     return np.bincount(cov.feature, weights=weights, minlength=cov.n)
 
 
+def _valid_weights(cov: Coverage, grid: np.ndarray):
+    """Values under each entry, their weights with nodata set to 0, and per-polygon valid and total weight."""
+    v = cov.values(grid)
+    valid = ~np.isnan(v)
+    w = cov.weight
+    wv = np.where(valid, w, 0.0)
+    return v, valid, wv, _wsum(cov, wv), _wsum(cov, w)
+
+
 def landcover_shares(cov: Coverage, classes: np.ndarray) -> pd.DataFrame:
     """Area shares of IGBP land-cover groups per polygon.
 
@@ -35,12 +44,7 @@ def landcover_shares(cov: Coverage, classes: np.ndarray) -> pd.DataFrame:
     DataFrame with ``built_up_share``, ``cropland_share``, ``ecological_share``, ``barren_share``,
     ``water_share``, ``landcover_valid_share`` (valid area ÷ covered area) and ``landcover_cells``.
     """
-    v = cov.values(classes)
-    valid = ~np.isnan(v)
-    w = cov.weight
-    wv = np.where(valid, w, 0.0)
-    denom = _wsum(cov, wv)
-    total = _wsum(cov, w)
+    v, valid, wv, denom, total = _valid_weights(cov, classes)
     with np.errstate(invalid="ignore", divide="ignore"):
         def share(mask):
             return _wsum(cov, wv * mask) / denom
@@ -95,12 +99,7 @@ def terrain(cov: Coverage, dem: np.ndarray, cell_size_m: float, dx_m: np.ndarray
     (DataFrame with ``elevation_mean``, ``relief``, ``steep_share``, ``dem_valid_share``, ``dem_cells``;
      the method used for ``steep_share``: ``"slope>25°"`` or ``"relief>500m"``)
     """
-    v = cov.values(dem)
-    valid = ~np.isnan(v)
-    w = cov.weight
-    wv = np.where(valid, w, 0.0)
-    denom = _wsum(cov, wv)
-    total = _wsum(cov, w)
+    v, valid, wv, denom, total = _valid_weights(cov, dem)
     rel = _window_relief(dem)
     if cell_size_m <= 100 and dx_m is not None and dy_m is not None:
         steep = _slope_deg(dem, dx_m if np.ndim(dx_m) == 0 else np.asarray(dx_m)[:, None], dy_m) > 25

@@ -456,42 +456,32 @@ def _construction_chunk(chunk, idx, ids, rules, sliver, out_crs, cty, cty_alb, c
     frames = []
     # The three overlays are independent and shapely releases the GIL in its array functions: run them on both
     # cores.
-    jobs = {c: (cl.overlay_parts, idx[layer]) for c, layer in (("construction_in_red_line", "red_line"),
-                                                                ("construction_on_farmland", "farmland"))
-            if checks[c]["enabled"]}
+    jobs_layer = {"construction_in_red_line": "red_line", "construction_on_farmland": "farmland"}
+    jobs = {c: (cl.overlay_parts, idx[layer]) for c, layer in jobs_layer.items() if checks[c]["enabled"]}
     if checks["construction_outside_urban_boundary"]["enabled"]:
         jobs["construction_outside_urban_boundary"] = (cl.outside_parts, idx["urban_boundary"])
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = {c: pool.submit(fn, parcels, ctrl) for c, (fn, ctrl) in jobs.items()}
         results = {c: f.result() for c, f in futures.items()}
-    for check, layer in (("construction_in_red_line", "red_line"), ("construction_on_farmland", "farmland")):
-        if not checks[check]["enabled"]:
-            continue
-        ov = results[check]
-        small = ov["area"].to_numpy() < sliver
+    for check, part in results.items():
+        small = part["area"].to_numpy() < sliver
         if small.any():
-            sliver_rows.append((check, _sliver_counties(ov[small], cty_alb, cty)))
-        ov = ov[~small]
-        p = ov["parcel"].to_numpy(dtype=int)
-        sev = np.full(len(ov), checks[check]["severity"], dtype=object)
-        if check == "construction_on_farmland":
-            sev = cl.severity_on_farmland(p, ov["area"].to_numpy(), checks[check]["critical_mu"],
-                                          checks[check]["severity"], checks[check]["critical_severity"])
-        df = pd.DataFrame({"check_id": check, "severity": sev, "parcel_id": pid[p],
-                           "control_id": ids[layer][ov["control"].to_numpy(dtype=int)], "detected_on": dates[p],
-                           "note": checks[check]["label_zh"]})
-        frames.append((df, ov["geometry"].to_numpy(), ov["area"].to_numpy(), _known(src, p, ov["whole"])))
-    check = "construction_outside_urban_boundary"
-    if checks[check]["enabled"]:
-        out = results[check]
-        small = out["area"].to_numpy() < sliver
-        if small.any():
-            sliver_rows.append((check, _sliver_counties(out[small], cty_alb, cty)))
-        out = out[~small]
-        p = out["parcel"].to_numpy(dtype=int)
-        df = pd.DataFrame({"check_id": check, "severity": checks[check]["severity"], "parcel_id": pid[p],
-                           "control_id": None, "detected_on": dates[p], "note": checks[check]["note"]})
-        frames.append((df, out["geometry"].to_numpy(), out["area"].to_numpy(), _known(src, p, out["whole"])))
+            sliver_rows.append((check, _sliver_counties(part[small], cty_alb, cty)))
+        part = part[~small]
+        p = part["parcel"].to_numpy(dtype=int)
+        rule = checks[check]
+        if check == "construction_outside_urban_boundary":
+            sev, control, note = rule["severity"], None, rule["note"]
+        else:
+            layer = jobs_layer[check]
+            control, note = ids[layer][part["control"].to_numpy(dtype=int)], rule["label_zh"]
+            sev = rule["severity"]
+            if check == "construction_on_farmland":
+                sev = cl.severity_on_farmland(p, part["area"].to_numpy(), rule["critical_mu"], rule["severity"],
+                                              rule["critical_severity"])
+        df = pd.DataFrame({"check_id": check, "severity": sev, "parcel_id": pid[p], "control_id": control,
+                           "detected_on": dates[p], "note": note})
+        frames.append((df, part["geometry"].to_numpy(), part["area"].to_numpy(), _known(src, p, part["whole"])))
     if not frames:
         return gpd.GeoDataFrame({c: [] for c in VIOLATION_COLUMNS}, geometry=[], crs=out_crs)
     parts = [_finish_rows(df, g, a, rules, out_crs, cty, cty_alb, known) for df, g, a, known in frames]
@@ -699,17 +689,12 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False) -> 
 
     from layers import webmap
 
+    from layers import gpkg
+
     project = Path(project) if project else sample_project()
     outdir = Path(outdir)
-    if outdir.exists() and not overwrite:
-        raise _output_error(f"{outdir} already exists; pass --overwrite to replace it (it is left untouched).")
+    gpkg.check_target(outdir, overwrite)
     parent = outdir.parent if str(outdir.parent) else Path(".")
-    if not parent.exists():
-        raise _output_error(f"parent directory {parent} does not exist.")
-    import os
-
-    if not os.access(parent, os.W_OK):
-        raise _output_error(f"{parent} is not writable; choose another -o directory.")
     proj = load_project(project)
     inp, opt = proj["inputs"], proj["options"]
     load_model(opt.get("model") or None)
@@ -780,12 +765,6 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False) -> 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings}
-
-
-def _output_error(msg: str):
-    from .errors import OutputError
-
-    return OutputError(msg)
 
 
 def run_map(sources: list, output, basemap: str = "none", tianditu_key=None, simplify_m: float = 100.0,
