@@ -183,3 +183,15 @@ def test_urban_expansion_factor_per_county(sample, tmp_path):
     assert list(row.county_id) == [target]
     assert row.expansion_factor.iloc[0] == pytest.approx(2.0, rel=5e-3)
     assert row["count"].iloc[0] == 1  # exceeded
+
+
+def test_parcel_partly_in_red_line_and_partly_outside_urban_boundary():
+    red = _ctrl([shapely.box(0, 0, 100, 100)])
+    urban = _ctrl([shapely.box(0, 100, 100, 200)])
+    parcel = np.array([shapely.box(50, 50, 150, 150)])  # 10,000 m²: 2,500 in red, 2,500 in urban
+    inside = cl.overlay_parts(parcel, red)
+    outside = cl.outside_parts(parcel, urban)
+    assert inside.area.tolist() == [2500.0]
+    assert outside.area.tolist() == [7500.0]  # the red-line part is outside the urban boundary too
+    assert shapely.equals(outside.geometry.iloc[0],
+                          shapely.difference(parcel[0], shapely.box(0, 100, 100, 200)))
