@@ -65,11 +65,11 @@ def classify(counties, rasters, attributes, id_field, name_field, model_path, se
 
 
 def echo_zone_summary(zones) -> None:
-    total_area = zones["area_km2"].sum()
+    from zoning.report import zone_summary
+
     click.echo(f"{'zone':<18}{'类型':<10}{'counties':>9}{'share':>8}{'land':>8}{'review':>8}")
-    for z, grp in zones.groupby("zone", sort=False):
-        click.echo(f"{z:<18}{grp['zone_zh'].iat[0]:<10}{len(grp):>9}{len(grp) / len(zones):>8.0%}"
-                   f"{grp['area_km2'].sum() / total_area:>8.0%}{int(grp['review'].sum()):>8}")
+    for r in zone_summary(zones).itertuples():
+        click.echo(f"{r.zone:<18}{r.zone_zh:<10}{r.counties:>9}{r.share:>8.0%}{r.land:>8.0%}{int(r.review):>8}")
 
 
 @cli.group()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 import pandas as pd
 
@@ -114,5 +114,3 @@ def write_qml_files(directory: Path, qml: dict[str, str]) -> None:
         tmp.replace(directory / f"{name}.qml")
     log.info("wrote QGIS styles to %s", directory)
 
-
-__all__ = ["qml_for", "write_qml_files", "ZONE_COLOURS", "escape"]

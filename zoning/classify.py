@@ -1,6 +1,8 @@
 """Classify counties into main function zones with a transparent, data-driven model (see ``default_model.toml``)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -35,12 +37,9 @@ def term_grades(ind: pd.DataFrame, term: Term, scaling: str) -> np.ndarray:
         x = ind[name].to_numpy(dtype=float) if name in ind else np.full(len(ind), np.nan)
         grades.append(grade(x, breaks, desc) if scaling == "breaks" else grade_minmax(x, desc))
     g = np.vstack(grades)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmax(g, axis=0)
+    with warnings.catch_warnings():  # all-NaN columns (indicator missing) are expected: they stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmax(g, axis=0)
 
 
 def entropy_weights(grades: np.ndarray) -> np.ndarray:

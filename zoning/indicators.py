@@ -1,6 +1,8 @@
 """County indicators from rasters (coverage-weighted, true cell areas) and from officer-supplied attributes."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -68,12 +70,9 @@ def _window_relief(dem: np.ndarray) -> np.ndarray:
     padded = np.pad(dem, 1, constant_values=np.nan)
     h, w = dem.shape
     stack = np.stack([padded[i:i + h, j:j + w] for i in range(3) for j in range(3)])
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rel = np.nanmax(stack, axis=0) - np.nanmin(stack, axis=0)
+    with warnings.catch_warnings():  # windows of nodata only stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rel = np.nanmax(stack, axis=0) - np.nanmin(stack, axis=0)
     return np.where(np.isnan(dem), np.nan, rel)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pyproj import CRS
 
 from layers import raster as lraster
 from layers import vector as lvector
@@ -70,8 +71,6 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
         rcrs = rinfo["crs"]
         if rcrs is None:
             raise DataError(f"{kind} raster {path} has no CRS. Assign one with gdal_edit.py -a_srs.")
-        from pyproj import CRS
-
         target = CRS.from_epsg(4326) if CRS.from_user_input(rcrs.to_wkt()).is_geographic else rcrs
         geoms = areas.to_crs(geoms_src, counties.crs, target)
         if counties.crs != target:

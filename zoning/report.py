@@ -66,7 +66,7 @@ def county_summary(rows: pd.DataFrame, slivers: pd.DataFrame | None = None,
         parts += [grp, total]
     out = pd.concat(parts, ignore_index=True)
     names = {} if counties is None else dict(zip(counties["county_id"], counties["county_name"]))
-    out["county_name"] = out["county_id"].map(names).fillna("")
+    out["county_name"] = out["county_id"].map(names).astype(object).fillna("")
     out.loc[out["county_id"] == "TOTAL", "county_name"] = "合计 total"
     out["check_zh"] = out["check_id"].map(CHECK_ZH).fillna("")
     out["count"] = out["count"].astype(int)
@@ -94,3 +94,13 @@ def expansion_factor(urban_area_m2: pd.Series, existing_km2: pd.Series, cap: flo
     """Urban boundary area ÷ existing construction land per county, flagged above ``cap``."""
     factor = (urban_area_m2 / 1e6) / existing_km2.replace(0, np.nan)
     return pd.DataFrame({"value": factor, "limit": cap, "exceeded": factor > cap})
+
+
+def zone_summary(zones: pd.DataFrame) -> pd.DataFrame:
+    """Counties, their share, land share and review count per zone (for display)."""
+    total = zones["area_km2"].sum()
+    g = zones.groupby("zone", sort=False).agg(zone_zh=("zone_zh", "first"), counties=("zone", "size"),
+                                              area_km2=("area_km2", "sum"), review=("review", "sum"))
+    g["share"] = g["counties"] / len(zones)
+    g["land"] = g["area_km2"] / total if total else np.nan
+    return g.reset_index()

@@ -117,7 +117,7 @@ def test_empty_geometries_are_dropped_with_a_warning(tmp_path):
     r = classify(path, tmp_path / "z.gpkg")
     assert r.returncode == 0, r.stderr
     assert "dropped 1 empty geometries" in r.stderr
-    assert len(gpd.read_file(tmp_path / "z.gpkg")) == 3
+    assert len(gpd.read_file(tmp_path / "z.gpkg", layer="zones")) == 3
 
 
 def test_point_counties_are_refused(tmp_path):
@@ -164,7 +164,7 @@ def test_gbk_shapefile_without_cpg(tmp_path):
     out = tmp_path / "z.gpkg"
     r = classify(shp, out)
     assert r.returncode == 0, r.stderr
-    assert list(gpd.read_file(out).name) == list(g.name)
+    assert list(gpd.read_file(out, layer="zones").name) == list(g.name)
 
 
 def test_truncated_geopackage(tmp_path):
@@ -192,7 +192,7 @@ def test_raster_that_covers_only_part_of_the_counties(tmp_path):
     r = run_cli("classify", str(SAMPLE / "counties.gpkg"), "--raster", f"landcover={tmp_path / 'west.tif'}",
                 "--raster", f"dem={SAMPLE / 'dem.tif'}", "-o", str(out))
     assert r.returncode == 0, r.stderr
-    z = gpd.read_file(out).set_index("county_id")
+    z = gpd.read_file(out, layer="zones").set_index("county_id")
     assert np.isnan(z.loc["510104", "built_up_share"])  # Chengdu lies east of the cut
     assert z.loc["510104", "review"]
     assert "landcover raster has no data" in z.loc["510104", "review_reasons"]
