@@ -31,7 +31,7 @@ ALIASES = {
     "built_up_share": "建设用地占比", "cropland_share": "耕地占比", "ecological_share": "生态用地占比",
     "barren_share": "裸地占比", "water_share": "水域占比", "elevation_mean": "平均海拔(米)", "relief": "地形起伏度(米)",
     "steep_share": "陡坡地占比", "top_factors": "主导因子", "missing": "缺失指标", "review_reasons": "复核原因",
-    "admin_type": "行政区类型", "stability": "稳定性", "alt_zone": "备选类型", "landcover_cells": "土地覆被像元数",
+    "admin_type": "行政区类型", "low_confidence": "低置信度", "stability": "稳定性", "alt_zone": "备选类型", "landcover_cells": "土地覆被像元数",
     "dem_cells": "高程像元数", "pop_density": "人口密度", "gdp_per_capita_ratio": "人均GDP比",
     "grain_ratio": "地均粮食产量比", "urbanization_rate": "城镇化率",
     "violation_id": "违法图斑编号", "check_id": "检查项", "severity": "严重程度", "parcel_id": "图斑编号",

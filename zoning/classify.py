@@ -168,7 +168,8 @@ def classify(ind: pd.DataFrame, model: Model) -> pd.DataFrame:
     Returns
     -------
     DataFrame (same index) with ``zone``, ``zone_zh``, the three ``score_*``, ``margin``, ``rule``, ``top_factors``,
-    ``missing``, ``review``, ``review_reasons`` and a one-line bilingual ``reason``.
+    ``missing``, ``low_confidence`` (fewer than ``min_cells`` land-cover cells), ``review``, ``review_reasons`` and
+    a one-line bilingual ``reason``.
     """
     scores, detail = function_scores(ind, model)
     dec = decide(ind, scores, model)
@@ -203,6 +204,7 @@ def classify(ind: pd.DataFrame, model: Model) -> pd.DataFrame:
     out["zone_zh"] = zone_zh
     out["top_factors"] = _top_factors(detail, zone, st["top_factors"])
     out["missing"] = missing
+    out["low_confidence"] = ~(cells >= st["min_cells"])
     out["review"] = np.array([bool(r) for r in reasons_review])
     out["review_reasons"] = reasons_review
     S = scores[SCORE_COLS].to_numpy()
@@ -210,8 +212,8 @@ def classify(ind: pd.DataFrame, model: Model) -> pd.DataFrame:
         f"{zone_zh[i]}：{rule_label[dec['rule'].iat[i]][1]} | {zone[i]}: {rule_label[dec['rule'].iat[i]][0]} "
         f"(U {S[i, 0]:.2f}, A {S[i, 1]:.2f}, E {S[i, 2]:.2f})"
         for i in range(len(ind))]
-    return out[["zone", "zone_zh"] + SCORE_COLS + ["margin", "rule", "top_factors", "missing", "review",
-                                                   "review_reasons", "reason"]]
+    return out[["zone", "zone_zh"] + SCORE_COLS + ["margin", "rule", "top_factors", "missing", "low_confidence",
+                                                   "review", "review_reasons", "reason"]]
 
 
 def perturb(model: Model, rng: np.random.Generator, spread: float) -> Model:

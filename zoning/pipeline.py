@@ -156,6 +156,7 @@ def classify_counties(counties_spec, rasters: dict[str, str], attributes: str | 
         zones["stability"] = s["stability"]
         zones["alt_zone"] = s["alt_zone"]
     zones["review"] = zones["review"].astype(bool)
+    zones["low_confidence"] = zones["low_confidence"].astype(bool)
     zones = zones.reset_index(drop=True)
     info.update({"model": model.id, "model_source": model.source, "counties": report,
                  "name_field": nfield, "area_method": "geodesic (GRS80)", "crs": counties.crs.to_string()})

@@ -146,3 +146,21 @@ def test_entropy_and_minmax_options_run():
     m.settings = {**m.settings, "weighting": "entropy", "scaling": "minmax"}
     r = classify(ind, m)
     assert r.zone.notna().all()
+
+
+def test_fixed_breakpoints_do_not_depend_on_the_study_area(zones):
+    """Classifying a subset of counties gives each of them the same result as classifying the province."""
+    from zoning.model import INDICATORS
+
+    cols = [c for c in INDICATORS if c in zones.columns] + ["admin_type", "landcover_cells", "landcover_valid_share",
+                                                             "dem_valid_share"]
+    ind = zones[cols]
+    full = classify(ind, load_default())
+    part = classify(ind.iloc[::7], load_default())
+    pd.testing.assert_frame_equal(part, full.iloc[::7])
+    assert (full.zone == zones.zone).all()
+
+
+def test_low_confidence_flag(zones):
+    z = zones.set_index("county_id")
+    assert z.loc["510104", "low_confidence"] and not z.loc["513332", "low_confidence"]
