@@ -20,8 +20,19 @@ please report it with --debug output); 4 output cannot be written; 130 interrupt
 class _Handler(logging.StreamHandler):
     """Plain lines on stderr; on a terminal, records that carry ``progress`` redraw one bar instead."""
 
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._last: dict = {}
+
     def emit(self, record: logging.LogRecord) -> None:
         prog = getattr(record, "progress", None)
+        if prog is not None and not self.stream.isatty():
+            # plain lines: every 10 % at most, so logs stay readable
+            label, done, total = prog
+            step = int(10 * done / total) if total else done
+            if self._last.get(label) == step and done != total:
+                return
+            self._last[label] = step
         if prog is None or not self.stream.isatty():
             if getattr(self, "_bar", False):
                 self.stream.write("\n")

@@ -227,21 +227,24 @@ def perturb(model: Model, rng: np.random.Generator, spread: float) -> Model:
 
 
 def sensitivity(ind: pd.DataFrame, model: Model, runs: int, spread: float = 0.10, seed: int = 0,
-                base: np.ndarray | None = None) -> pd.DataFrame:
+                base: np.ndarray | None = None, on_run=None) -> pd.DataFrame:
     """Share of perturbed runs that give each county its base zone, and the most likely other zone.
 
+    ``on_run(done, total)``, if given, is called after each run (for progress displays).
     Returns ``stability`` (0-1) and ``alt_zone`` (empty when no run changed the zone).
     """
     rng = np.random.default_rng(seed)
     if base is None:
         base = classify(ind, model)["zone"].to_numpy()
     counts = {z: np.zeros(len(ind)) for z in ZONES}
-    for _ in range(runs):
+    for i in range(runs):
         m = perturb(model, rng, spread)
         sc, _ = function_scores(ind, m)
         z = decide(ind, sc, m)["zone"].to_numpy()
         for k in ZONES:
             counts[k] += z == k
+        if on_run is not None:
+            on_run(i + 1, runs)
     same = np.array([counts[b][i] for i, b in enumerate(base)]) / max(runs, 1)
     alt = []
     for i, b in enumerate(base):

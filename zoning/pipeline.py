@@ -152,7 +152,10 @@ def classify_counties(counties_spec, rasters: dict[str, str], attributes: str | 
             zones[c] = ind[c]
     if sensitivity:
         log.info("sensitivity: %d perturbed runs (±%.0f%%, seed %d)", sensitivity, sensitivity_spread * 100, seed)
-        s = cls.sensitivity(ind, model, sensitivity, sensitivity_spread, seed, res["zone"].to_numpy())
+        s = cls.sensitivity(ind, model, sensitivity, sensitivity_spread, seed, res["zone"].to_numpy(),
+                            on_run=lambda done, total: log.info(
+                                "sensitivity run %d/%d", done, total,
+                                extra={"progress": ("sensitivity runs", done, total)}))
         zones["stability"] = s["stability"]
         zones["alt_zone"] = s["alt_zone"]
     zones["review"] = zones["review"].astype(bool)
