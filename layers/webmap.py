@@ -143,8 +143,9 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
         title, tips, pops, show = LAYERS[name]
         disp = _display_frame(gdf, list(dict.fromkeys(tips + pops + ["zone", "severity", "check_id"])), simplify_m)
         data = json.loads(disp.to_json(drop_id=True))
-        tips = [f for f in tips if f in disp.columns]
-        pops = [f for f in pops if f in disp.columns]
+        # folium checks tooltip fields against the features: an empty layer gets none (and is still listed)
+        tips = [f for f in tips if f in disp.columns] if len(disp) else []
+        pops = [f for f in pops if f in disp.columns] if len(disp) else []
         fg = folium.FeatureGroup(name=f"{title} ({len(disp)})", show=show)
         folium.GeoJson(data, name=title, style_function=_style(name),
                        tooltip=folium.GeoJsonTooltip(tips, aliases=[FIELD_LABELS.get(f, f) for f in tips]) if tips

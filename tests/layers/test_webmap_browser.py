@@ -94,3 +94,11 @@ def test_map_in_headless_chromium(map_file):
         browser.close()
     assert not errors, errors
     assert not requests, requests
+
+
+def test_empty_layers_are_drawn_without_error(tmp_path, sample):
+    z = gpd.read_file(sample / "counties.gpkg").head(3)
+    empty = gpd.GeoDataFrame({"violation_id": [], "severity": []}, geometry=[], crs=4490)
+    size = write_map(tmp_path / "m.html", build_map({"zones": z, "violations": empty}))
+    text = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert size > 0 and "Violations (0)" in text  # listed in the layer control, with no features
