@@ -700,7 +700,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False) -> 
     parent = outdir.parent if str(outdir.parent) else Path(".")
     proj = load_project(project)
     inp, opt = proj["inputs"], proj["options"]
-    load_model(opt.get("model") or None)
+    model = load_model(opt.get("model") or None)  # bad model or rules fail before any work
     load_rules(opt.get("rules") or None)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".part", dir=parent))
     handler = logging.FileHandler(tmp / "zoning.log", encoding="utf-8")
@@ -738,12 +738,10 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False) -> 
         size = webmap.write_map(tmp / "map.html", m)
         timings["map"] = round(time.perf_counter() - t, 3)
         log.info("wrote map.html (%.1f MB)", size / 1e6)
-        model = load_model(opt.get("model") or None)
         rules = res["rules"]
         run = {"project": {"name": proj["name"], "path": str(project)},
-               "inputs": {k: {"path": v, "bytes": Path(v.split(":")[0] if not Path(v).exists() else v).stat().st_size,
-                              "sha256": _sha256(Path(v) if Path(v).exists() else Path(v.rpartition(":")[0]))}
-                          for k, v in inp.items()},
+               "inputs": {k: {"path": v, "bytes": lvector.parse_source(v).path.stat().st_size,
+                              "sha256": _sha256(lvector.parse_source(v).path)} for k, v in inp.items()},
                "options": opt, "model": model.raw, "model_id": model.id, "rules": rules,
                "crs": res["info"]["crs"], "area_method": {"classify": cinfo["area_method"],
                                                           "check": res["info"]["area_method"]},

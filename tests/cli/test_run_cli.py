@@ -1,6 +1,7 @@
 """``zoning run`` on the bundled sample project, opened in real QGIS and checked by GDAL's validate_gpkg.py."""
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -112,3 +113,30 @@ def test_map_command(run_dir, tmp_path):
     assert r.returncode == 4
     r = run_cli("map", str(run_dir / "zoning.gpkg"), "-o", str(tmp_path / "t.html"), "--basemap", "tianditu")
     assert r.returncode == 2 and "--tianditu-key" in r.stderr
+
+
+def test_project_with_layers_inside_one_geopackage(tmp_path):
+    """Inputs given as PATH:LAYER are run and recorded with the container file's size and SHA-256."""
+    import hashlib
+
+    import geopandas as gpd
+
+    from tests.conftest import SAMPLE, run_cli
+
+    lines = tmp_path / "lines.gpkg"
+    for k in ("red_line", "farmland", "urban_boundary"):
+        gpd.read_file(SAMPLE / f"{k}.gpkg").to_file(lines, layer=k)
+    for f in ("counties.gpkg", "landcover.tif", "dem.tif"):
+        shutil.copy(SAMPLE / f, tmp_path / f)
+    (tmp_path / "p.toml").write_text(
+        '[inputs]\ncounties = "counties.gpkg"\nlandcover = "landcover.tif"\ndem = "dem.tif"\n'
+        'red_line = "lines.gpkg:red_line"\nfarmland = "lines.gpkg:farmland"\n'
+        'urban_boundary = "lines.gpkg:urban_boundary"\n', encoding="utf-8")
+    r = run_cli("run", str(tmp_path / "p.toml"), "-o", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    run = json.loads((tmp_path / "o" / "run.json").read_text(encoding="utf-8"))
+    rec = run["inputs"]["farmland"]
+    assert rec["path"].endswith("lines.gpkg:farmland")
+    assert rec["bytes"] == lines.stat().st_size
+    assert rec["sha256"] == hashlib.sha256(lines.read_bytes()).hexdigest()
+    assert run["counts"]["conflicts"] == 17
