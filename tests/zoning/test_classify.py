@@ -81,11 +81,10 @@ def test_missing_attributes_renormalise_and_are_recorded(zones):
 
 
 def test_attributes_change_scores(sample, tmp_path):
-    if True:
-        p = tmp_path / "attr.csv"
-        pd.DataFrame({"county_id": ["513332", "510104"], "pop_density": [3.0, 15000.0]}).to_csv(p, index=False)
-        z, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
-                                                                      "dem": str(sample / "dem.tif")}, attributes=p)
+    p = tmp_path / "attr.csv"
+    pd.DataFrame({"county_id": ["513332", "510104"], "pop_density": [3.0, 15000.0]}).to_csv(p, index=False)
+    z, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+                                                                  "dem": str(sample / "dem.tif")}, attributes=p)
     z = z.set_index("county_id")
     assert z.loc["513332", "pop_density"] == 3.0
     assert np.isnan(z.loc["510121", "pop_density"])
