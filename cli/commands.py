@@ -14,7 +14,22 @@ crs_option = click.option("--crs", "assume_crs", metavar="CRS",
                           help="CRS for input layers that have none, e.g. EPSG:4490.")
 encoding_option = click.option("--encoding", metavar="ENC",
                                help="Text encoding of Shapefile attributes (default: .cpg, else UTF-8, else GBK).")
-overwrite_option = click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+overwrite_option = click.option("--overwrite", is_flag=True,
+                                help="Replace an earlier zoning output at the target (never other files).")
+
+
+def id_options(func):
+    """--id-field for every layer, and one option per layer that overrides it."""
+    for role, what in reversed([("red-line", "red line"), ("farmland", "farmland"),
+                                ("urban-boundary", "urban boundary"), ("construction", "construction parcels, e.g. BSM"),
+                                ("county", "counties (default: county_id, adcode, code, id)")]):
+        func = click.option(f"--{role}-id", f"{role.replace('-', '_')}_id", metavar="F",
+                            help=f"Id field of the {what}.")(func)
+    return func
+
+
+def _read_options(id_field, assume_crs, encoding, **ids):
+    return pipeline.ReadOptions(id_field, {k[:-3]: v for k, v in ids.items() if v}, assume_crs, encoding)
 
 
 def _parse_rasters(values: tuple[str, ...]) -> dict[str, str]:
@@ -103,8 +118,10 @@ def model_check(file):
 @click.option("--counties", metavar="PATH", help="County polygons: violations get county_id and county_name.")
 @click.option("--zones", metavar="PATH", help="A `zones` layer from `zoning classify`, used as counties when "
               "--counties is not given.")
-@click.option("--id-field", default="id", show_default=True, metavar="F",
-              help="Id column of every input layer (else the feature id).")
+@click.option("--id-field", metavar="F",
+              help="Id field of every input layer (default: id, else the feature id; counties: county_id, adcode, "
+              "code, id).")
+@id_options
 @click.option("--rules", "rules_path", metavar="RULES.toml", help="Override the default rules key by key (see "
               "`zoning rules show`).")
 @click.option("-o", "--output", required=True, metavar="OUT.gpkg",
@@ -115,24 +132,25 @@ def model_check(file):
 @overwrite_option
 @handle_errors
 def check(red_line, farmland, urban_boundary, construction, counties, zones, id_field, rules_path, output,
-          report_dir, assume_crs, encoding, overwrite):
+          report_dir, assume_crs, encoding, overwrite, **ids):
     """Check the three control lines for conflicts and construction encroachment."""
-    res = pipeline.run_check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary},
-                             output, construction=construction, counties=counties, zones=zones, id_field=id_field,
-                             rules_path=rules_path, report_dir=report_dir, overwrite=overwrite,
-                             assume_crs=assume_crs, encoding=encoding)
-    echo_check_summary(res["county_summary"])
-    click.echo(f"wrote {res['output']} (conflicts {len(res['conflicts'])}, violations {res['info']['violations']})")
-    for p in res.get("reports", []):
+    read = _read_options(id_field, assume_crs, encoding, **ids)
+    out = pipeline.run_check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary},
+                             output, construction=construction, counties=counties, zones=zones, read=read,
+                             rules_path=rules_path, report_dir=report_dir, overwrite=overwrite)
+    res = out["result"]
+    echo_check_summary(res.county_summary)
+    click.echo(f"wrote {out['output']} (conflicts {len(res.conflicts)}, violations {res.info['violations']})")
+    for p in out["reports"]:
         click.echo(f"wrote {p}")
 
 
 def echo_check_summary(summary) -> None:
     totals = summary[summary["county_id"] == "TOTAL"]
-    if totals.empty:
+    if totals.empty or not totals["count"].any():
         click.echo("no conflicts and no violations")
         return
-    click.echo(f"{'check':<38}{'count':>8}{'slivers':>9}{'ha':>14}{'亩':>14}")
+    click.echo(f"{'check':<38}{'count':>8}{'slivers':>9}{'ha':>14}{'亩':>14}   (areas: union per parcel)")
     for _, r in totals.iterrows():
         click.echo(f"{r['check_id']:<38}{r['count']:>8}{r['slivers']:>9}{r['area_ha']:>14,.2f}{r['area_mu']:>14,.2f}")
 
@@ -175,7 +193,7 @@ def run(project, outdir, overwrite):
     """
     res = pipeline.run_project(Path(project) if project else None, Path(outdir), overwrite)
     echo_zone_summary(res["zones"])
-    echo_check_summary(res["check"]["county_summary"])
+    echo_check_summary(res["check"].county_summary)
     click.echo(f"map.html {res['map_bytes'] / 1e6:.1f} MB")
     click.echo(f"wrote {res['outdir']}/ (zoning.gpkg, map.html, report/, styles/, run.json, zoning.log)")
 

@@ -1,20 +1,24 @@
 """The ``zoning`` command (click). Every command calls one function of :mod:`zoning.pipeline`."""
 from __future__ import annotations
 
+import errno
 import functools
 import logging
+import signal
 import sys
 import traceback
 
 import click
 
 from zoning import __version__
+from layers.files import Terminated, install_signal_handlers
 from zoning.errors import ZoningError
 
 log = logging.getLogger("zoning")
 
 EXIT_CODES = """Exit codes: 0 success; 1 bad input data; 2 usage or configuration error; 3 internal error (a bug:
-please report it with --debug output); 4 output cannot be written; 130 interrupted (Ctrl-C)."""
+please report it with --debug output); 4 output cannot be written; 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM); 129 hang-up (SIGHUP). An interrupted run leaves no partial output behind."""
 
 
 class _Handler(logging.StreamHandler):
@@ -56,10 +60,12 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     level = logging.INFO - 10 * verbose + 10 * quiet
     level = min(max(level, logging.DEBUG), logging.ERROR)
     handler = _Handler(sys.stderr)
+    handler.setLevel(level)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if level <= logging.DEBUG
                                            else "%(message)s"))
     log.handlers[:] = [handler]
-    log.setLevel(level)
+    # the logger passes INFO on to the log file of `zoning run` whatever the console shows (-q)
+    log.setLevel(min(level, logging.INFO))
     log.propagate = False
 
 
@@ -79,15 +85,33 @@ def handle_errors(func):
         except KeyboardInterrupt:
             click.echo("Interrupted: no output was written (earlier outputs are left as they were).", err=True)
             ctx.exit(130)
+        except Terminated as exc:
+            name = signal.Signals(exc.signum).name
+            click.echo(f"Stopped by {name}: no output was written (earlier outputs are left as they were).",
+                       err=True)
+            ctx.exit(128 + exc.signum)
+        except MemoryError:
+            click.echo("Error: out of memory. Process a smaller area at a time (fewer counties, a lower "
+                       "chunk_size in the rules), or use a machine with more memory.", err=True)
+            ctx.exit(1)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                click.echo(f"Error: cannot write {exc.filename or 'the output'}: {exc.strerror}.", err=True)
+                ctx.exit(4)
+            _internal(exc, debug, ctx)
         except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # a bug: say so, keep it short unless asked
-            if debug:
-                traceback.print_exc()
-            click.echo(f"Internal error: {type(exc).__name__}: {exc}\nThis is a bug in zoning; re-run with --debug "
-                       "and report the output.", err=True)
-            ctx.exit(3)
+            _internal(exc, debug, ctx)
     return wrapper
+
+
+def _internal(exc: BaseException, debug: bool, ctx) -> None:
+    if debug:
+        traceback.print_exc()
+    click.echo(f"Internal error: {type(exc).__name__}: {exc}\nThis is a bug in zoning; re-run with --debug "
+               "and report the output.", err=True)
+    ctx.exit(3)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
@@ -106,7 +130,7 @@ def cli(verbose: int, quiet: int, debug: bool) -> None:
 
 
 def main() -> None:
-
+    install_signal_handlers()
     cli(prog_name="zoning")
 
 

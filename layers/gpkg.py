@@ -1,61 +1,21 @@
-"""Write GeoPackages atomically: a temporary file beside the target, renamed into place only when complete."""
+"""Write GeoPackages: layers in the declared column order, titles and data columns from :mod:`zoning.outputs`,
+QGIS default styles in ``layer_styles``. Atomicity comes from :class:`layers.files.Output`."""
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from zoning.errors import OutputError
+from zoning import outputs
+
+from .files import Output
 
 log = logging.getLogger("zoning")
-
-
-def check_target(path: Path, overwrite: bool) -> None:
-    """Refuse an existing target without ``overwrite`` and a directory we cannot write to, before any work."""
-    path = Path(path)
-    try:
-        exists = path.exists()
-    except OSError as exc:  # e.g. a parent directory we may not enter
-        raise OutputError(f"cannot access the output path {path}: {exc.strerror}; choose another -o path.") from None
-    if exists and not overwrite:
-        raise OutputError(f"{path} already exists; pass --overwrite to replace it (it is left untouched).")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.exists():
-        raise OutputError(f"output directory {parent} does not exist; create it first.")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"output directory {parent} is not writable; choose another -o path.")
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path, overwrite: bool, suffix: str | None = None):
-    """Yield a temporary path beside ``path``; on success rename it over ``path``, on any failure delete it.
-
-    Also on KeyboardInterrupt: the previous file at ``path`` stays as it was.
-    """
-    path = Path(path)
-    check_target(path, overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".part" + path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    tmp_path.unlink()  # writers want to create the file themselves
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        if tmp_path.is_dir():
-            shutil.rmtree(tmp_path, ignore_errors=True)
-        else:
-            tmp_path.unlink(missing_ok=True)
-        raise
 
 
 class GpkgWriter:
@@ -83,43 +43,43 @@ class GpkgWriter:
         self.layers[name] = df.iloc[:0]
         self.counts[name] = self.counts.get(name, 0) + len(df)
 
-    def finish(self, metadata: dict | None = None, styles: dict[str, str] | None = None,
-               titles: dict[str, tuple[str, str]] | None = None) -> None:
-        _finish(self.path, self.layers, metadata or {}, styles or {}, titles or {})
+    def finish(self, metadata: dict | None = None, styles: dict[str, str] | None = None) -> None:
+        _finish(self.path, self.layers, metadata or {}, styles or {})
 
 
 def write_layers(path: Path, layers: dict[str, pd.DataFrame], overwrite: bool = False,
-                 metadata: dict | None = None, styles: dict[str, str] | None = None,
-                 titles: dict[str, tuple[str, str]] | None = None) -> Path:
+                 metadata: dict | None = None, styles: dict[str, str] | None = None, inputs=()) -> Path:
     """Write several layers into one GeoPackage atomically.
 
     Parameters
     ----------
     path : target .gpkg
     layers : layer name → GeoDataFrame (spatial, gets an R-tree index) or DataFrame (attribute table)
-    overwrite : replace an existing file
+    overwrite : replace an existing zoning GeoPackage
     metadata : stored as JSON in each layer's ``gpkg_contents.description`` and in the ``zoning_run`` table
     styles : layer name → complete QML document, stored in ``layer_styles`` as the layer's default style
-    titles : layer name → (title, description) for ``gpkg_contents``
+    inputs : paths the run reads (the target may not be one of them)
     """
     path = Path(path)
-    with atomic_path(path, overwrite) as tmp:
+    with Output(path, overwrite, inputs=inputs) as tmp:
         w = GpkgWriter(tmp)
         for name, df in layers.items():
             w.write(name, df)
-        w.finish(metadata, styles, titles)
+        w.finish(metadata, styles)
     log.info("wrote %s (%s)", path, ", ".join(f"{n}: {len(d)}" for n, d in layers.items()))
     return path
 
 
-def _finish(tmp: Path, layers, metadata: dict, styles: dict, titles: dict) -> None:
+def _finish(tmp: Path, layers, metadata: dict, styles: dict) -> None:
     con = sqlite3.connect(tmp)
     try:
         meta_json = json.dumps(metadata, ensure_ascii=False, default=str)
         for name in layers:
-            title, desc = titles.get(name, (name, ""))
+            spec = outputs.LAYERS.get(name)
+            title, desc = (spec.title, spec.description) if spec else (name, "")
             con.execute("UPDATE gpkg_contents SET identifier = ?, description = ? WHERE table_name = ?",
                         (title, (desc + "\n" if desc else "") + meta_json, name))
+        _write_data_columns(con, layers)
         if metadata:
             con.execute("CREATE TABLE zoning_run (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, "
                         "value TEXT)")
@@ -153,3 +113,28 @@ def _write_styles(con: sqlite3.Connection, layers, styles: dict[str, str]) -> No
                     (name, geom_col, f"{name} (zoning default)", qml, "default style written by zoning"))
     con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) "
                 "VALUES ('layer_styles', 'attributes', 'layer_styles', 'QGIS default layer styles')")
+
+
+def _write_data_columns(con: sqlite3.Connection, layers) -> None:
+    """GeoPackage schema extension: a title and description for every declared column."""
+    con.execute("""CREATE TABLE IF NOT EXISTS gpkg_data_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+        name TEXT, title TEXT, description TEXT, mime_type TEXT, constraint_name TEXT,
+        CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name))""")
+    rows = []
+    for name, df in layers.items():
+        for c in df.columns:
+            f = outputs.FIELDS.get(c)
+            if f is not None:
+                rows.append((name, c, c, f.label, f.description or f.en))
+    con.executemany("INSERT OR REPLACE INTO gpkg_data_columns (table_name, column_name, name, title, description) "
+                    "VALUES (?, ?, ?, ?, ?)", rows)
+    con.execute("""CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT,
+        extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL,
+        CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))""")
+    con.executemany("INSERT OR IGNORE INTO gpkg_extensions VALUES (?, NULL, 'gpkg_schema', "
+                    "'http://www.geopackage.org/spec/#extension_schema', 'read-write')",
+                    [("gpkg_data_columns",), ("gpkg_data_column_constraints",)])
+    con.execute("""CREATE TABLE IF NOT EXISTS gpkg_data_column_constraints (constraint_name TEXT NOT NULL,
+        constraint_type TEXT NOT NULL, value TEXT, min NUMERIC, min_is_inclusive BOOLEAN, max NUMERIC,
+        max_is_inclusive BOOLEAN, description TEXT,
+        CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type, value))""")

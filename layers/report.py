@@ -3,66 +3,57 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from zoning.errors import OutputError
+from .files import GENERATOR
 
 log = logging.getLogger("zoning")
 REPORT_FILES = ("violations.csv", "report.xlsx", "report.html")
 XLSX_MAX_ROWS = 1_048_575  # Excel's row limit, less the header
 
 
-def check_report_dir(directory: Path, overwrite: bool) -> None:
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise OutputError(f"--report {directory} is a file; give a directory.")
-    existing = [f for f in REPORT_FILES if (directory / f).exists()]
-    if existing and not overwrite:
-        raise OutputError(f"{directory} already holds {', '.join(existing)}; pass --overwrite to replace them.")
-    parent = directory if directory.exists() else directory.parent
-    if not os.access(parent if str(parent) else ".", os.W_OK):
-        raise OutputError(f"report directory {directory} is not writable.")
+_RISKY = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.part{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula get a leading apostrophe (OWASP CSV injection)."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            col = out[c]
+            risky = col.map(lambda v: isinstance(v, str) and v.startswith(_RISKY))
+            if risky.any():
+                out[c] = col.where(~risky, "'" + col.astype(str))
+    return out
 
 
 def write_reports(directory: Path, violations: pd.DataFrame, conflicts: pd.DataFrame, summary: pd.DataFrame,
-                  meta: dict, overwrite: bool = False) -> list[Path]:
-    """Write the three report files; each is written to a temporary file first, then renamed."""
-    from zoning import report as rep
+                  meta: dict) -> list[Path]:
+    """Write the three report files into ``directory`` (a directory being built inside an atomic output)."""
+    from zoning import outputs, report as rep
 
     directory = Path(directory)
-    check_report_dir(directory, overwrite)
-    directory.mkdir(parents=True, exist_ok=True)
     csv_path, xlsx_path, html_path = (directory / f for f in REPORT_FILES)
-    # CSV: the contract's English column names, UTF-8 with BOM so Excel shows Chinese correctly
-    _atomic(csv_path, lambda p: violations.to_csv(p, index=False, encoding="utf-8-sig"))
+    # CSV: the contract's field names (a second header row would break scripts), UTF-8 with BOM for Excel
+    formula_safe(violations).to_csv(csv_path, index=False, encoding="utf-8-sig")
 
-    def xlsx(p):
-        with pd.ExcelWriter(p, engine="openpyxl") as xw:
-            rep.with_chinese_headers(summary).to_excel(xw, sheet_name="汇总 summary", index=False)
-            frames = [("conflicts", conflicts), ("violations", violations)]
-            for _, df in frames:
-                for check, grp in df.groupby("check_id", sort=False) if len(df) else []:
-                    sheet = rep.CHECK_ZH.get(check, check)[:31]
-                    if len(grp) > XLSX_MAX_ROWS:
-                        log.warning("report.xlsx: sheet %s keeps the first %d of %d rows (the Excel limit); "
-                                    "violations.csv has them all", sheet, XLSX_MAX_ROWS, len(grp))
-                        grp = grp.head(XLSX_MAX_ROWS)
-                    rep.with_chinese_headers(grp).to_excel(xw, sheet_name=sheet, index=False)
-    _atomic(xlsx_path, xlsx)
-    _atomic(html_path, lambda p: p.write_text(_html(violations, conflicts, summary, meta), encoding="utf-8"))
+    with pd.ExcelWriter(xlsx_path, engine="openpyxl") as xw:
+        rep.with_chinese_headers(formula_safe(summary)).to_excel(xw, sheet_name="汇总 summary", index=False)
+        frames = [("conflicts", conflicts), ("violations", violations)]
+        order = sorted(outputs.CHECKS.values(), key=lambda c: -outputs.SEVERITIES[c.severity].rank)
+        for _, df in frames:
+            for spec in order:
+                grp = df[df["check_id"] == spec.id] if len(df) else df.iloc[:0]
+                if not len(grp):
+                    continue
+                if len(grp) > XLSX_MAX_ROWS:
+                    log.warning("report.xlsx: sheet %s keeps the first %d of %d rows (the Excel limit); "
+                                "violations.csv has them all", spec.zh, XLSX_MAX_ROWS, len(grp))
+                    grp = grp.head(XLSX_MAX_ROWS)
+                rep.with_chinese_headers(formula_safe(grp)).to_excel(xw, sheet_name=spec.zh[:31], index=False)
+    html_path.write_text(_html(violations, conflicts, summary, meta), encoding="utf-8")
     log.info("wrote reports to %s", directory)
     return [csv_path, xlsx_path, html_path]
 
@@ -82,7 +73,7 @@ def _html(violations, conflicts, summary, meta) -> str:
     meta_rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in meta.items()
                         if not isinstance(v, dict))
     return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>三条控制线检查报告 Control-line audit report</title>
+<html lang="zh-CN"><head><meta charset="utf-8">{GENERATOR}<title>三条控制线检查报告 Control-line audit report</title>
 <style>
 body {{ font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 2em; color: #222; }}
 table.t {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }}

@@ -13,8 +13,9 @@ import numpy as np
 import shapely
 from branca.element import Element
 
-from .styles import (CHECK_COLOURS, CHECK_LABELS, LINE_STYLES, SEVERITY_COLOURS, SEVERITY_LABELS, ZONE_COLOURS,
-                     ZONE_LABELS)
+from zoning import outputs
+
+from .files import GENERATOR
 
 log = logging.getLogger("zoning")
 WARN_BYTES = 25 * 1024 * 1024
@@ -29,19 +30,19 @@ LAYERS = {
     "red_line": ("生态保护红线 Red line", ["id", "name"], ["id", "code", "name", "county_name"], False),
     "farmland": ("永久基本农田 Farmland", ["id", "name"], ["id", "code", "name", "county_name"], False),
     "urban_boundary": ("城镇开发边界 Urban boundary", ["id", "name"], ["id", "code", "name", "county_name"], False),
-    "conflicts": ("控制线冲突 Conflicts", ["check_id", "area_mu"],
-                  ["violation_id", "check_id", "layer", "control_id", "other_layer", "other_control_id",
-                   "area_mu", "area_ha", "severity"], True),
-    "violations": ("违法建设 Violations", ["violation_id", "severity"],
-                   ["violation_id", "check_id", "severity", "parcel_id", "control_id", "county_name", "area_mu",
-                    "area_ha", "detected_on"], True),
+    "conflicts": ("控制线冲突 Conflicts", ["check_zh", "area_mu"],
+                  ["violation_id", "check_zh", "severity_zh", "layer", "control_id", "other_layer",
+                   "other_control_id", "county_name", "area_mu", "area_ha"], True),
+    "violations": ("建设占用问题图斑 Construction findings", ["violation_id", "severity_zh", "check_zh"],
+                   ["violation_id", "check_zh", "severity_zh", "parcel_id", "control_id", "county_name", "area_mu",
+                    "area_ha", "detected_on", "note"], True),
 }
-FIELD_LABELS = {"name": "名称", "zone_zh": "类型", "zone": "zone", "county_id": "代码", "score_urbanization": "城镇化 U",
-                "score_grain_production": "农业 A", "score_ecological": "生态 E", "margin": "得分差 margin",
-                "rule": "规则 rule", "review": "复核 review", "reason": "理由 reason", "id": "编号", "code": "代码",
-                "county_name": "县", "violation_id": "编号", "check_id": "检查项", "severity": "严重程度",
-                "parcel_id": "图斑", "control_id": "管控要素", "other_control_id": "另一要素", "layer": "图层",
-                "other_layer": "另一图层", "area_mu": "面积(亩)", "area_ha": "面积(公顷)", "detected_on": "发现日期"}
+CHECK_COLOURS = {c.id: c.colour for c in outputs.CHECKS.values()}
+LINE_COLOURS = {k: c.colour for k, c in outputs.LINES.items()}
+
+
+def _alias(field: str) -> str:
+    return outputs.zh(field)
 
 
 def _vendor(name: str) -> str:
@@ -76,37 +77,38 @@ def _display_frame(gdf: gpd.GeoDataFrame, fields: list[str], simplify_m: float) 
 
 def _style(layer: str):
     if layer == "zones":
-        return lambda f: {"fillColor": ZONE_COLOURS.get(f["properties"].get("zone"), "#999999"), "color": "#444444",
+        colours = {k: z.colour for k, z in outputs.ZONES.items()}
+        return lambda f: {"fillColor": colours.get(f["properties"].get("zone"), "#999999"), "color": "#444444",
                           "weight": 0.6, "fillOpacity": 0.65}
     if layer == "violations":
-        return lambda f: {"fillColor": SEVERITY_COLOURS.get(f["properties"].get("severity"), "#999999"),
-                          "color": SEVERITY_COLOURS.get(f["properties"].get("severity"), "#999999"), "weight": 1.5,
+        sev = {k: c.colour for k, c in outputs.SEVERITIES.items()}
+        return lambda f: {"fillColor": sev.get(f["properties"].get("severity"), "#999999"),
+                          "color": sev.get(f["properties"].get("severity"), "#999999"), "weight": 1.5,
                           "fillOpacity": 0.8}
     if layer == "conflicts":
         return lambda f: {"fillColor": CHECK_COLOURS.get(f["properties"].get("check_id"), "#999999"),
                           "color": "#000000", "weight": 1, "fillOpacity": 0.8}
-    colour = LINE_STYLES[layer][0]
+    colour = LINE_COLOURS[layer]
     return lambda f: {"fillColor": colour, "color": colour, "weight": 1, "fillOpacity": 0.35}
 
 
-def _legend(present: set[str]) -> str:
-    rows = []
-    if "zones" in present:
-        rows.append("<b>主体功能区 Zones</b>")
-        rows += [f'<div><i style="background:{ZONE_COLOURS[z]}"></i>{html.escape(ZONE_LABELS[z])}</div>'
-                 for z in ZONE_COLOURS]
-    lines = [k for k in LINE_STYLES if k in present]
-    if lines:
-        rows.append("<b>三条控制线 Control lines</b>")
-        rows += [f'<div><i style="background:{LINE_STYLES[k][0]}"></i>{LINE_STYLES[k][1]}</div>' for k in lines]
-    if "violations" in present:
-        rows.append("<b>违法建设 Violations</b>")
-        rows += [f'<div><i style="background:{SEVERITY_COLOURS[s]}"></i>{html.escape(SEVERITY_LABELS[s])}</div>'
-                 for s in SEVERITY_COLOURS]
-    if "conflicts" in present:
-        rows.append("<b>控制线冲突 Conflicts</b>")
-        rows += [f'<div><i style="background:{CHECK_COLOURS[c]}"></i>{html.escape(CHECK_LABELS[c])}</div>'
-                 for c in CHECK_COLOURS]
+def _legend(layers: dict) -> str:
+    """Legend rows for the classes that occur in the map, nothing else."""
+    def present(name, field):
+        g = layers.get(name)
+        return set() if g is None or field not in g.columns else set(g[field].dropna().astype(str))
+
+    def rows_for(title, cats, codes):
+        if not codes:
+            return []
+        return [f"<b>{html.escape(title)}</b>"] + [
+            f'<div><i style="background:{c.colour}"></i>{html.escape(c.label)}</div>'
+            for k, c in cats.items() if k in codes]
+
+    rows = rows_for("主体功能区 Zones", outputs.ZONES, present("zones", "zone"))
+    rows += rows_for("三条控制线 Control lines", outputs.LINES, {k for k in outputs.LINES if k in layers})
+    rows += rows_for("建设占用问题图斑 Construction findings", outputs.SEVERITIES, present("violations", "severity"))
+    rows += rows_for("控制线冲突 Conflicts", outputs.CHECKS, present("conflicts", "check_id"))
     return ('<div id="zoning-legend" style="position:absolute; bottom:60px; left:10px; z-index:1000; '
             'background:rgba(255,255,255,0.92); padding:8px 10px; font:12px sans-serif; border-radius:4px; '
             'box-shadow:0 1px 4px rgba(0,0,0,0.3); max-height:60%; overflow:auto">'
@@ -141,6 +143,9 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
         if name not in LAYERS or gdf is None:
             continue
         title, tips, pops, show = LAYERS[name]
+        if name == "violations" and len(gdf) and "severity" in gdf.columns:
+            # drawn in order: the most severe last, so it is on top and a click picks it
+            gdf = gdf.iloc[np.argsort(outputs.severity_rank(gdf["severity"]), kind="stable")]
         disp = _display_frame(gdf, list(dict.fromkeys(tips + pops + ["zone", "severity", "check_id"])), simplify_m)
         data = json.loads(disp.to_json(drop_id=True))
         # folium checks tooltip fields against the features: an empty layer gets none (and is still listed)
@@ -148,29 +153,24 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
         pops = [f for f in pops if f in disp.columns] if len(disp) else []
         fg = folium.FeatureGroup(name=f"{title} ({len(disp)})", show=show)
         folium.GeoJson(data, name=title, style_function=_style(name),
-                       tooltip=folium.GeoJsonTooltip(tips, aliases=[FIELD_LABELS.get(f, f) for f in tips]) if tips
+                       tooltip=folium.GeoJsonTooltip(tips, aliases=[_alias(f) for f in tips]) if tips
                        else None,
-                       popup=folium.GeoJsonPopup(pops, aliases=[FIELD_LABELS.get(f, f) for f in pops]) if pops
+                       popup=folium.GeoJsonPopup(pops, aliases=[_alias(f) for f in pops]) if pops
                        else None).add_to(fg)
         fg.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    m.get_root().html.add_child(Element(_legend(set(layers))))
+    m.get_root().html.add_child(Element(_legend(layers)))
+    m.get_root().header.add_child(Element(GENERATOR), name="zoning_generator")
     m.fit_bounds(bounds)
     return m
 
 
 def write_map(path: Path, m: folium.Map) -> int:
-    """Render and write the map atomically; returns its size in bytes and warns above 25 MB."""
+    """Render and write the map (inside an output being built); returns its size in bytes, warns above 25 MB."""
     text = m.get_root().render()
     text = _escape_geojson_blocks(text)
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    path.write_text(text, encoding="utf-8")
     size = path.stat().st_size
     if size > WARN_BYTES:
         log.warning("%s is %.1f MB: browsers get slow above ~25 MB; raise --simplify", path, size / 1e6)

@@ -14,11 +14,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-CHECK_CODES = {
-    "red_line_farmland_overlap": "ERLxPBF", "red_line_urban_overlap": "ERLxUDB", "farmland_urban_overlap": "PBFxUDB",
-    "self_overlap": "SELF", "construction_in_red_line": "CON-ERL", "construction_on_farmland": "CON-PBF",
-    "construction_outside_urban_boundary": "CON-OUT",
-}
 NO_COUNTY = "000000"
 
 
@@ -179,33 +174,3 @@ def assign_county(geoms: np.ndarray, counties: np.ndarray | None) -> np.ndarray:
     first = np.unique(ip, return_index=True)[1]
     out[ip[first]] = ic[first]
     return out
-
-
-def severity_on_farmland(parcel: np.ndarray, area_m2: np.ndarray, critical_mu: float, low: str, high: str):
-    """Critical when the parcel's total area on permanent farmland reaches ``critical_mu`` 亩."""
-    total = pd.Series(area_m2).groupby(parcel).transform("sum").to_numpy()
-    return np.where(total >= critical_mu * 10000.0 / 15.0, high, low)
-
-
-def number(county: np.ndarray, check: np.ndarray, order_keys: list[np.ndarray], counters: dict) -> np.ndarray:
-    """Stable violation ids: ``<county>-<check code>-<sequence>``; the sequence follows ``order_keys``.
-
-    ``counters`` carries the last sequence per (county, check) across chunks, so ids do not depend on chunking
-    for the same input order.
-    """
-    if len(county) == 0:
-        return np.array([], dtype=object)
-    df = pd.DataFrame({"county": county, "check": check, **{f"k{i}": k for i, k in enumerate(order_keys)}})
-    df = df.sort_values(["county", "check"] + [f"k{i}" for i in range(len(order_keys))], kind="stable")
-    seq = df.groupby(["county", "check"], sort=False).cumcount().to_numpy() + 1
-    if counters:
-        known = pd.Series(list(counters.values()), index=pd.MultiIndex.from_tuples(list(counters), names=["c", "k"]))
-        offset = known.reindex(pd.MultiIndex.from_arrays([df["county"], df["check"]])).fillna(0).to_numpy(int)
-    else:
-        offset = 0
-    seq = seq + offset
-    last = pd.Series(seq).groupby([df["county"].to_numpy(), df["check"].to_numpy()]).max()
-    counters.update({k: int(v) for k, v in last.items()})
-    codes = df["check"].map(CHECK_CODES)
-    ids = (df["county"].astype(str) + "-" + codes + "-" + pd.Series(seq, index=df.index).map("{:06d}".format))
-    return ids.reindex(range(len(county))).to_numpy(dtype=object)

@@ -42,3 +42,9 @@ class OutputError(ZoningError):
     """An output cannot be written (exists without --overwrite, not writable) (exit code 4)."""
 
     exit_code = 4
+
+
+class Cancelled(ZoningError):
+    """The caller's progress callback asked to stop (exit code 130, like Ctrl-C); nothing was written."""
+
+    exit_code = 130

@@ -5,12 +5,13 @@ import copy
 import tomllib
 from importlib import resources
 
+from . import outputs
 from .errors import ConfigError
 
-CHECKS = ("red_line_farmland_overlap", "red_line_urban_overlap", "farmland_urban_overlap", "self_overlap",
-          "construction_in_red_line", "construction_on_farmland", "construction_outside_urban_boundary",
-          "urban_expansion")
-SEVERITIES = ("critical", "high", "medium", "low")
+CHECKS = tuple(outputs.CHECKS)
+SEVERITIES = tuple(outputs.SEVERITIES)
+# sane ranges: outside them a run would be meaningless or exhaust memory (subdivide_m = 0.01 → terabytes)
+LIMITS = {"sliver_m2": (0.0, 1e6), "subdivide_m": (100.0, 1e6), "chunk_size": (1, 10_000_000)}
 
 
 def default_text() -> str:
@@ -18,7 +19,11 @@ def default_text() -> str:
 
 
 def defaults() -> dict:
-    return tomllib.loads(default_text())
+    """The shipped rules; a check registered in the schema but absent from the file runs with its defaults."""
+    d = tomllib.loads(default_text())
+    for cid, spec in outputs.CHECKS.items():
+        d["checks"].setdefault(cid, {"enabled": True, "severity": spec.severity})
+    return d
 
 
 def _merge(base: dict, over: dict, path: str, problems: list[str]) -> dict:
@@ -72,9 +77,9 @@ def loads(text: str | None, source: str = "<string>") -> dict:
     r = rules["rules"]
     if r["area_method"] not in ("albers", "geodesic"):
         problems.append(f"rules.area_method: expected 'albers' or 'geodesic', got {r['area_method']!r}")
-    for key in ("sliver_m2", "subdivide_m", "chunk_size"):
-        if r[key] <= 0 and key != "sliver_m2" or r[key] < 0:
-            problems.append(f"rules.{key}: must be positive, got {r[key]!r}")
+    for key, (lo, hi) in LIMITS.items():
+        if not lo <= r[key] <= hi:
+            problems.append(f"rules.{key}: must be between {lo:g} and {hi:g}, got {r[key]!r}")
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s) in the rules", problems)
     return rules

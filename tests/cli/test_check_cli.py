@@ -41,9 +41,11 @@ def test_reports_read_back(checked):
     assert csv.county_name.str.contains("县|区|市").any()
     wb = openpyxl.load_workbook(d / "report" / "report.xlsx", read_only=True)
     assert wb.sheetnames[0] == "汇总 summary"
-    assert "新增建设占用生态保护红线" in wb.sheetnames
-    header = [c.value for c in next(wb["新增建设占用生态保护红线"].iter_rows(max_row=1))]
-    assert "面积(亩) (area_mu)" in header and "图斑编号 (violation_id)" in header
+    assert "建设占用生态保护红线" in wb.sheetnames
+    # severity order: the critical red-line sheet comes right after the summary and the conflicts
+    assert wb.sheetnames.index("建设占用生态保护红线") < wb.sheetnames.index("城镇开发边界外建设")
+    header = [c.value for c in next(wb["建设占用生态保护红线"].iter_rows(max_row=1))]
+    assert "面积(亩) area (mu)" in header and "问题图斑编号 violation id" in header
     html = (d / "report" / "report.html").read_text(encoding="utf-8")
     assert "三条控制线检查报告" in html and "<script" not in html and "http" not in html.split("</style>")[1]
 

@@ -36,7 +36,8 @@ def test_classify_writes_the_zones_layer(cli, sample, tmp_path):
     assert types["county_id"].upper().startswith("TEXT")
     styles = con.execute("SELECT f_table_schema, f_table_name, useAsDefault FROM layer_styles").fetchall()
     assert styles == [("", "zones", 1)]
-    assert (tmp_path / "styles" / "zones.qml").exists()
+    # the style lives in the GeoPackage; nothing is written beside it (no styles/ folder to clobber)
+    assert not (tmp_path / "styles").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -47,9 +48,16 @@ def test_existing_output_is_refused_and_left_identical(cli, sample, tmp_path):
     assert r.returncode == 4
     assert "already exists; pass --overwrite" in r.stderr
     assert out.read_bytes() == b"previous run"
+    # --overwrite replaces only an earlier zoning output, never someone else's file
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "-o", str(out), "--overwrite")
+    assert r.returncode == 4 and "zoning did not write" in r.stderr
+    assert out.read_bytes() == b"previous run"
+    out.unlink()
+    assert cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "-o", str(out)).returncode == 0
+    before = out.read_bytes()
     r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "-o", str(out), "--overwrite")
     assert r.returncode == 0, r.stderr
-    assert out.read_bytes() != b"previous run"
+    assert out.read_bytes() != before
 
 
 def test_model_show_is_pure_toml_and_check_reports_keys(cli, tmp_path):

@@ -108,7 +108,7 @@ def test_map_command(run_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "MB" in r.stdout
     text = (tmp_path / "m.html").read_text(encoding="utf-8")
-    assert "违法建设 Violations" in text and "cdn." not in text
+    assert "建设占用问题图斑 Construction findings" in text and "cdn." not in text
     r = run_cli("map", str(run_dir / "zoning.gpkg"), "-o", str(tmp_path / "m.html"))
     assert r.returncode == 4
     r = run_cli("map", str(run_dir / "zoning.gpkg"), "-o", str(tmp_path / "t.html"), "--basemap", "tianditu")

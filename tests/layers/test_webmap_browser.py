@@ -18,17 +18,17 @@ EVIL = "<script>alert(1)</script>"
 
 @pytest.fixture(scope="module")
 def map_file(tmp_path_factory, sample):
-    from zoning import pipeline
+    import zoning
 
     d = tmp_path_factory.mktemp("map")
-    zones, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+    zones = zoning.classify(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
                                                                       "dem": str(sample / "dem.tif")})
     zones.loc[zones.county_id == "510104", "name"] = EVIL
-    res = pipeline.check_lines({k: sample / f"{k}.gpkg" for k in ("red_line", "farmland", "urban_boundary")},
-                               construction=sample / "construction.gpkg")
-    v = gpd.GeoDataFrame(res["violations"], geometry="geometry", crs=res["conflicts"].crs)
+    res = zoning.check(*(sample / f"{k}.gpkg" for k in ("red_line", "farmland", "urban_boundary")),
+                       construction=sample / "construction.gpkg")
+    v = res.violations
     path = d / "map.html"
-    write_map(path, build_map({"zones": zones, **res["lines"], "conflicts": res["conflicts"], "violations": v}))
+    write_map(path, build_map({"zones": zones, **res.lines, "conflicts": res.conflicts, "violations": v}))
     return path, zones
 
 
@@ -65,7 +65,7 @@ def test_map_in_headless_chromium(map_file):
         legend = page.locator("#zoning-legend").inner_text()
         assert legend.count("城镇化地区") == 1 and "严重 critical" in legend and "永久基本农田" in legend
         control = page.locator(".leaflet-control-layers").inner_text()
-        for title in ("Zones", "Red line", "Farmland", "Urban boundary", "Conflicts", "Violations"):
+        for title in ("Zones", "Red line", "Farmland", "Urban boundary", "Conflicts", "Construction findings"):
             assert title in control
         # click Shiqu county (石渠县), in the far north-west: its popup shows the zone and reason
         shiqu = zones[zones.county_id == "513332"].geometry.iloc[0].representative_point()
@@ -101,4 +101,4 @@ def test_empty_layers_are_drawn_without_error(tmp_path, sample):
     empty = gpd.GeoDataFrame({"violation_id": [], "severity": []}, geometry=[], crs=4490)
     size = write_map(tmp_path / "m.html", build_map({"zones": z, "violations": empty}))
     text = (tmp_path / "m.html").read_text(encoding="utf-8")
-    assert size > 0 and "Violations (0)" in text  # listed in the layer control, with no features
+    assert size > 0 and "Construction findings (0)" in text  # listed in the layer control, with no features

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoning import controllines as cl
-from zoning import pipeline
+import zoning
 
 coord = st.floats(0, 1000, allow_nan=False)
 
@@ -64,8 +64,9 @@ def test_results_do_not_depend_on_the_input_crs(tmp_path, sample, seed):
             specs[k] = d / f"{k}_{epsg}.gpkg"
             g.to_crs(epsg).to_file(specs[k])
         parcels.to_crs(epsg).to_file(d / f"p_{epsg}.gpkg")
-        res = pipeline.check_lines(specs, construction=d / f"p_{epsg}.gpkg")
-        v = res["violations"]
+        res = zoning.check(specs["red_line"], specs["farmland"], specs["urban_boundary"],
+                           construction=d / f"p_{epsg}.gpkg")
+        v = res.violations
         totals.append(v.groupby("check_id").area_m2.sum())
     a, b = totals
     assert set(a.index) == set(b.index)

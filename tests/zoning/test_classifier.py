@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoning import pipeline
-from zoning.classify import classify, grade, sensitivity
+import zoning
+from zoning.classifier import classify, grade, sensitivity
 from zoning.model import Term, load_default, with_functions
 
 # Each county checked by hand against its indicators (see the comment for the deciding numbers).
@@ -41,7 +41,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def zones(sample):
-    z, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+    z = zoning.classify(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
                                                                   "dem": str(sample / "dem.tif")})
     return z
 
@@ -83,7 +83,7 @@ def test_missing_attributes_renormalise_and_are_recorded(zones):
 def test_attributes_change_scores(sample, tmp_path):
     p = tmp_path / "attr.csv"
     pd.DataFrame({"county_id": ["513332", "510104"], "pop_density": [3.0, 15000.0]}).to_csv(p, index=False)
-    z, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+    z = zoning.classify(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
                                                                   "dem": str(sample / "dem.tif")}, attributes=p)
     z = z.set_index("county_id")
     assert z.loc["513332", "pop_density"] == 3.0
@@ -92,10 +92,10 @@ def test_attributes_change_scores(sample, tmp_path):
 
 
 def test_sensitivity_is_reproducible_with_a_seed(zones, sample):
-    z1, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+    z1 = zoning.classify(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
                                                                    "dem": str(sample / "dem.tif")},
                                        sensitivity=15, seed=7)
-    z2, _ = pipeline.classify_counties(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+    z2 = zoning.classify(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
                                                                    "dem": str(sample / "dem.tif")},
                                        sensitivity=15, seed=7)
     pd.testing.assert_series_equal(z1.stability, z2.stability)

@@ -1,0 +1,279 @@
+"""The one atomic output protocol, for files and directories.
+
+An output is built under a temporary name beside its target and renamed into place only when complete. What is
+already at the target is replaced only with ``overwrite`` and only when the tool recognises it as its own output
+(a GeoPackage with a ``zoning_run`` table, an HTML page with zoning's generator tag, or a directory carrying
+zoning's marker and nothing else); never when a run's input lies inside it. A lock beside the target makes a second
+run on the same target fail clearly; temporary files of a killed run are removed by the next run on that target.
+Permissions follow the umask (``mkstemp``/``mkdtemp`` would give 0600/0700).
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from zoning.errors import OutputError
+
+MARKER = ".zoning-output.json"
+GENERATOR = '<meta name="generator" content="zoning">'
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """An error from a writer that means the disk is full (GDAL and SQLite say it in words, not errno)."""
+    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, Exception) and ("no space left" in text or "disk is full" in text
+                                           or "database or disk is full" in text)
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def _chmod(path: Path, directory: bool) -> None:
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def is_own(path: Path) -> bool:
+    """True when ``path`` is an output this tool wrote (so ``--overwrite`` may replace it)."""
+    path = Path(path)
+    if path.is_dir():
+        marker = path / MARKER
+        if not marker.is_file():
+            return False
+        try:
+            listed = set(json.loads(marker.read_text(encoding="utf-8")).get("entries", []))
+        except (OSError, ValueError):
+            return False
+        return {p.name for p in path.iterdir()} <= listed | {MARKER}
+    if path.suffix.lower() == ".gpkg":
+        try:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                return con.execute("SELECT 1 FROM sqlite_master WHERE name = 'zoning_run'").fetchone() is not None
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return False
+    if path.suffix.lower() in (".html", ".htm"):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return GENERATOR in f.read(20000)
+        except OSError:
+            return False
+    return False
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    try:
+        child.resolve().relative_to(parent.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def check_target(path: Path, overwrite: bool, inputs=(), what: str = "output") -> None:
+    """Refuse, before any work, a target the run may not replace or cannot write. Raises :class:`OutputError`."""
+    path = Path(path)
+    try:
+        exists = path.exists() or path.is_symlink()
+    except OSError as exc:
+        raise OutputError(f"cannot access the {what} path {path}: {exc.strerror}; choose another path.") from None
+    for i in inputs:
+        if i and (_inside(Path(i), path) or Path(i).resolve() == path.resolve()):
+            raise OutputError(f"{what} {path} holds the run's input {i}; write the output somewhere else "
+                              "(nothing was changed).")
+    if exists:
+        if not overwrite:
+            raise OutputError(f"{path} already exists; pass --overwrite to replace it (it is left untouched).")
+        if not is_own(path):
+            kind = "a folder holding other files" if path.is_dir() else "a file"
+            raise OutputError(f"{path} is {kind} that zoning did not write; --overwrite only replaces earlier zoning "
+                              "outputs. Choose a new path or move it away yourself (nothing was changed).")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"cannot write {path}: {parent} is a file, not a directory.")
+    if not parent.exists():
+        raise OutputError(f"output directory {parent} does not exist; create it first.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"output directory {parent} is not writable; choose another path.")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Output:
+    """``with Output(path, overwrite, directory=...) as tmp: ... write tmp ...`` — then renamed over ``path``.
+
+    On any exception (Ctrl-C and the signals :func:`install_signal_handlers` turns into exceptions included) the
+    temporary file or directory is removed and the target stays as it was.
+    """
+
+    def __init__(self, path: Path, overwrite: bool = False, directory: bool = False, inputs=(),
+                 entries: list[str] | None = None, what: str = "output"):
+        self.path = Path(path)
+        self.overwrite, self.directory, self.inputs, self.what = overwrite, directory, tuple(inputs), what
+        self.entries = entries
+        self.tmp: Path | None = None
+        self._lock: Path | None = None
+
+    def __enter__(self) -> Path:
+        check_target(self.path, self.overwrite, self.inputs, self.what)
+        parent = self.path.parent if str(self.path.parent) else Path(".")
+        self._acquire_lock(parent)
+        try:
+            self._clear_debris(parent)
+            if self.directory:
+                self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".part", dir=parent))
+                _chmod(self.tmp, True)
+            else:
+                fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part" + self.path.suffix,
+                                           dir=parent)
+                os.close(fd)
+                self.tmp = Path(tmp)
+                self.tmp.unlink()  # writers create the file themselves
+        except BaseException:
+            self._release_lock()
+            raise
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                try:
+                    self._commit()
+                except OSError as e:
+                    raise disk_error(e, self.path) from None
+            elif _is_disk_full(exc):
+                raise disk_error(exc, self.path) from None
+        finally:
+            self._discard()
+            self._release_lock()
+        return False
+
+    # -- internals
+    def _commit(self) -> None:
+        assert self.tmp is not None
+        if self.directory:
+            entries = sorted(p.name for p in self.tmp.iterdir())
+            (self.tmp / MARKER).write_text(json.dumps({"tool": "zoning", "written": time.strftime(
+                "%Y-%m-%dT%H:%M:%S%z"), "entries": entries}, indent=1), encoding="utf-8")
+            _chmod(self.tmp / MARKER, False)
+        else:
+            _chmod(self.tmp, False)
+        # the target may have changed while we worked: judge it again at the moment of replacement
+        if self.path.exists() or self.path.is_symlink():
+            if not self.overwrite:
+                raise OutputError(f"{self.path} appeared while zoning was running; it is left untouched and the new "
+                                  "output was discarded. Run again with another path or --overwrite.")
+            if not is_own(self.path):
+                raise OutputError(f"{self.path} changed while zoning was running and is no longer a zoning output; "
+                                  "it is left untouched and the new output was discarded.")
+            if self.path.is_dir():
+                trash = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".old", dir=self.path.parent))
+                os.replace(self.path, trash / "x")
+                os.replace(self.tmp, self.path)
+                shutil.rmtree(trash, ignore_errors=True)
+                self.tmp = None
+                return
+        os.replace(self.tmp, self.path)
+        self.tmp = None
+
+    def _discard(self) -> None:
+        if self.tmp is None:
+            return
+        if self.tmp.is_dir():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            self.tmp.unlink(missing_ok=True)
+            # SQLite journals of a GeoPackage being written
+            for extra in ("-journal", "-wal", "-shm"):
+                Path(str(self.tmp) + extra).unlink(missing_ok=True)
+        self.tmp = None
+
+    def _acquire_lock(self, parent: Path) -> None:
+        lock = parent / f".{self.path.name}.lock"
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _pid_alive(pid):
+                    raise OutputError(f"another zoning run (process {pid}) is writing {self.path}; wait for it to "
+                                      f"finish or choose another output path (lock file {lock}).") from None
+                lock.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            except OSError as exc:
+                raise disk_error(exc, lock) from None
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self._lock = lock
+            return
+        raise OutputError(f"cannot take the lock {lock} for {self.path}; remove it if no zoning run is active.")
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.unlink(missing_ok=True)
+            self._lock = None
+
+    def _clear_debris(self, parent: Path) -> None:
+        # we hold the lock, so temporaries of this target's name belong to a run that was killed
+        for p in parent.glob(f".{self.path.name}.*"):
+            if p == self._lock or not (p.name.endswith((".part", ".old")) or ".part" in p.name):
+                continue
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def disk_error(exc: BaseException, path: Path) -> OutputError:
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return OutputError(f"cannot write {path}: the disk is full ({exc}). Nothing was replaced; free space or "
+                           "choose another path.")
+    reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exhausted",
+              errno.EROFS: "the file system is read-only", errno.EFBIG: "the file is too large for the file system",
+              }.get(exc.errno, exc.strerror or str(exc))
+    return OutputError(f"cannot write {path}: {reason}. Nothing was replaced; free space or choose another path.")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file inside an output being built (the caller's :class:`Output` makes it atomic)."""
+    Path(path).write_text(text, encoding="utf-8")
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C so every :class:`Output` cleans up."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> None:
+    """Treat SIGTERM (``timeout``, batch schedulers) and SIGHUP (closed terminal) like Ctrl-C."""
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, _raise_terminated)

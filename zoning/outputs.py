@@ -1,0 +1,246 @@
+"""The output contract, declared once: layers, fields, checks, severities and zones.
+
+Everything a user sees is derived from these tables: column order, GeoPackage titles and ``gpkg_data_columns``,
+QGIS aliases, value maps and legends, map legends and tooltips, CSV/XLSX/HTML headers and the README's field
+tables (a test keeps the README in step). One label per field, everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .model import INDICATORS
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str  # "text", "int", "real", "bool", "date"
+    en: str
+    zh: str
+    unit: str = ""
+    description: str = ""
+
+    @property
+    def label(self) -> str:
+        """Bilingual header: ``面积(亩) area (mu)``."""
+        return f"{self.zh} {self.en}"
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    name: str
+    en: str
+    zh: str
+    geometry: str | None  # "MultiPolygon" or None for attribute tables
+    fields: tuple[str, ...]
+    description: str = ""
+    passthrough: bool = False  # also keeps the input's own fields (the control lines)
+
+    @property
+    def title(self) -> str:
+        return f"{self.en} {self.zh}"
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    code: str  # short code used in violation ids
+    zh: str
+    en: str
+    kind: str  # "conflict" (between/within lines), "construction" (parcels), "county" (per-county figure)
+    severity: str  # default; the rules file may override it
+    colour: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.zh} {self.en}"
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    zh: str
+    en: str
+    colour: str
+    rank: int = 0  # drawing order: higher is drawn on top
+
+    @property
+    def label(self) -> str:
+        return f"{self.zh} {self.en}"
+
+
+_F = FieldSpec
+_FIELDS = [
+    # identification
+    _F("county_id", "text", "county code", "县级行政区代码", description="6-digit county-level division code"),
+    _F("county_name", "text", "county", "县级行政区名称"),
+    _F("name", "text", "name", "名称"),
+    # classification
+    _F("zone", "text", "zone (code)", "主体功能区类型代码",
+       description="urbanization, grain_production or ecological"),
+    _F("zone_zh", "text", "zone", "主体功能区类型"),
+    _F("score_urbanization", "real", "urbanization score", "城镇化得分", "1-5"),
+    _F("score_grain_production", "real", "grain production score", "农业得分", "1-5"),
+    _F("score_ecological", "real", "ecological score", "生态得分", "1-5"),
+    _F("margin", "real", "score margin", "得分差", description="best score minus second best"),
+    _F("rule", "text", "rule", "判定规则", description="the model rule that decided, or argmax"),
+    _F("review", "bool", "needs review", "需复核"),
+    _F("review_reasons", "text", "review reasons", "复核原因"),
+    _F("reason", "text", "reason", "判定理由"),
+    _F("top_factors", "text", "top factors", "主导因子"),
+    _F("missing", "text", "missing indicators", "缺失指标"),
+    _F("low_confidence", "bool", "low confidence", "低置信度", description="fewer than 3 land-cover cells"),
+    _F("stability", "real", "stability", "稳定性", description="share of sensitivity runs with the same zone"),
+    _F("alt_zone", "text", "alternative zone", "备选类型"),
+    _F("admin_type", "text", "administrative type", "行政区类型"),
+    _F("landcover_cells", "real", "land-cover cells", "土地覆被像元数", "cells"),
+    _F("dem_cells", "real", "DEM cells", "高程像元数", "cells"),
+    # control-line checks
+    _F("violation_id", "text", "violation id", "问题图斑编号",
+       description="<county>-<check code>-<parcel or control id>[-<control id>], derived from content only"),
+    _F("check_id", "text", "check (code)", "检查项代码"),
+    _F("check_zh", "text", "check", "检查项"),
+    _F("severity", "text", "severity (code)", "严重程度代码"),
+    _F("severity_zh", "text", "severity", "严重程度"),
+    _F("parcel_id", "text", "parcel id", "建设图斑编号"),
+    _F("control_id", "text", "control feature id", "管控要素编号"),
+    _F("layer", "text", "control line", "控制线图层"),
+    _F("other_layer", "text", "other control line", "另一控制线图层"),
+    _F("other_control_id", "text", "other control feature id", "另一管控要素编号"),
+    _F("overlap", "bool", "overlaps another feature of the line", "与同层其他要素重叠",
+       description="the part is also inside another feature of the same line (totals count it once)"),
+    _F("area_m2", "real", "area (m²)", "面积(平方米)", "m²"),
+    _F("area_ha", "real", "area (ha)", "面积(公顷)", "ha"),
+    _F("area_mu", "real", "area (mu)", "面积(亩)", "亩", "1 亩 = 10000/15 m²"),
+    _F("centroid_lon", "real", "centroid longitude", "中心经度", "°"),
+    _F("centroid_lat", "real", "centroid latitude", "中心纬度", "°"),
+    _F("detected_on", "text", "detected on", "发现日期"),
+    _F("note", "text", "note", "说明"),
+    _F("count", "int", "rows", "数量"),
+    _F("parcels", "int", "parcels", "图斑数"),
+    _F("slivers", "int", "slivers (not listed)", "碎片数(未列出)"),
+    _F("expansion_factor", "real", "expansion factor", "扩展倍数"),
+    _F("expansion_cap", "real", "expansion cap", "扩展倍数上限"),
+]
+_FIELDS += [_F(k, "real", en, zh) for k, (en, zh) in INDICATORS.items()]
+FIELDS: dict[str, FieldSpec] = {f.name: f for f in _FIELDS}
+
+_CONFLICT_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severity_zh", "layer", "control_id",
+                    "other_layer", "other_control_id", "county_id", "county_name", "area_m2", "area_ha", "area_mu",
+                    "centroid_lon", "centroid_lat", "note")
+_VIOLATION_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severity_zh", "parcel_id", "control_id",
+                     "overlap", "county_id", "county_name", "area_m2", "area_ha", "area_mu", "centroid_lon",
+                     "centroid_lat", "detected_on", "note")
+_SUMMARY_FIELDS = ("county_id", "county_name", "check_id", "check_zh", "count", "parcels", "slivers", "area_m2",
+                   "area_ha", "area_mu", "expansion_factor", "expansion_cap")
+_LINE_FIELDS: tuple[str, ...] = ()
+
+LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
+    LayerSpec("zones", "Main function zones", "主体功能区", "MultiPolygon", (),
+              "County classification: one row per county with its zone, scores, rule, reason and indicators."),
+    LayerSpec("red_line", "Ecological protection red line", "生态保护红线", "MultiPolygon", _LINE_FIELDS,
+              "The red line as checked (repaired, in the output CRS).", passthrough=True),
+    LayerSpec("farmland", "Permanent basic farmland", "永久基本农田", "MultiPolygon", _LINE_FIELDS,
+              "Permanent basic farmland as checked.", passthrough=True),
+    LayerSpec("urban_boundary", "Urban development boundary", "城镇开发边界", "MultiPolygon", _LINE_FIELDS,
+              "The urban development boundary as checked.", passthrough=True),
+    LayerSpec("conflicts", "Control-line conflicts", "三线冲突", "MultiPolygon", _CONFLICT_FIELDS,
+              "Overlaps between the three lines and within one line."),
+    LayerSpec("violations", "Construction findings", "建设占用问题图斑", "MultiPolygon", _VIOLATION_FIELDS,
+              "Construction in the red line, on permanent farmland or outside the urban development boundary; one "
+              "row per (check, parcel, control feature). Severity medium means 待核实 (to be verified)."),
+    LayerSpec("county_summary", "County summary", "县级汇总", None, _SUMMARY_FIELDS,
+              "Per county and check: rows, parcels, slivers and area; every county listed, a TOTAL row per check. "
+              "Areas count each parcel's area inside a line once (union), whatever the overlaps of its features."),
+]}
+
+ZONE_FIELDS = ("county_id", "name", "zone", "zone_zh", "score_urbanization", "score_grain_production",
+               "score_ecological", "margin", "rule", "review", "review_reasons", "reason", "top_factors", "missing",
+               "low_confidence", "stability", "alt_zone", "admin_type", *INDICATORS, "landcover_cells", "dem_cells")
+
+_C = CheckSpec
+CHECKS: dict[str, CheckSpec] = {c.id: c for c in [
+    _C("red_line_farmland_overlap", "ERLxPBF", "生态保护红线与永久基本农田重叠", "red line × farmland", "conflict", "high",
+       "#984ea3"),
+    _C("red_line_urban_overlap", "ERLxUDB", "生态保护红线与城镇开发边界重叠", "red line × urban boundary", "conflict",
+       "high", "#ff7f00"),
+    _C("farmland_urban_overlap", "PBFxUDB", "永久基本农田与城镇开发边界重叠", "farmland × urban boundary", "conflict",
+       "high", "#a65628"),
+    _C("self_overlap", "SELF", "同一控制线内部重叠", "overlap within one line", "conflict", "medium", "#377eb8"),
+    _C("construction_in_red_line", "CON-ERL", "建设占用生态保护红线", "construction in the red line", "construction",
+       "critical", "#7f0000"),
+    _C("construction_on_farmland", "CON-PBF", "建设占用永久基本农田", "construction on permanent farmland",
+       "construction", "high", "#e34a33"),
+    _C("construction_outside_urban_boundary", "CON-OUT", "城镇开发边界外建设", "construction outside the urban boundary",
+       "construction", "medium", "#fdbb84"),
+    _C("urban_expansion", "UEX", "城镇开发边界扩展倍数超限", "urban boundary expansion above the cap", "county", "high",
+       "#6a51a3"),
+]}
+
+SEVERITIES: dict[str, Category] = {c.code: c for c in [
+    Category("critical", "严重", "critical", "#7f0000", 3),
+    Category("high", "较重", "high", "#e34a33", 2),
+    Category("medium", "待核实", "medium (to verify)", "#fdbb84", 1),
+    Category("low", "轻微", "low", "#fee8c8", 0),
+]}
+
+ZONES: dict[str, Category] = {c.code: c for c in [
+    Category("urbanization", "城镇化地区", "Urbanization", "#e31a1c"),
+    Category("grain_production", "农产品主产区", "Grain production", "#f2c14e"),
+    Category("ecological", "重点生态功能区", "Ecological", "#2e8b57"),
+]}
+
+LINES: dict[str, Category] = {c.code: c for c in [
+    Category("red_line", "生态保护红线", "red line", "#d7191c"),
+    Category("farmland", "永久基本农田", "permanent farmland", "#ffd700"),
+    Category("urban_boundary", "城镇开发边界", "urban boundary", "#7b3294"),
+]}
+LINE_CODES = {"red_line": "ERL", "farmland": "PBF", "urban_boundary": "UDB"}
+
+# coded fields shown through a value map (QGIS) or a label column (tables)
+VALUE_MAPS: dict[str, dict[str, Category | CheckSpec]] = {
+    "zone": ZONES, "severity": SEVERITIES, "check_id": CHECKS, "layer": LINES, "other_layer": LINES,
+    "alt_zone": ZONES,
+}
+
+
+def columns(layer: str, present=None) -> list[str]:
+    """The declared column order of ``layer``, limited to ``present`` columns when given (extras keep order)."""
+    spec = LAYERS[layer]
+    names = list(ZONE_FIELDS if layer == "zones" else spec.fields)
+    if present is None:
+        return names
+    present = list(present)
+    return [c for c in names if c in present] + [c for c in present if c not in names and c != "geometry"]
+
+
+def label(name: str) -> str:
+    """The one bilingual label of a field (the name itself for undeclared fields)."""
+    f = FIELDS.get(name)
+    return f.label if f else name
+
+
+def zh(name: str) -> str:
+    f = FIELDS.get(name)
+    return f.zh if f else name
+
+
+def check_zh(check_ids):
+    return [CHECKS[c].zh if c in CHECKS else str(c) for c in check_ids]
+
+
+def severity_zh(codes):
+    return [SEVERITIES[s].zh if s in SEVERITIES else str(s) for s in codes]
+
+
+def severity_rank(codes):
+    return [SEVERITIES[s].rank if s in SEVERITIES else -1 for s in codes]
+
+
+def field_table(layer: str) -> str:
+    """A Markdown table of a layer's fields (the README embeds these; a test keeps them equal)."""
+    rows = ["| field | 中文 | type | unit | meaning |", "|---|---|---|---|---|"]
+    for c in columns(layer):
+        f = FIELDS[c]
+        rows.append(f"| `{f.name}` | {f.zh} | {f.type} | {f.unit} | {f.description or f.en} |")
+    return "\n".join(rows)

@@ -1,0 +1,13 @@
+"""The wiring between the domain (:mod:`zoning`) and files (:mod:`layers`); no computation of its own.
+
+``config`` loads and validates model, rules and project; ``inputs`` reads layers; ``classifying`` and ``checking``
+run the domain and write its outputs; ``project`` runs the whole job; ``record`` keeps the run's record.
+"""
+from .checking import CheckResult, check, run_check
+from .classifying import classify, run_classify
+from .config import ReadOptions, load_model, load_project, load_rules, sample_project
+from .project import run_map, run_project
+from .record import library_versions
+
+__all__ = ["CheckResult", "ReadOptions", "check", "classify", "library_versions", "load_model", "load_project",
+           "load_rules", "run_check", "run_classify", "run_map", "run_project", "sample_project"]

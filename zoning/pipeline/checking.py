@@ -1,0 +1,250 @@
+"""Control-line check wiring: layers in, :class:`CheckResult` out (:func:`check`), files out (:func:`run_check`)."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from layers import gpkg, report as lreport, styles, vector as lvector
+from layers.files import Output, check_target
+
+from .. import areas, outputs, report as rep, validate, violations as vio
+from ..errors import DataError
+from . import record
+from .config import ReadOptions, load_rules
+from .inputs import counties_for_check, input_paths, load_counties, load_polygons
+
+log = logging.getLogger("zoning")
+LINE_ROLES = {"red_line": "red line 生态保护红线", "farmland": "permanent farmland 永久基本农田",
+              "urban_boundary": "urban boundary 城镇开发边界"}
+WORKERS = max(1, min(3, os.cpu_count() or 1))
+TOP_N = 50  # most serious violations kept for the HTML report
+OVERLAP_MARGIN_M = 100_000.0  # layers whose extents are further apart than this point to a CRS mix-up
+DATE_FIELDS = ("detected_on", "date", "detect_date", "jcrq", "发现日期")
+
+
+@dataclass
+class CheckResult:
+    """What :func:`check` found. ``violations`` is None when the rows went to a ``sink``."""
+
+    conflicts: gpd.GeoDataFrame
+    violations: gpd.GeoDataFrame | None
+    county_summary: pd.DataFrame
+    top_violations: pd.DataFrame
+    lines: dict[str, gpd.GeoDataFrame]
+    rules: dict
+    info: dict = field(default_factory=dict)
+
+
+def _parcel_chunks(construction, chunk_size: int, read: ReadOptions):
+    if isinstance(construction, gpd.GeoDataFrame):
+        for start in range(0, max(len(construction), 1), chunk_size):
+            part = construction.iloc[start:start + chunk_size].copy()
+            part.attrs["source"] = construction.attrs.get("source", "construction (GeoDataFrame)")
+            yield part
+        return
+    yield from lvector.iter_vector(construction, chunk_size, read.encoding, "construction")
+
+
+def check(red_line, farmland, urban_boundary, *, construction=None, counties=None, rules=None,
+          id_field: str | None = None, ids: dict | None = None, assume_crs: str | None = None,
+          encoding: str | None = None, progress: Callable | None = None, sink: Callable | None = None) -> CheckResult:
+    """Check the three control lines for conflicts and construction encroachment.
+
+    Parameters
+    ----------
+    red_line, farmland, urban_boundary : GeoDataFrame or vector path (``PATH`` or ``PATH:LAYER``)
+    construction : construction parcels (GeoDataFrame or path; read in chunks of ``rules.chunk_size``)
+    counties : county polygons (GeoDataFrame or path) to place findings and list every county in the summary
+    rules : rules dict (:func:`zoning.load_rules`), a rules TOML path, or None for the defaults
+    id_field, ids : id field of every layer, and per layer (``{"construction": "BSM", "county": "county_id"}``)
+    progress : ``progress(stage, done, total)``; return False to cancel
+    sink : ``sink(rows)`` receives violation rows chunk by chunk instead of keeping them (flat memory)
+    """
+    read = ReadOptions(id_field, dict(ids or {}), assume_crs, encoding)
+    if not isinstance(rules, dict):
+        rules = load_rules(rules)
+    return _check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary}, construction,
+                  counties, read, rules, progress, sink)
+
+
+def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: dict, progress, sink,
+           county_role: str = "counties") -> CheckResult:
+    t0 = time.perf_counter()
+    timings, problems, lines = {}, [], {}
+    for key, role in LINE_ROLES.items():
+        try:
+            lines[key] = load_polygons(line_specs[key], role, read, key)
+        except DataError as exc:  # report every bad input at once
+            problems.append(str(exc))
+    cty = None
+    if counties is not None:
+        try:
+            cty = load_counties(counties, read, county_role)
+        except DataError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise DataError(f"{len(problems)} input problem(s)", problems) if len(problems) > 1 else DataError(problems[0])
+    out_crs = lines["red_line"].crs
+    alb = {k: areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS) for k, g in lines.items()}
+    for k, g in lines.items():
+        if g.crs != out_crs:
+            log.info("%s is in %s, the red line in %s: reprojecting", k, g.crs.to_string(), out_crs.to_string())
+    names = list(LINE_ROLES)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            validate.check_overlap(tuple(shapely.total_bounds(alb[a])), tuple(shapely.total_bounds(alb[b])),
+                                   f"{a} ({lines[a].attrs.get('source')})", f"{b} ({lines[b].attrs.get('source')})",
+                                   margin=OVERLAP_MARGIN_M)
+    cvio = counties_for_check(cty)
+    lv = vio.Lines({k: np.asarray(alb[k], dtype=object) for k in names},
+                   {k: g["_id"].astype(str).to_numpy(dtype=object) for k, g in lines.items()})
+    tally = vio.Tally()
+    conflicts = vio.line_conflicts(lv, cvio, rules, out_crs, tally)
+    timings["conflicts"] = round(time.perf_counter() - t0, 3)
+
+    t1 = time.perf_counter()
+    lv.prepare(rules["rules"]["subdivide_m"])
+    kept, top, n_parcels, seen = [], pd.DataFrame(columns=outputs.columns("violations")), 0, set()
+    total = None
+    if construction is not None:
+        if not isinstance(construction, gpd.GeoDataFrame):
+            try:
+                total = lvector.count_features(construction)
+            except Exception:  # some drivers cannot count quickly; progress then shows counts only
+                total = None
+        else:
+            total = len(construction)
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            for chunk in _parcel_chunks(construction, rules["rules"]["chunk_size"], read):
+                if len(chunk) == 0:
+                    break
+                frame = _chunk(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs, tally, pool.map)
+                n_parcels += len(chunk)
+                if sink is not None:
+                    sink(frame)  # rows go to the writer; only tallies and the most serious rows stay here
+                else:
+                    kept.append(frame)
+                if len(frame):
+                    top = rep.top_violations(pd.concat([top, pd.DataFrame(frame.drop(columns="geometry"))]), TOP_N)
+                record.step(progress, "checking construction parcels", n_parcels, total)
+        if n_parcels == 0:
+            log.warning("construction layer %s is empty: zero violations", construction)
+    timings["construction"] = round(time.perf_counter() - t1, 3)
+
+    rows = pd.concat(tally.rows, ignore_index=True) if tally.rows else \
+        pd.DataFrame({"check_id": [], "county_id": [], "area_m2": [], "count": [], "parcels": []})
+    slv = pd.concat(tally.slivers, ignore_index=True) if tally.slivers else None
+    lookup = None if cvio is None else pd.DataFrame({"county_id": cvio.ids, "county_name": cvio.names})
+    ran = [c for c, spec in outputs.CHECKS.items() if spec.kind == "conflict" or
+           (spec.kind == "construction" and construction is not None)]
+    ran = [c for c in ran if rules["checks"].get(c, {}).get("enabled", True)]
+    summary = rep.county_summary(rows, slv, lookup, ran)
+    exp = vio.expansion_rows(cvio, lv.geoms["urban_boundary"], rules["checks"]["urban_expansion"])
+    if exp is not None:
+        summary = pd.concat([summary, exp], ignore_index=True)
+    summary = summary[outputs.columns("county_summary", summary.columns)]
+    violations = None
+    if sink is None:
+        violations = gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), geometry="geometry", crs=out_crs) if kept \
+            else _empty("violations", out_crs)
+    n_viol = int(summary.loc[(summary["county_id"] == "TOTAL") & summary["check_id"].str.startswith(
+        "construction"), "count"].sum()) if len(summary) else 0
+    info = {"rules": f"{rules['rules']['id']}@{rules['rules']['version']}", "area_method":
+            {"albers": "planar, China Albers equal-area (GRS80)", "geodesic": "ellipsoidal (GRS80)"}[
+                rules["rules"]["area_method"]], "parcels": n_parcels, "timings_s": timings,
+            "crs": out_crs.to_string(), "violations": n_viol}
+    return CheckResult(conflicts, violations, summary, top, lines, rules, info)
+
+
+def _empty(layer: str, crs) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in outputs.columns(layer)}, geometry=[], crs=crs)
+
+
+def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, tally, map_fn):
+    chunk = validate.ensure_crs(chunk, "construction", read.assume_crs)
+    fld = read.id_for("construction") or "id"
+    if fld not in chunk.columns:
+        if read.ids.get("construction") or (read.id_field and read.id_field != "id"):
+            validate.require_field(chunk, fld, "construction", "--construction-id")
+        fld = None
+    chunk, _ = validate.clean_polygons(chunk, "construction", fld)
+    dup = seen.intersection(chunk["_id"])
+    if dup:
+        raise DataError(f"construction layer {chunk.attrs.get('source')}: duplicate ids "
+                        f"{', '.join(sorted(map(str, dup))[:10])}. Ids must be unique.")
+    seen.update(chunk["_id"])
+    if first:
+        validate.check_overlap(tuple(chunk.to_crs(areas.CHINA_ALBERS).total_bounds),
+                               tuple(shapely.total_bounds(np.concatenate(list(alb.values())))),
+                               f"construction ({chunk.attrs.get('source')})", "the control lines",
+                               margin=OVERLAP_MARGIN_M)
+    parcels = areas.to_crs(chunk.geometry.values, chunk.crs, areas.CHINA_ALBERS)
+    src = np.asarray(chunk.geometry.values, dtype=object) if chunk.crs == out_crs else None
+    dfield = next((f for f in DATE_FIELDS if f in chunk.columns), None)
+    dates = chunk[dfield].astype(str).to_numpy(dtype=object) if dfield else np.full(len(chunk), None, dtype=object)
+    return vio.construction_findings(np.asarray(parcels, dtype=object), chunk["_id"].astype(str).to_numpy(object),
+                                     dates, lv, cvio, rules, out_crs, tally, src, map_fn)
+
+
+def write_check(path: Path, line_specs, construction, counties, read, rules, *, county_role="counties",
+                extra_layers=None, include_lines=False, extra_meta=None, progress=None):
+    """Run the checks and write the GeoPackage at ``path`` (a temporary path inside an :class:`Output`).
+
+    Returns (result, metadata, QML styles by layer).
+    """
+    w = gpkg.GpkgWriter(path)
+    res = _check(line_specs, construction, counties, read, rules, progress,
+                 sink=lambda f: w.write("violations", f, append=True), county_role=county_role)
+    if "violations" not in w.layers:
+        w.write("violations", _empty("violations", res.conflicts.crs))
+    w.write("conflicts", res.conflicts)
+    w.write("county_summary", res.county_summary)
+    for name, df in (extra_layers or {}).items():
+        w.write(name, df)
+    if include_lines:
+        for name, df in res.lines.items():
+            w.write(name, df.drop(columns="_id"))
+    meta = {**record.metadata(), **res.info, **(extra_meta or {})}
+    qml = styles.qml_for_layers(w.layers)
+    w.finish(meta, qml)
+    return res, meta, qml
+
+
+def write_report(directory: Path, gpkg_path: Path, res: CheckResult, meta: dict) -> list[Path]:
+    """Reports from the written GeoPackage (violations read back without geometry)."""
+    import pyogrio
+
+    violations = pyogrio.read_dataframe(gpkg_path, layer="violations", read_geometry=False)
+    return lreport.write_reports(directory, violations, pd.DataFrame(res.conflicts.drop(columns="geometry")),
+                                 res.county_summary, meta)
+
+
+def run_check(line_specs: dict, output, construction=None, counties=None, zones=None, read: ReadOptions | None = None,
+              rules_path=None, report_dir=None, overwrite: bool = False, progress=None) -> dict:
+    """``zoning check``: run the checks, write ``conflicts``, ``violations``, ``county_summary`` (and reports)."""
+    read = read or ReadOptions()
+    out = Path(output)
+    inputs = input_paths(*line_specs.values(), construction, counties, zones)
+    check_target(out, overwrite, inputs)
+    if report_dir:
+        check_target(Path(report_dir), overwrite, inputs, "report directory")
+    rules = load_rules(rules_path)  # a bad rules file fails before any work
+    with Output(out, overwrite, inputs=inputs) as tmp:
+        res, meta, _ = write_check(tmp, line_specs, construction, counties or zones, read, rules,
+                                county_role="counties" if counties else "zones", progress=progress)
+        reports = []
+        if report_dir:
+            with Output(Path(report_dir), overwrite, directory=True, inputs=inputs, what="report directory") as rtmp:
+                write_report(rtmp, tmp, res, meta)
+            reports = [Path(report_dir) / f for f in lreport.REPORT_FILES]
+    return {"result": res, "output": out, "reports": reports, "meta": meta}

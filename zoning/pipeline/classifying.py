@@ -1,0 +1,153 @@
+"""Classification wiring: counties and rasters in, the ``zones`` layer out (:func:`classify`, :func:`run_classify`)."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from layers import gpkg, raster as lraster, styles
+
+from .. import areas, classifier as cls, indicators as ind_mod, model as model_mod, outputs, validate
+from ..errors import DataError, UsageError
+from . import record
+from .config import ReadOptions, load_model
+from .inputs import input_paths, load_counties, read_attributes
+
+log = logging.getLogger("zoning")
+RASTER_KINDS = ("landcover", "dem")
+
+
+def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model: model_mod.Model,
+                       attributes: pd.DataFrame | None = None, progress: Callable | None = None):
+    """Indicator table (one row per county, same index) from rasters and an optional attribute table."""
+    info: dict = {"rasters": {}}
+    geoms_src = counties.geometry.values
+    area = areas.geodesic_area(geoms_src, counties.crs) / 1e6
+    parts = [pd.DataFrame({"area_km2": area}, index=counties.index)]
+    for n, (kind, path) in enumerate(rasters.items()):
+        record.step(progress, "reading rasters", n, len(rasters))
+        rinfo = lraster.raster_info(path, kind)
+        rcrs = rinfo["crs"]
+        if rcrs is None:
+            raise DataError(f"{kind} raster {path} has no CRS. Assign one with gdal_edit.py -a_srs.")
+        target = CRS.from_epsg(4326) if CRS.from_user_input(rcrs.to_wkt()).is_geographic else rcrs
+        geoms = areas.to_crs(geoms_src, counties.crs, target)
+        if counties.crs != target:
+            log.info("reprojecting counties from %s to the %s raster's CRS %s for zonal statistics",
+                     counties.crs.to_string(), kind, CRS.from_user_input(target).to_string())
+        bounds = tuple(gpd.GeoSeries(geoms).total_bounds)
+        validate.check_overlap(bounds, rinfo["bounds"], f"counties ({counties.attrs.get('source', '')})",
+                               f"{kind} raster {path}")
+        t0 = time.perf_counter()
+        try:
+            win = lraster.read_window(path, bounds, kind)
+            if not np.isfinite(win.data).any():
+                raise DataError(f"{kind} raster {path}: no valid cells under the counties (all nodata). Check the "
+                                "raster's nodata value and that it covers the study area.")
+            df, rinfo_k = ind_mod.raster_indicators(geoms, {"data": win.data, "transform": win.transform,
+                                                            "crs": win.crs}, kind,
+                                                    model.settings["coarse_steep_relief_m"])
+        except MemoryError:
+            h, w = rinfo["shape"]
+            raise DataError(f"{kind} raster {path} ({w:,} × {h:,} cells) does not fit in memory for these "
+                            f"counties. Classify fewer counties at a time, or resample the raster to a coarser "
+                            "grid (e.g. gdalwarp -tr).") from None
+        df.index = counties.index
+        rinfo_k["seconds"] = round(time.perf_counter() - t0, 3)
+        info["rasters"][kind] = {"path": str(path), **rinfo_k}
+        parts.append(df)
+    record.step(progress, "reading rasters", len(rasters), len(rasters))
+    ind = pd.concat(parts, axis=1)
+    if attributes is not None:
+        ind = pd.concat([ind, ind_mod.attribute_indicators(attributes, ind["area_km2"],
+                                                           model.settings["national_gdp_per_capita"])], axis=1)
+    return ind, info
+
+
+def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, id_field: str | None = None,
+             name_field: str | None = None, sensitivity: int = 0, spread: float = 0.10, seed: int = 0,
+             assume_crs: str | None = None, encoding: str | None = None,
+             progress: Callable | None = None) -> gpd.GeoDataFrame:
+    """Classify county polygons into main function zones (城镇化地区 / 农产品主产区 / 重点生态功能区).
+
+    Parameters
+    ----------
+    counties : GeoDataFrame or vector path (``PATH`` or ``PATH:LAYER``)
+    rasters : ``{"landcover": PATH, "dem": PATH}`` (dem optional)
+    attributes : DataFrame or CSV/XLSX path joined on county id (optional)
+    model : :class:`zoning.model.Model`, a model TOML path, or None for the shipped default
+    progress : ``progress(stage, done, total)``; return False to cancel (raises :class:`zoning.errors.Cancelled`)
+
+    Returns
+    -------
+    GeoDataFrame: the ``zones`` layer, one row per county (``attrs["info"]`` holds the run details).
+    """
+    zones, info = _classify(counties, rasters, attributes, model, ReadOptions(None, {"county": id_field}
+                            if id_field else {}, assume_crs, encoding), name_field, sensitivity, spread, seed,
+                            progress)
+    zones.attrs["info"] = info
+    return zones
+
+
+def _classify(counties, rasters, attributes, model, read: ReadOptions, name_field, sensitivity, spread, seed,
+              progress):
+    unknown = set(rasters) - set(RASTER_KINDS)
+    if unknown:
+        raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use landcover=PATH and dem=PATH")
+    if "landcover" not in rasters:
+        raise UsageError("--raster landcover=PATH is required (an IGBP-coded land-cover raster such as MCD12C1)")
+    if not isinstance(model, model_mod.Model):
+        model = load_model(model)
+    cty = load_counties(counties, read, name_field=name_field)
+    names = cty["_name"]
+    attrs = read_attributes(attributes, cty) if attributes is not None else None
+    log.info("computing indicators for %d counties", len(cty))
+    ind, info = compute_indicators(cty, rasters, model, attrs, progress)
+    ind["admin_type"] = ind_mod.admin_type(names)
+    log.info("classifying with model %s", model.id)
+    res = cls.classify(ind, model)
+    zones = gpd.GeoDataFrame({"county_id": cty["_id"].astype(str), "name": names}, index=cty.index,
+                             geometry=cty.geometry.values, crs=cty.crs)
+    for c in res.columns:
+        zones[c] = res[c]
+    for c in ind.columns:
+        if c not in zones.columns:
+            zones[c] = ind[c]
+    if sensitivity:
+        log.info("sensitivity: %d perturbed runs (±%.0f%%, seed %d)", sensitivity, spread * 100, seed)
+        s = cls.sensitivity(ind, model, sensitivity, spread, seed, res["zone"].to_numpy(),
+                            on_run=lambda done, total: record.step(progress, "sensitivity runs", done, total))
+        zones["stability"] = s["stability"]
+        zones["alt_zone"] = s["alt_zone"]
+    zones["review"] = zones["review"].astype(bool)
+    zones["low_confidence"] = zones["low_confidence"].astype(bool)
+    zones = zones.reset_index(drop=True)
+    zones = zones[outputs.columns("zones", zones.columns) + ["geometry"]]
+    info.update({"model": model.id, "model_source": model.source, "counties": cty.attrs["report"],
+                 "name_field": cty.attrs.get("name_field"), "area_method": "geodesic (GRS80)",
+                 "crs": cty.crs.to_string()})
+    return zones, info
+
+
+def run_classify(counties, rasters, output, overwrite: bool = False, spread: float = 0.10, attributes=None,
+                 id_field=None, name_field=None, model_path=None, sensitivity: int = 0, seed: int = 0,
+                 assume_crs=None, encoding=None, progress=None):
+    """``zoning classify``: classify and write the ``zones`` layer. Returns (output path, zones)."""
+    read = ReadOptions(None, {"county": id_field} if id_field else {}, assume_crs, encoding)
+    inputs = input_paths(counties, attributes) + [Path(p) for p in rasters.values()]
+    from layers.files import check_target
+
+    check_target(Path(output), overwrite, inputs)
+    model = load_model(model_path)
+    zones, info = _classify(counties, rasters, attributes, model, read, name_field, sensitivity, spread, seed,
+                            progress)
+    meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
+    path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
+                             inputs=inputs)
+    return path, zones

@@ -1,0 +1,178 @@
+"""Load the model, the rules and the project file once, and validate every option before any work starts."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from .. import model as model_mod, rules as rules_mod
+from ..errors import ConfigError, UsageError
+
+BASEMAPS = ("none", "osm", "tianditu")
+ID_ROLES = ("red_line", "farmland", "urban_boundary", "construction", "county")
+
+
+def load_model(path: str | Path | None) -> model_mod.Model:
+    """The shipped model, or a model TOML validated with every problem named by key path."""
+    if path is None:
+        return model_mod.load_default()
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"model file not found: {p}")
+    try:
+        return model_mod.loads(p.read_text(encoding="utf-8"), source=str(p))
+    except RecursionError:
+        raise ConfigError(f"{p}: an expression is nested too deeply to evaluate; simplify it.") from None
+
+
+def load_rules(path: str | Path | None) -> dict:
+    """The shipped rules overridden key by key by a rules TOML (every bad key named)."""
+    if path is None:
+        return rules_mod.loads(None, "default rules")
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"rules file not found: {p}")
+    return rules_mod.loads(p.read_text(encoding="utf-8"), str(p))
+
+
+def check_crs(value: str | None, where: str = "--crs") -> None:
+    if value:
+        try:
+            CRS.from_user_input(value)
+        except CRSError:
+            raise UsageError(f"{where}: {value!r} is not a CRS PROJ knows; use e.g. EPSG:4490 (CGCS2000) or "
+                             "EPSG:4326.") from None
+
+
+def check_encoding(value: str | None, where: str = "--encoding") -> None:
+    import codecs
+
+    if value:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise UsageError(f"{where}: unknown text encoding {value!r}; use e.g. utf-8, gbk or gb18030.") from None
+
+
+@dataclass
+class ReadOptions:
+    """How inputs are read: id field per layer (``id_field`` the default for all), CRS for layers without one,
+    text encoding."""
+
+    id_field: str | None = None
+    ids: dict[str, str | None] = field(default_factory=dict)
+    assume_crs: str | None = None
+    encoding: str | None = None
+
+    def __post_init__(self) -> None:
+        check_crs(self.assume_crs)
+        check_encoding(self.encoding)
+        unknown = set(self.ids) - set(ID_ROLES)
+        if unknown:
+            raise UsageError(f"unknown id role(s) {', '.join(sorted(unknown))}; known: {', '.join(ID_ROLES)}")
+
+    def id_for(self, role: str) -> str | None:
+        return self.ids.get(role) or self.id_field
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# project files
+PROJECT_INPUTS = {"counties": True, "landcover": True, "dem": False, "attributes": False, "red_line": True,
+                  "farmland": True, "urban_boundary": True, "construction": False}
+PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field": str, "name_field": str,
+                   "red_line_id": str, "farmland_id": str, "urban_boundary_id": str, "construction_id": str,
+                   "sensitivity": int, "seed": int, "spread": float, "simplify_m": float, "basemap": str,
+                   "tianditu_key": str, "crs": str, "encoding": str}
+
+
+def sample_project() -> Path:
+    """The bundled sample project file (installed as package data)."""
+    try:
+        return Path(str(resources.files("zoning.sample_data").joinpath("project.toml")))
+    except ModuleNotFoundError:  # a source checkout that is not installed
+        return Path(__file__).resolve().parents[2] / "sample_data" / "project.toml"
+
+
+@dataclass
+class Project:
+    name: str
+    path: Path
+    inputs: dict[str, str]
+    options: dict
+    model: model_mod.Model
+    rules: dict
+    read: ReadOptions
+
+
+def _resolve_input(base: Path, v: str) -> tuple[str, bool]:
+    p, layer = Path(v), None
+    if ":" in v and not (base / v).exists() and not Path(v).exists():
+        p_str, _, layer = v.rpartition(":")
+        p = Path(p_str)
+    full = p if p.is_absolute() else base / p
+    return (f"{full}:{layer}" if layer else str(full)), full.exists()
+
+
+def load_project(path: Path) -> Project:
+    """Read and validate a project file, the model and rules it names and every option; all problems at once."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"project file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the project file as UTF-8.") from None
+    problems = [f"{k}: unknown section; expected project, inputs, options" for k in raw
+                if k not in ("project", "inputs", "options")]
+    inputs, opts, base = raw.get("inputs", {}), dict(raw.get("options", {})), path.parent
+    resolved = {}
+    for k, v in inputs.items():
+        if k not in PROJECT_INPUTS:
+            problems.append(f"inputs.{k}: unknown input; known: {', '.join(PROJECT_INPUTS)}")
+        elif not isinstance(v, str):
+            problems.append(f"inputs.{k}: expected a path string")
+        elif v:
+            resolved[k], ok = _resolve_input(base, v)
+            if not ok:
+                problems.append(f"inputs.{k}: file not found: {resolved[k]}")
+    problems += [f"inputs.{k}: missing (required)" for k, req in PROJECT_INPUTS.items() if req and k not in inputs]
+    for k, v in opts.items():
+        t = PROJECT_OPTIONS.get(k)
+        if t is None:
+            problems.append(f"options.{k}: unknown option; known: {', '.join(PROJECT_OPTIONS)}")
+        elif not isinstance(v, t) or isinstance(v, bool) and t is not bool:
+            if not (t is float and isinstance(v, int) and not isinstance(v, bool)):
+                problems.append(f"options.{k}: expected {t.__name__}, got {type(v).__name__}")
+    if opts.get("basemap", "none") not in BASEMAPS:
+        problems.append(f"options.basemap: expected one of {', '.join(BASEMAPS)}, got {opts['basemap']!r}")
+    if opts.get("basemap") == "tianditu" and not opts.get("tianditu_key"):
+        problems.append("options.tianditu_key: required with basemap = \"tianditu\"")
+    for k, lo in (("simplify_m", 0), ("sensitivity", 0), ("spread", 0)):
+        if isinstance(opts.get(k), (int, float)) and opts[k] < lo:
+            problems.append(f"options.{k}: must be ≥ {lo}, got {opts[k]!r}")
+    for k, check in (("crs", check_crs), ("encoding", check_encoding)):
+        try:
+            check(opts.get(k), f"options.{k}")
+        except UsageError as exc:
+            problems.append(str(exc))
+    for k in ("model", "rules"):
+        if isinstance(opts.get(k), str) and opts[k]:
+            p = Path(opts[k]) if Path(opts[k]).is_absolute() else base / opts[k]
+            if not p.exists():
+                problems.append(f"options.{k}: file not found: {p}")
+            opts[k] = str(p)
+    if problems:
+        raise ConfigError(f"{path}: {len(problems)} problem(s) in the project", problems)
+    mdl = load_model(opts.get("model") or None)
+    rules = load_rules(opts.get("rules") or None)
+    ids = {r: opts.get(f"{r}_id") for r in ("red_line", "farmland", "urban_boundary", "construction")}
+    ids["county"] = opts.get("county_id_field")
+    read = ReadOptions(opts.get("id_field"), {k: v for k, v in ids.items() if v}, opts.get("crs"),
+                       opts.get("encoding"))
+    return Project(raw.get("project", {}).get("name", path.stem), path, resolved, opts, mdl, rules, read)

@@ -1,0 +1,119 @@
+"""Read and validate inputs through :mod:`layers`: polygon layers with ids, counties, attribute tables."""
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from layers import vector as lvector
+
+from .. import areas, indicators as ind_mod, validate, violations as vio
+from ..errors import DataError
+from .config import ReadOptions
+
+log = logging.getLogger("zoning")
+
+COUNTY_ID_FIELDS = ("county_id", "adcode", "code", "id")
+COUNTY_NAME_FIELDS = ("name", "county_name", "district", "NAME")
+
+
+def _frame(spec, role: str, read: ReadOptions) -> gpd.GeoDataFrame:
+    if isinstance(spec, gpd.GeoDataFrame):
+        gdf = spec.copy()
+        gdf.attrs.setdefault("source", f"{role} (GeoDataFrame)")
+        return gdf
+    return lvector.read_vector(spec, encoding=read.encoding, role=role)
+
+
+def load_polygons(spec, role: str, read: ReadOptions, id_role: str, candidates: tuple[str, ...] = (),
+                  require_id: bool = False, allow_empty: bool = False) -> gpd.GeoDataFrame:
+    """Read a polygon layer (path or GeoDataFrame), give it a CRS, repair it and identify its features (``_id``).
+
+    The id field is the layer's own option (``ReadOptions.ids``), else ``--id-field``, else the first of
+    ``candidates``; without any, plain layers fall back to the feature id (``id`` when absent).
+    """
+    gdf = _frame(spec, role, read)
+    if len(gdf) == 0 and not allow_empty:
+        raise DataError(f"{role} layer {gdf.attrs['source']} has no features.")
+    explicit = read.ids.get(id_role)
+    default = read.id_field
+    if candidates:
+        # --id-field is the default for every layer; counties without that field keep their usual id fields
+        wanted = explicit or (default if default and default in gdf.columns else None)
+        field = validate.pick_field(gdf, wanted, candidates, role, f"--{id_role.replace('_', '-')}-id")
+    else:
+        field = explicit or default or "id"
+        if field not in gdf.columns:
+            if explicit is None and (default is None or default == "id"):
+                field = None  # the default: fall back to the feature id
+            else:
+                validate.require_field(gdf, field, role, f"--{id_role.replace('_', '-')}-id")
+    if require_id and field is None:
+        raise DataError(f"{role} layer {gdf.attrs['source']}: none of the id fields {', '.join(candidates)} is "
+                        f"present (fields: {', '.join(c for c in gdf.columns if c != 'geometry')}). "
+                        f"Name the id field with --{id_role.replace('_', '-')}-id.")
+    gdf = validate.ensure_crs(gdf, role, read.assume_crs)
+    gdf, report = validate.clean_polygons(gdf, role, field, require_id=require_id)
+    if len(gdf) == 0 and not allow_empty:
+        raise DataError(f"{role} layer {gdf.attrs.get('source')}: no usable polygons after dropping empty ones.")
+    gdf.attrs["report"] = {**report, "id_field": field}
+    return gdf
+
+
+def load_counties(spec, read: ReadOptions, role: str = "counties", name_field: str | None = None):
+    """Counties with ``_id`` and ``_name``."""
+    gdf = load_polygons(spec, role, read, "county", COUNTY_ID_FIELDS, require_id=True)
+    nfield = validate.pick_field(gdf, name_field, COUNTY_NAME_FIELDS, role, "--name-field")
+    gdf["_name"] = gdf[nfield].astype(str) if nfield else ""
+    gdf.attrs["name_field"] = nfield
+    return gdf
+
+
+def counties_for_check(gdf: gpd.GeoDataFrame | None) -> vio.Counties | None:
+    if gdf is None:
+        return None
+    alb = areas.to_crs(gdf.geometry.values, gdf.crs, areas.CHINA_ALBERS)
+    extra = pd.DataFrame(gdf.drop(columns="geometry")).reset_index(drop=True)
+    return vio.Counties(gdf["_id"].astype(str).to_numpy(dtype=object), gdf["_name"].to_numpy(dtype=object),
+                        np.asarray(alb, dtype=object), extra)
+
+
+def read_attributes(spec, counties: gpd.GeoDataFrame, read_options=None) -> pd.DataFrame:
+    """Align an attribute table (path or DataFrame) to the counties by id."""
+    if isinstance(spec, pd.DataFrame):
+        table, source = spec.astype(str).where(spec.notna(), None), "attributes (DataFrame)"
+    else:
+        table, source = lvector.read_table(spec), str(spec)
+    return join_attributes(counties, table, source)
+
+
+def join_attributes(counties: gpd.GeoDataFrame, table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Align an attribute table to the counties by id (first column named like an id field, else the first)."""
+    key = next((c for c in COUNTY_ID_FIELDS if c in table.columns), table.columns[0])
+    t = table.copy()
+    t[key] = t[key].astype(str).str.strip()
+    dup = t[key][t[key].duplicated()]
+    if len(dup):
+        raise DataError(f"attributes {source}: duplicate county ids in column {key!r}: {', '.join(dup[:10])}")
+    unknown = sorted(set(t[key]) - set(counties["_id"]))
+    if unknown:
+        log.warning("attributes %s: %d ids match no county (e.g. %s)", source, len(unknown), ", ".join(unknown[:5]))
+    aligned = t.set_index(key).reindex(counties["_id"].to_numpy())
+    aligned.index = counties.index
+    known = [c for c in aligned.columns if c in ind_mod.ATTRIBUTE_COLUMNS]
+    if not known:
+        raise DataError(f"attributes {source}: none of the expected columns "
+                        f"({', '.join(ind_mod.ATTRIBUTE_COLUMNS)}) is present; columns are {', '.join(t.columns)}")
+    return aligned[known]
+
+
+def input_paths(*specs) -> list:
+    """File paths behind input specs (GeoDataFrames and None skipped), for the output-safety checks."""
+    out = []
+    for s in specs:
+        if s is None or isinstance(s, (pd.DataFrame, gpd.GeoDataFrame)):
+            continue
+        out.append(lvector.parse_source(s).path)
+    return out

@@ -1,0 +1,107 @@
+"""``zoning run`` (the whole job from a project file) and ``zoning map``."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from layers import vector as lvector, webmap
+from layers.files import Output, check_target
+
+from ..errors import DataError, UsageError
+from . import record
+from .checking import write_check, write_report
+from .classifying import _classify
+from .config import load_project, sample_project
+
+log = logging.getLogger("zoning")
+RUN_ENTRIES = ["zoning.gpkg", "map.html", "report", "styles", "run.json", "zoning.log"]
+
+
+def run_project(project: Path | None, outdir: Path, overwrite: bool = False, progress=None) -> dict:
+    """``zoning run``: validate, classify, check, write gpkg, map, reports, run.json and zoning.log into OUTDIR.
+
+    Everything is validated first, built in a temporary directory beside OUTDIR and moved into place at the end;
+    an existing OUTDIR is replaced only with ``overwrite`` and only when it is an earlier zoning output.
+    """
+    import pyogrio
+
+    project = Path(project) if project else sample_project()
+    outdir = Path(outdir)
+    proj = load_project(project)  # every option, the model and the rules checked before any work
+    inp, opt = proj.inputs, proj.options
+    inputs = [lvector.parse_source(v).path for v in inp.values()] + [project]
+    check_target(outdir, overwrite, inputs)
+    timings = {}
+    with Output(outdir, overwrite, directory=True, inputs=inputs) as tmp, record.log_file(tmp / "zoning.log"):
+        log.info("project %s (%s)", proj.name, project)
+        t = time.perf_counter()
+        rasters = {k: inp[k] for k in ("landcover", "dem") if k in inp}
+        zones, cinfo = _classify(inp["counties"], rasters, inp.get("attributes"), proj.model, proj.read,
+                                 opt.get("name_field"), opt.get("sensitivity", 0), opt.get("spread", 0.10),
+                                 opt.get("seed", 0), progress)
+        timings["classify"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        specs = {k: inp[k] for k in ("red_line", "farmland", "urban_boundary")}
+        res, meta, qml = write_check(tmp / "zoning.gpkg", specs, inp.get("construction"), inp["counties"], proj.read,
+                                proj.rules, extra_layers={"zones": zones}, include_lines=True,
+                                extra_meta={"model": cinfo["model"], "classify_area_method": cinfo["area_method"],
+                                            "project": proj.name}, progress=progress)
+        (tmp / "report").mkdir()
+        write_report(tmp / "report", tmp / "zoning.gpkg", res, meta)
+        (tmp / "styles").mkdir()
+        for name, text in qml.items():
+            (tmp / "styles" / f"{name}.qml").write_text(text, encoding="utf-8")
+        timings["check"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        map_layers = {"zones": zones, **res.lines, "conflicts": res.conflicts,
+                      "violations": pyogrio.read_dataframe(tmp / "zoning.gpkg", layer="violations")}
+        m = webmap.build_map(map_layers, basemap=opt.get("basemap", "none"), tianditu_key=opt.get("tianditu_key"),
+                             simplify_m=opt.get("simplify_m", 100.0))
+        size = webmap.write_map(tmp / "map.html", m)
+        timings["map"] = round(time.perf_counter() - t, 3)
+        log.info("wrote map.html (%.1f MB)", size / 1e6)
+        run = {"tool": "zoning", "project": {"name": proj.name, "path": str(project)},
+               "inputs": {k: {"path": v, "bytes": lvector.parse_source(v).path.stat().st_size,
+                              "sha256": record.sha256(lvector.parse_source(v).path)} for k, v in inp.items()},
+               "options": opt, "model": proj.model.raw, "model_id": proj.model.id, "rules": proj.rules,
+               "crs": res.info["crs"], "area_method": {"classify": cinfo["area_method"],
+                                                       "check": res.info["area_method"]},
+               "libraries": record.library_versions(), "timings_s": {**timings, **res.info["timings_s"]},
+               "counts": {"counties": len(zones), "conflicts": len(res.conflicts),
+                          "violations": res.info["violations"]},
+               "outputs": {"geopackage": "zoning.gpkg", "map": "map.html", "report": "report/",
+                           "styles": "styles/", "log": "zoning.log"}}
+        (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        log.info("wrote %s", outdir)
+    return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings}
+
+
+def run_map(sources: list, output, basemap: str = "none", tianditu_key=None, simplify_m: float = 100.0,
+            overwrite: bool = False) -> int:
+    """``zoning map``: draw the known layers of one or more GeoPackages into an offline HTML map."""
+    import pyogrio
+
+    if basemap not in webmap.BASEMAPS:
+        raise UsageError(f"--basemap: expected one of {', '.join(webmap.BASEMAPS)}, got {basemap!r}")
+    if basemap == "tianditu" and not tianditu_key:
+        raise UsageError("--basemap tianditu needs --tianditu-key")
+    check_target(Path(output), overwrite, [Path(s) for s in sources])
+    layers = {}
+    for src in sources:
+        p = Path(src)
+        if not p.exists():
+            raise DataError(f"map input not found: {p}")
+        for name, gtype in pyogrio.list_layers(p):
+            if name in webmap.LAYERS and gtype:
+                layers[name] = lvector.read_vector(f"{p}:{name}", role=name)
+    if not layers:
+        raise DataError(f"none of {', '.join(map(str, sources))} holds a layer to map "
+                        f"({', '.join(webmap.LAYERS)}).")
+    if basemap != "none":
+        log.warning("basemap %s: tiles come from the internet, and web tiles in GCJ-02 (AMap, Baidu) are offset "
+                    "by hundreds of metres from CGCS2000/WGS84 data", basemap)
+    m = webmap.build_map(layers, basemap, tianditu_key, simplify_m)
+    with Output(Path(output), overwrite, inputs=[Path(s) for s in sources]) as tmp:
+        return webmap.write_map(tmp, m)
