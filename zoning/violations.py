@@ -135,7 +135,7 @@ def _outside_boundary(parcels, index, rule):
 def _id_parts(values: np.ndarray) -> np.ndarray:
     """Ids as they are when short and plain; otherwise ``h`` + a 10-hex BLAKE2b digest (documented)."""
     s = pd.Series(values, dtype=object).fillna("").astype(str)
-    plain = s.str.fullmatch(_PLAIN_ID.pattern)
+    plain = s.str.fullmatch(_PLAIN_ID.pattern) | (s == "")
     if not plain.all():
         odd = s[~plain].unique()
         digest = {v: "h" + hashlib.blake2b(v.encode("utf-8"), digest_size=5).hexdigest() for v in odd}

@@ -19,6 +19,7 @@ def run_dir(tmp_path_factory):
     from tests.conftest import run_cli
 
     d = tmp_path_factory.mktemp("run")
+    os.umask(0o022)
     r = run_cli("run", "-o", "out", cwd=d)  # no project: the bundled sample
     assert r.returncode == 0, r.stderr
     return d / "out"
@@ -38,6 +39,45 @@ def test_outputs(run_dir):
     assert "classify" in run["timings_s"]
     assert "classifying with model" in (run_dir / "zoning.log").read_text(encoding="utf-8")
     assert not [p for p in run_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_every_spatial_layer_is_valid_and_multipolygon(run_dir):
+    import geopandas as gpd
+    import shapely
+
+    for name in ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations"]:
+        g = gpd.read_file(run_dir / "zoning.gpkg", layer=name)
+        assert shapely.is_valid(g.geometry.values).all(), name
+        assert set(g.geom_type) <= {"MultiPolygon"}, name
+        assert not g.geometry.is_empty.any(), name
+
+
+def test_county_summary_lists_every_county_and_union_totals(run_dir, counties):
+    import geopandas as gpd
+
+    s = gpd.read_file(run_dir / "zoning.gpkg", layer="county_summary")
+    red = s[s.check_id == "construction_in_red_line"]
+    assert set(counties.county_id) <= set(red.county_id)  # zeros included
+    assert (red[red.county_id != "TOTAL"]["count"] == 0).sum() > 100
+    # the parcels' area inside the red line, each parcel counted once (issue 9: 6,718.58 亩, not 6,942.22)
+    assert red[red.county_id == "TOTAL"].area_mu.iloc[0] == pytest.approx(6718.58, abs=0.01)
+
+
+def test_outputs_are_readable_by_colleagues(run_dir):
+    # built under the test process's umask (022 in CI): group and others may read and enter
+    for p in [run_dir, run_dir / "zoning.gpkg", run_dir / "report", run_dir / "report" / "report.xlsx",
+              run_dir / "map.html"]:
+        assert p.stat().st_mode & 0o044 == 0o044, p
+
+
+def test_quiet_run_still_logs_info(tmp_path):
+    from tests.conftest import run_cli
+
+    r = run_cli("-q", "run", "-o", "q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "checking construction" not in r.stderr
+    text = (tmp_path / "q" / "zoning.log").read_text(encoding="utf-8")
+    assert "INFO classifying with model" in text and "INFO checking construction parcels" in text
 
 
 def test_second_run_needs_overwrite(run_dir):
@@ -93,6 +133,14 @@ def test_geopackage_opens_styled_in_real_qgis(run_dir, tmp_path):
     assert info["conflicts"]["attr"] == "check_id"
     assert info["red_line"]["renderer"] == "singleSymbol"
     assert info["violations"]["aliases"]["area_mu"] == "面积(亩)"
+    assert info["violations"]["aliases"]["parcel_id"] == "建设图斑编号"
+    # severity on top: symbol levels draw critical above high above medium
+    assert info["violations"]["symbol_levels"]
+    lv = info["violations"]["levels"]
+    assert lv["critical"] > lv["high"] > lv["medium"]
+    # coded values shown in Chinese through value maps
+    assert {"check_id", "severity"} <= set(info["violations"]["value_maps"])
+    assert "zone" in info["zones"]["value_maps"]
 
 
 @needs_qgis

@@ -25,6 +25,11 @@ for name in names:
             "categories": [c.value() for c in r.categories()] if r and hasattr(r, "categories") else [],
             "aliases": {f.name(): lyr.attributeAlias(i) for i, f in enumerate(lyr.fields()) if lyr.attributeAlias(i)},
             "labels": lyr.labelsEnabled(),
+            "symbol_levels": bool(r.usingSymbolLevels()) if r else False,
+            "levels": {c.value(): c.symbol().symbolLayer(0).renderingPass() for c in r.categories()}
+            if r and hasattr(r, "categories") else {},
+            "value_maps": {f.name(): lyr.editorWidgetSetup(i).type() for i, f in enumerate(lyr.fields())
+                           if lyr.editorWidgetSetup(i).type() == "ValueMap"},
         })
     out[name] = info
 print(json.dumps(out, ensure_ascii=False), flush=True)

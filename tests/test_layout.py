@@ -1,0 +1,50 @@
+"""The codebase's own rules: one direction of dependency, small modules, a README that matches the schema."""
+import ast
+from pathlib import Path
+
+import pytest
+
+from zoning import outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("zoning", "layers", "cli")
+
+
+def _modules(pkg):
+    return [p for p in (ROOT / pkg).rglob("*.py") if "vendor" not in p.parts]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", [p for pkg in PACKAGES for p in _modules(pkg)], ids=lambda p: p.name)
+def test_no_module_over_400_lines(path):
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= 400
+
+
+def test_domain_imports_neither_layers_nor_cli():
+    domain = [p for p in _modules("zoning") if "pipeline" not in p.parts]
+    bad = {p.name: _imports(p) & {"layers", "cli"} for p in domain}
+    assert not {k: v for k, v in bad.items() if v}
+
+
+def test_layers_do_not_import_the_pipeline_or_cli():
+    bad = {p.name: [m for m in _imports(p) if m == "cli"] for p in _modules("layers")}
+    assert not {k: v for k, v in bad.items() if v}
+    for p in _modules("layers"):
+        assert "zoning.pipeline" not in p.read_text(encoding="utf-8"), p
+
+
+@pytest.mark.parametrize("layer", ["violations", "conflicts", "county_summary"])
+def test_readme_field_tables_match_the_schema(layer):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert outputs.field_table(layer) in readme, f"regenerate with: python -c \"from zoning import outputs; " \
+                                                 f"print(outputs.field_table('{layer}'))\""

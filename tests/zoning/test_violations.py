@@ -1,0 +1,106 @@
+"""Check registry, content-derived ids and totals that never double count."""
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings, strategies as st
+from pyproj import Geod
+
+import zoning
+from tests.conftest import gk_square
+from zoning import outputs, violations as vio
+
+
+def test_ids_are_built_from_content_only():
+    ids = vio.violation_ids(np.array(["510104", "513332"], dtype=object), np.array(["CON-ERL", "CON-OUT"]),
+                            np.array(["P1", "WP2024000029"], dtype=object), np.array(["ERL7", None], dtype=object))
+    assert list(ids) == ["510104-CON-ERL-P1-ERL7", "513332-CON-OUT-WP2024000029"]
+
+
+def test_odd_ids_get_a_short_stable_digest():
+    long_id = "四川省成都市锦江区-图斑-0001"
+    a = vio.violation_ids(np.array(["510104"], dtype=object), np.array(["CON-ERL"]), np.array([long_id], dtype=object))
+    b = vio.violation_ids(np.array(["510104"], dtype=object), np.array(["CON-ERL"]), np.array([long_id], dtype=object))
+    assert a[0] == b[0] and a[0].startswith("510104-CON-ERL-h") and len(a[0]) == len("510104-CON-ERL-h") + 10
+
+
+def test_every_registered_check_is_in_the_schema_and_rules():
+    rules = zoning.load_rules(None)
+    for cid in list(vio.CONFLICT_CHECKS) + list(vio.CONSTRUCTION_CHECKS):
+        assert cid in outputs.CHECKS and cid in rules["checks"]
+    codes = [c.code for c in outputs.CHECKS.values()]
+    assert len(codes) == len(set(codes))
+
+
+@pytest.fixture(scope="module")
+def sample_layers(sample):
+    lines = [gpd.read_file(sample / f"{k}.gpkg") for k in ("red_line", "farmland", "urban_boundary")]
+    parcels = gpd.read_file(sample / "construction.gpkg")
+    hits = zoning.check(*lines, construction=parcels).violations.parcel_id.unique()
+    # parcels with findings, plus as many without
+    rest = parcels[~parcels.id.isin(hits)].iloc[:150]
+    return lines, parcels[parcels.id.isin(hits[:150])], rest
+
+
+def _ids(lines, parcels, chunk):
+    rules = zoning.load_rules(None)
+    rules["rules"]["chunk_size"] = chunk
+    v = zoning.check(*lines, construction=parcels, rules=rules).violations
+    return dict(zip(v.violation_id, zip(v.check_id, v.parcel_id, v.control_id.fillna(""), v.area_m2.round(6))))
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), chunk=st.sampled_from([1, 7, 50_000]))
+def test_ids_survive_shuffling_chunking_and_other_parcels(sample_layers, seed, chunk):
+    lines, hit, rest = sample_layers
+    base = _ids(lines, hit.iloc[:100], 50_000)
+    rng = np.random.default_rng(seed)
+    # drop 20 parcels, add 50 others, shuffle
+    changed = gpd.GeoDataFrame(
+        pd_concat([hit.iloc[20:], rest.iloc[:50]]).iloc[rng.permutation(len(hit) - 20 + 50)], crs=hit.crs)
+    other = _ids(lines, changed, chunk)
+    kept = set(hit.iloc[20:100].id)
+    want = {k: v for k, v in base.items() if v[1] in kept}
+    got = {k: v for k, v in other.items() if v[1] in kept}
+    assert want and got == want
+
+
+def pd_concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_totals_count_overlapping_features_once():
+    """Two red-line features overlapping by half; one parcel across both: rows 3,750 + 3,750, union 5,000 m²."""
+    sq, crs = gk_square(104.0, 30.6, 100.0)
+    x0, y0 = sq.bounds[:2]
+    box = lambda a, b, c, d: shapely.box(x0 + a, y0 + b, x0 + c, y0 + d)  # noqa: E731
+    red = gpd.GeoDataFrame({"id": ["A", "B"]}, geometry=[box(0, 0, 100, 100), box(50, 0, 150, 100)], crs=crs)
+    farm = gpd.GeoDataFrame({"id": ["F"]}, geometry=[box(1000, 1000, 1100, 1100)], crs=crs)
+    udb = gpd.GeoDataFrame({"id": ["U"]}, geometry=[box(-1000, -1000, 1000, 1000)], crs=crs)
+    parcel = box(25, 25, 125, 75)
+    cons = gpd.GeoDataFrame({"id": ["P"]}, geometry=[parcel], crs=crs)
+    res = zoning.check(red, farm, udb, construction=cons)
+    rows = res.violations[res.violations.check_id == "construction_in_red_line"]
+    assert sorted(rows.control_id) == ["A", "B"] and rows.overlap.all()
+    assert rows.area_m2.sum() == pytest.approx(7500.0, rel=2e-3)
+    total = res.county_summary.query("check_id == 'construction_in_red_line' and county_id == 'TOTAL'").iloc[0]
+    # independent: the geodesic area of the parcel's part inside the union of the red line
+    inside = gpd.GeoSeries([parcel.intersection(shapely.union_all(red.geometry.values))], crs=crs).to_crs(4490)
+    geodesic = abs(Geod(ellps="GRS80").geometry_area_perimeter(inside.iloc[0])[0])
+    assert geodesic == pytest.approx(5000.0, rel=2e-3)
+    assert total.area_m2 == pytest.approx(geodesic, rel=1e-4)
+    assert total["count"] == 2 and total["parcels"] == 1
+    # the self-overlap of the red line is reported too, once, with ids ordered by id
+    self_rows = res.conflicts[res.conflicts.check_id == "self_overlap"]
+    assert list(zip(self_rows.control_id, self_rows.other_control_id)) == [("A", "B")]
+    assert self_rows.violation_id.iloc[0].endswith("-SELF-ERL-A-B")
+
+
+def test_invalid_result_geometry_is_repaired():
+    bow = shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)])  # self-intersecting bow-tie
+    line = shapely.GeometryCollection([shapely.box(0, 0, 1, 1), shapely.LineString([(0, 0), (5, 5)])])
+    out = vio.valid_polygonal(np.array([bow, line], dtype=object))
+    assert shapely.is_valid(out).all()
+    assert out[0].area == pytest.approx(50.0) and out[1].geom_type == "Polygon"
