@@ -30,15 +30,16 @@ def _read(n):
 
 
 def peer_zoning(n: int) -> dict:
-    from zoning import pipeline
+    import zoning
 
     rules = Path(_data.CACHE) / "bench_rules.toml"
     rules.write_text("[checks.red_line_farmland_overlap]\nenabled = false\n[checks.red_line_urban_overlap]\n"
                      "enabled = false\n[checks.farmland_urban_overlap]\nenabled = false\n[checks.self_overlap]\n"
                      "enabled = false\n")
-    res = pipeline.check_lines(_data.control_lines(), construction=_data.parcels(n), rules_path=rules,
-                               sink=lambda frame: None)
-    s = res["county_summary"]
+    lines = _data.control_lines()
+    res = zoning.check(lines["red_line"], lines["farmland"], lines["urban_boundary"], construction=_data.parcels(n),
+                       rules=rules, sink=lambda frame: None)
+    s = res.county_summary
     s = s[s.county_id == "TOTAL"]
     return {c: float(a) for c, a in zip(s.check_id, s.area_m2)}
 

@@ -47,9 +47,16 @@ def _parse_rasters(values: tuple[str, ...]) -> dict[str, str]:
 @cli.command()
 @click.argument("counties", metavar="COUNTIES")
 @click.option("--raster", "rasters", multiple=True, metavar="KIND=PATH", required=True,
-              help="landcover=PATH (IGBP codes, e.g. MCD12C1) and dem=PATH (metres). Repeat for each.")
+              help="landcover=PATH (IGBP codes, e.g. MCD12C1, or see --legend) and dem=PATH (metres, or the "
+              "band's declared unit). Repeat for each.")
+@click.option("--legend", metavar="NAME|LEGEND.toml", default="igbp", show_default=True,
+              help="Land-cover legend: igbp, esa_worldcover, clcd, globeland30, or a TOML file mapping codes to "
+              "built_up, cropland, mosaic, natural, water, barren and nodata.")
 @click.option("--attributes", metavar="TABLE", help="CSV/XLSX joined on county id: pop_density or population, "
               "gdp_per_capita or gdp, grain_output, urbanization_rate (all optional).")
+@click.option("--header-row", type=click.IntRange(min=1), metavar="N",
+              help="Row of the --attributes table that holds the column names (default: the first row naming "
+              "county_id/adcode/code/id or a known column).")
 @click.option("--id-field", metavar="F", help="County id field (default: first of county_id, adcode, code, id).")
 @click.option("--name-field", metavar="F", help="County name field (default: first of name, county_name, "
               "district, NAME).")
@@ -65,8 +72,8 @@ def _parse_rasters(values: tuple[str, ...]) -> dict[str, str]:
 @encoding_option
 @overwrite_option
 @handle_errors
-def classify(counties, rasters, attributes, id_field, name_field, model_path, sensitivity, spread, seed, output,
-             assume_crs, encoding, overwrite):
+def classify(counties, rasters, legend, attributes, header_row, id_field, name_field, model_path, sensitivity, spread, seed,
+             output, assume_crs, encoding, overwrite):
     """Classify county polygons into main function zones.
 
     Writes layer `zones` with zone, zone_zh, the three scores, margin, rule, review, reason and every indicator.
@@ -74,7 +81,8 @@ def classify(counties, rasters, attributes, id_field, name_field, model_path, se
     path, zones = pipeline.run_classify(counties, _parse_rasters(rasters), output, attributes=attributes,
                                         id_field=id_field, name_field=name_field, model_path=model_path,
                                         sensitivity=sensitivity, spread=spread, seed=seed, assume_crs=assume_crs,
-                                        encoding=encoding, overwrite=overwrite)
+                                        encoding=encoding, legend=legend, header_row=header_row,
+                                        overwrite=overwrite)
     echo_zone_summary(zones)
     click.echo(f"wrote {path} (layer zones, {len(zones)} counties)")
 

@@ -51,6 +51,15 @@ def list_layers(path: Path) -> list[str]:
 
 def _check_gpkg(path: Path) -> None:
     # GDAL reports a truncated GeoPackage with an opaque message; SQLite's own check names the problem.
+    import os
+
+    with open(path, "rb") as f:
+        header = f.read(100)
+    wal = len(header) == 100 and header[:16] == b"SQLite format 3\x00" and header[18] == 2
+    if wal and not os.access(path.parent, os.W_OK):
+        raise DataError(f"{path} is a GeoPackage in WAL journal mode in a read-only folder: SQLite cannot open it "
+                        "there. Copy it to a writable folder, or have its owner run: ogrinfo "
+                        f"{path.name} -sql \"PRAGMA journal_mode=DELETE\"")
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
@@ -112,6 +121,9 @@ def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
         raise DataError(f"{role}: cannot read {label}: {exc}") from None
     except ValueError as exc:
         raise DataError(f"{role}: cannot read {label}: {exc}") from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise DataError(f"{role}: {label} has no geometry — it looks like a table, not a map layer. Give a "
+                        "polygon layer (GeoPackage, Shapefile, GeoJSON); statistics tables go to --attributes.")
     gdf.attrs["source"] = label
     gdf.attrs["encoding"] = used
     gdf.attrs["layer"] = layer
@@ -137,23 +149,31 @@ def _read_ogr(path: Path, layer: str | None, encoding: str | None, sl: tuple[int
 
 
 def read_table(path: str | Path, role: str = "attributes"):
-    """Read a CSV or XLSX attribute table; every column as text first so codes keep their leading zeros."""
+    """Read a CSV or XLSX table as raw text cells (``header=None``): codes keep their leading zeros, and the header
+    row is found later (:func:`zoning.tables.clean_table`). CSV may be UTF-8 (with or without BOM), UTF-16 (with
+    BOM, as Excel's "Unicode text" saves it) or GBK/GB18030."""
     import pandas as pd
 
     p = Path(path)
     if not p.exists():
         raise DataError(f"{role} table not found: {p}")
+    if p.is_dir():
+        raise DataError(f"{role}: {p} is a directory; give a CSV or XLSX file.")
     try:
-        if p.suffix.lower() in (".xlsx", ".xls"):
-            return pd.read_excel(p, dtype=str)
-        for enc in ("utf-8-sig", CHINESE_FALLBACK):
+        if p.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+            return pd.read_excel(p, dtype=str, header=None)
+        with open(p, "rb") as f:
+            head = f.read(4)
+        encodings = ["utf-16"] if head[:2] in (b"\xff\xfe", b"\xfe\xff") else ["utf-8-sig", CHINESE_FALLBACK]
+        for enc in encodings:
             try:
-                return pd.read_csv(p, dtype=str, encoding=enc)
+                return pd.read_csv(p, dtype=str, encoding=enc, header=None, sep=None, engine="python",
+                                   skip_blank_lines=False)
             except UnicodeDecodeError:
                 continue
     except Exception as exc:  # pandas raises many parser-specific errors
-        raise DataError(f"{role}: cannot read table {p}: {exc}") from None
-    raise DataError(f"{role}: {p} is neither UTF-8 nor GB18030 text")
+        raise DataError(f"{role}: cannot read table {p}: {exc}. Save it as CSV (UTF-8) or XLSX.") from None
+    raise DataError(f"{role}: {p} is neither UTF-8, UTF-16 nor GB18030 text; save it as CSV (UTF-8).")
 
 
 def count_features(spec) -> int:

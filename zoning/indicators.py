@@ -7,14 +7,11 @@ import numpy as np
 import pandas as pd
 
 from .coverage import Coverage
+from .legends import GROUPS
 
-# IGBP codes. MCD12C1 codes water 0, MCD12Q1 codes it 17: both are accepted.
-WATER = (0, 17)
-BUILT_UP = 13
-CROPLAND = 12
-MOSAIC = 14
-BARREN = 16
-NATURAL = tuple(range(1, 12)) + (15,)
+# land-cover groups (see zoning.legends: every legend's codes are mapped to these before use)
+BUILT_UP, CROPLAND, MOSAIC = GROUPS["built_up"], GROUPS["cropland"], GROUPS["mosaic"]
+NATURAL, WATER, BARREN = (GROUPS["natural"],), (GROUPS["water"],), GROUPS["barren"]
 # Below this share of a county's area with valid raster cells, its raster indicators are treated as missing.
 MIN_VALID_SHARE = 0.5
 
@@ -35,10 +32,10 @@ def _valid_weights(cov: Coverage, grid: np.ndarray):
 
 
 def landcover_shares(cov: Coverage, classes: np.ndarray) -> pd.DataFrame:
-    """Area shares of IGBP land-cover groups per polygon.
+    """Area shares of land-cover groups per polygon (``classes`` holds :data:`zoning.legends.GROUPS` codes).
 
     Shares are fractions of the polygon's area that falls on valid (non-nodata) cells, each cell weighted by its
-    covered fraction and its true area. Mosaic (14) counts half as cropland and half as ecological land, so
+    covered fraction and its true area. Mosaic (IGBP 14) counts half as cropland and half as ecological land, so
     ``built_up + cropland + ecological + barren = 1``.
 
     Returns
@@ -174,7 +171,7 @@ def raster_indicators(geoms, grid: dict, kind: str, steep_relief_m: float = 1000
     ----------
     geoms : shapely polygons in the grid CRS
     grid : ``{"data": 2-D float array (NaN = nodata), "transform": Affine, "crs": pyproj.CRS}``
-    kind : ``"landcover"`` (IGBP codes) or ``"dem"`` (metres)
+    kind : ``"landcover"`` (group codes, see :mod:`zoning.legends`) or ``"dem"`` (metres)
 
     Returns
     -------

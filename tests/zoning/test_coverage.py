@@ -9,7 +9,13 @@ from pyproj import CRS
 
 from zoning.areas import geodesic_area, geodesic_cell_areas
 from zoning.coverage import coverage
-from zoning.indicators import admin_type, landcover_shares, terrain
+from zoning.indicators import admin_type, landcover_shares as _shares, terrain
+from zoning.legends import LEGENDS, landcover_groups
+
+
+def landcover_shares(cov, igbp_codes):
+    """The indicator on IGBP-coded cells (mapped to groups by the IGBP legend, as the pipeline does)."""
+    return _shares(cov, landcover_groups(igbp_codes, LEGENDS["igbp"], "test")[0])
 
 UTM = CRS.from_epsg(32648)
 

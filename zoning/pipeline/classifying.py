@@ -13,10 +13,10 @@ from pyproj import CRS
 
 from layers import gpkg, raster as lraster, styles
 
-from .. import areas, classifier as cls, indicators as ind_mod, model as model_mod, outputs, validate
+from .. import areas, classifier as cls, indicators as ind_mod, legends, model as model_mod, outputs, validate
 from ..errors import DataError, UsageError
 from . import record
-from .config import ReadOptions, load_model
+from .config import ReadOptions, load_legend, load_model
 from .inputs import input_paths, load_counties, read_attributes
 
 log = logging.getLogger("zoning")
@@ -24,8 +24,14 @@ RASTER_KINDS = ("landcover", "dem")
 
 
 def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model: model_mod.Model,
-                       attributes: pd.DataFrame | None = None, progress: Callable | None = None):
-    """Indicator table (one row per county, same index) from rasters and an optional attribute table."""
+                       attributes: pd.DataFrame | None = None, progress: Callable | None = None,
+                       legend: legends.Legend | None = None):
+    """Indicator table (one row per county, same index) from rasters and an optional attribute table.
+
+    Raster values are checked first (:mod:`zoning.legends`): land-cover codes against ``legend`` (IGBP by
+    default), DEM values for fills, units and plausibility.
+    """
+    legend = legend or legends.LEGENDS["igbp"]
     info: dict = {"rasters": {}}
     geoms_src = counties.geometry.values
     area = areas.geodesic_area(geoms_src, counties.crs) / 1e6
@@ -47,10 +53,16 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
         t0 = time.perf_counter()
         try:
             win = lraster.read_window(path, bounds, kind)
-            if not np.isfinite(win.data).any():
+            if kind == "landcover":
+                data, warns = legends.landcover_groups(win.data, legend, str(path))
+            else:
+                data, warns = legends.dem_metres(win.data, str(path), win.unit)
+            for w in warns:
+                log.warning("%s", w)
+            if not np.isfinite(data).any():
                 raise DataError(f"{kind} raster {path}: no valid cells under the counties (all nodata). Check the "
                                 "raster's nodata value and that it covers the study area.")
-            df, rinfo_k = ind_mod.raster_indicators(geoms, {"data": win.data, "transform": win.transform,
+            df, rinfo_k = ind_mod.raster_indicators(geoms, {"data": data, "transform": win.transform,
                                                             "crs": win.crs}, kind,
                                                     model.settings["coarse_steep_relief_m"])
         except MemoryError:
@@ -60,7 +72,8 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
                             "grid (e.g. gdalwarp -tr).") from None
         df.index = counties.index
         rinfo_k["seconds"] = round(time.perf_counter() - t0, 3)
-        info["rasters"][kind] = {"path": str(path), **rinfo_k}
+        info["rasters"][kind] = {"path": str(path), **rinfo_k, **({"legend": legend.name} if kind == "landcover"
+                                                                  else {"unit": win.unit or "metre"})}
         parts.append(df)
     record.step(progress, "reading rasters", len(rasters), len(rasters))
     ind = pd.concat(parts, axis=1)
@@ -72,7 +85,7 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
 
 def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, id_field: str | None = None,
              name_field: str | None = None, sensitivity: int = 0, spread: float = 0.10, seed: int = 0,
-             assume_crs: str | None = None, encoding: str | None = None,
+             assume_crs: str | None = None, encoding: str | None = None, legend: str | None = None,
              progress: Callable | None = None) -> gpd.GeoDataFrame:
     """Classify county polygons into main function zones (城镇化地区 / 农产品主产区 / 重点生态功能区).
 
@@ -82,6 +95,7 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     rasters : ``{"landcover": PATH, "dem": PATH}`` (dem optional)
     attributes : DataFrame or CSV/XLSX path joined on county id (optional)
     model : :class:`zoning.model.Model`, a model TOML path, or None for the shipped default
+    legend : land-cover legend: ``igbp`` (default), ``esa_worldcover``, ``clcd``, ``globeland30`` or a legend TOML
     progress : ``progress(stage, done, total)``; return False to cancel (raises :class:`zoning.errors.Cancelled`)
 
     Returns
@@ -90,13 +104,13 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     """
     zones, info = _classify(counties, rasters, attributes, model, ReadOptions(None, {"county": id_field}
                             if id_field else {}, assume_crs, encoding), name_field, sensitivity, spread, seed,
-                            progress)
+                            progress, load_legend(legend))
     zones.attrs["info"] = info
     return zones
 
 
 def _classify(counties, rasters, attributes, model, read: ReadOptions, name_field, sensitivity, spread, seed,
-              progress):
+              progress, legend=None, header_row=None):
     unknown = set(rasters) - set(RASTER_KINDS)
     if unknown:
         raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use landcover=PATH and dem=PATH")
@@ -106,9 +120,9 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
         model = load_model(model)
     cty = load_counties(counties, read, name_field=name_field)
     names = cty["_name"]
-    attrs = read_attributes(attributes, cty) if attributes is not None else None
+    attrs = read_attributes(attributes, cty, header_row) if attributes is not None else None
     log.info("computing indicators for %d counties", len(cty))
-    ind, info = compute_indicators(cty, rasters, model, attrs, progress)
+    ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend)
     ind["admin_type"] = ind_mod.admin_type(names)
     log.info("classifying with model %s", model.id)
     res = cls.classify(ind, model)
@@ -137,7 +151,7 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
 
 def run_classify(counties, rasters, output, overwrite: bool = False, spread: float = 0.10, attributes=None,
                  id_field=None, name_field=None, model_path=None, sensitivity: int = 0, seed: int = 0,
-                 assume_crs=None, encoding=None, progress=None):
+                 assume_crs=None, encoding=None, legend=None, header_row=None, progress=None):
     """``zoning classify``: classify and write the ``zones`` layer. Returns (output path, zones)."""
     read = ReadOptions(None, {"county": id_field} if id_field else {}, assume_crs, encoding)
     inputs = input_paths(counties, attributes) + [Path(p) for p in rasters.values()]
@@ -145,8 +159,9 @@ def run_classify(counties, rasters, output, overwrite: bool = False, spread: flo
 
     check_target(Path(output), overwrite, inputs)
     model = load_model(model_path)
+    lg = load_legend(legend)
     zones, info = _classify(counties, rasters, attributes, model, read, name_field, sensitivity, spread, seed,
-                            progress)
+                            progress, lg, header_row)
     meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
     path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
                              inputs=inputs)

@@ -9,7 +9,7 @@ from pathlib import Path
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from .. import model as model_mod, rules as rules_mod
+from .. import legends, model as model_mod, rules as rules_mod
 from ..errors import ConfigError, UsageError
 
 BASEMAPS = ("none", "osm", "tianditu")
@@ -37,6 +37,18 @@ def load_rules(path: str | Path | None) -> dict:
     if not p.exists():
         raise UsageError(f"rules file not found: {p}")
     return rules_mod.loads(p.read_text(encoding="utf-8"), str(p))
+
+
+def load_legend(spec: str | Path | None) -> legends.Legend:
+    """A shipped land-cover legend by name (igbp, esa_worldcover, clcd, globeland30) or a legend TOML file."""
+    if spec is None or isinstance(spec, legends.Legend):
+        return spec or legends.LEGENDS["igbp"]
+    p = Path(spec)
+    if p.suffix.lower() == ".toml":
+        if not p.exists():
+            raise UsageError(f"legend file not found: {p}")
+        return legends.load_legend(str(p), p.read_text(encoding="utf-8"))
+    return legends.load_legend(str(spec))
 
 
 def check_crs(value: str | None, where: str = "--crs") -> None:
@@ -86,7 +98,7 @@ PROJECT_INPUTS = {"counties": True, "landcover": True, "dem": False, "attributes
 PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field": str, "name_field": str,
                    "red_line_id": str, "farmland_id": str, "urban_boundary_id": str, "construction_id": str,
                    "sensitivity": int, "seed": int, "spread": float, "simplify_m": float, "basemap": str,
-                   "tianditu_key": str, "crs": str, "encoding": str}
+                   "tianditu_key": str, "crs": str, "encoding": str, "legend": str, "header_row": int}
 
 
 def sample_project() -> Path:
@@ -106,6 +118,7 @@ class Project:
     model: model_mod.Model
     rules: dict
     read: ReadOptions
+    legend: legends.Legend
 
 
 def _resolve_input(base: Path, v: str) -> tuple[str, bool]:
@@ -161,6 +174,9 @@ def load_project(path: Path) -> Project:
             check(opts.get(k), f"options.{k}")
         except UsageError as exc:
             problems.append(str(exc))
+    if isinstance(opts.get("legend"), str) and opts["legend"].lower().endswith(".toml") and \
+            not Path(opts["legend"]).is_absolute():
+        opts["legend"] = str(base / opts["legend"])
     for k in ("model", "rules"):
         if isinstance(opts.get(k), str) and opts[k]:
             p = Path(opts[k]) if Path(opts[k]).is_absolute() else base / opts[k]
@@ -171,8 +187,9 @@ def load_project(path: Path) -> Project:
         raise ConfigError(f"{path}: {len(problems)} problem(s) in the project", problems)
     mdl = load_model(opts.get("model") or None)
     rules = load_rules(opts.get("rules") or None)
+    legend = load_legend(opts.get("legend") or None)
     ids = {r: opts.get(f"{r}_id") for r in ("red_line", "farmland", "urban_boundary", "construction")}
     ids["county"] = opts.get("county_id_field")
     read = ReadOptions(opts.get("id_field"), {k: v for k, v in ids.items() if v}, opts.get("crs"),
                        opts.get("encoding"))
-    return Project(raw.get("project", {}).get("name", path.stem), path, resolved, opts, mdl, rules, read)
+    return Project(raw.get("project", {}).get("name", path.stem), path, resolved, opts, mdl, rules, read, legend)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from layers import vector as lvector
 
-from .. import areas, indicators as ind_mod, validate, violations as vio
+from .. import areas, indicators as ind_mod, tables, validate, violations as vio
 from ..errors import DataError
 from .config import ReadOptions
 
@@ -80,20 +80,23 @@ def counties_for_check(gdf: gpd.GeoDataFrame | None) -> vio.Counties | None:
                         np.asarray(alb, dtype=object), extra)
 
 
-def read_attributes(spec, counties: gpd.GeoDataFrame, read_options=None) -> pd.DataFrame:
-    """Align an attribute table (path or DataFrame) to the counties by id."""
+def read_attributes(spec, counties: gpd.GeoDataFrame, header_row: int | None = None) -> pd.DataFrame:
+    """Align an attribute table (path or DataFrame) to the counties by id; unreadable rows are reported."""
     if isinstance(spec, pd.DataFrame):
-        table, source = spec.astype(str).where(spec.notna(), None), "attributes (DataFrame)"
+        raw, source = pd.DataFrame([list(spec.columns)] + spec.astype(object).values.tolist()), "attributes"
     else:
-        table, source = lvector.read_table(spec), str(spec)
-    return join_attributes(counties, table, source)
+        raw, source = lvector.read_table(spec), str(spec)
+    table, notes = tables.clean_table(raw, source, tuple(ind_mod.ATTRIBUTE_COLUMNS), header_row)
+    for n in notes:
+        log.warning("%s", n)
+    return join_attributes(counties, table.drop(columns="_row"), source)
 
 
 def join_attributes(counties: gpd.GeoDataFrame, table: pd.DataFrame, source: str) -> pd.DataFrame:
     """Align an attribute table to the counties by id (first column named like an id field, else the first)."""
     key = next((c for c in COUNTY_ID_FIELDS if c in table.columns), table.columns[0])
     t = table.copy()
-    t[key] = t[key].astype(str).str.strip()
+    t[key] = t[key].astype(str).str.strip().str.removesuffix(".0")  # 510104.0 from a numeric cell is 510104
     dup = t[key][t[key].duplicated()]
     if len(dup):
         raise DataError(f"attributes {source}: duplicate county ids in column {key!r}: {', '.join(dup[:10])}")
