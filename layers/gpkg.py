@@ -13,6 +13,8 @@ import pyogrio
 
 from zoning import outputs
 
+from zoning.errors import OutputError
+
 from .files import Output
 
 log = logging.getLogger("zoning")
@@ -21,12 +23,23 @@ log = logging.getLogger("zoning")
 class GpkgWriter:
     """Write layers one after another (or in appended chunks) into a GeoPackage being built at ``path``."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, target: Path | None = None):
         self.path = Path(path)
+        self.target = Path(target) if target else self.path  # named in messages (path may be a temporary)
         self.layers: dict[str, pd.DataFrame] = {}
         self.counts: dict[str, int] = {}
 
     def write(self, name: str, df: pd.DataFrame, append: bool = False) -> None:
+        try:
+            self._write(name, df, append)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, sqlite3.Error) as exc:
+            raise self._error(exc, name) from None
+
+    def _error(self, exc, layer: str) -> OutputError:
+        return OutputError(f"cannot write layer {layer!r} of {self.target}: {exc}. The disk may be full or the "
+                           "folder not writable; nothing was replaced.")
+
+    def _write(self, name: str, df: pd.DataFrame, append: bool = False) -> None:
         append = append and name in self.layers
         kwargs = dict(driver="GPKG", layer=name, append=append)
         if not append:
@@ -44,7 +57,10 @@ class GpkgWriter:
         self.counts[name] = self.counts.get(name, 0) + len(df)
 
     def finish(self, metadata: dict | None = None, styles: dict[str, str] | None = None) -> None:
-        _finish(self.path, self.layers, metadata or {}, styles or {})
+        try:
+            _finish(self.path, self.layers, metadata or {}, styles or {})
+        except sqlite3.Error as exc:
+            raise self._error(exc, "layer_styles") from None
 
 
 def write_layers(path: Path, layers: dict[str, pd.DataFrame], overwrite: bool = False,
@@ -62,7 +78,7 @@ def write_layers(path: Path, layers: dict[str, pd.DataFrame], overwrite: bool = 
     """
     path = Path(path)
     with Output(path, overwrite, inputs=inputs) as tmp:
-        w = GpkgWriter(tmp)
+        w = GpkgWriter(tmp, path)
         for name, df in layers.items():
             w.write(name, df)
         w.finish(metadata, styles)

@@ -21,8 +21,8 @@ def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
     """Text cells that a spreadsheet would run as a formula get a leading apostrophe (OWASP CSV injection)."""
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype == object:
-            col = out[c]
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            col = out[c].astype(object)
             risky = col.map(lambda v: isinstance(v, str) and v.startswith(_RISKY))
             if risky.any():
                 out[c] = col.where(~risky, "'" + col.astype(str))

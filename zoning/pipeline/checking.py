@@ -197,12 +197,12 @@ def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, t
 
 
 def write_check(path: Path, line_specs, construction, counties, read, rules, *, county_role="counties",
-                extra_layers=None, include_lines=False, extra_meta=None, progress=None):
+                extra_layers=None, include_lines=False, extra_meta=None, progress=None, target=None):
     """Run the checks and write the GeoPackage at ``path`` (a temporary path inside an :class:`Output`).
 
     Returns (result, metadata, QML styles by layer).
     """
-    w = gpkg.GpkgWriter(path)
+    w = gpkg.GpkgWriter(path, target)
     res = _check(line_specs, construction, counties, read, rules, progress,
                  sink=lambda f: w.write("violations", f, append=True), county_role=county_role)
     if "violations" not in w.layers:
@@ -241,7 +241,7 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
     rules = load_rules(rules_path)  # a bad rules file fails before any work
     with Output(out, overwrite, inputs=inputs) as tmp:
         res, meta, _ = write_check(tmp, line_specs, construction, counties or zones, read, rules,
-                                county_role="counties" if counties else "zones", progress=progress)
+                                county_role="counties" if counties else "zones", progress=progress, target=out)
         reports = []
         if report_dir:
             with Output(Path(report_dir), overwrite, directory=True, inputs=inputs, what="report directory") as rtmp:

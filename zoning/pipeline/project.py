@@ -47,7 +47,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         res, meta, qml = write_check(tmp / "zoning.gpkg", specs, inp.get("construction"), inp["counties"], proj.read,
                                 proj.rules, extra_layers={"zones": zones}, include_lines=True,
                                 extra_meta={"model": cinfo["model"], "classify_area_method": cinfo["area_method"],
-                                            "project": proj.name}, progress=progress)
+                                            "project": proj.name}, progress=progress,
+                                target=outdir / "zoning.gpkg")
         (tmp / "report").mkdir()
         write_report(tmp / "report", tmp / "zoning.gpkg", res, meta)
         (tmp / "styles").mkdir()

@@ -1,0 +1,200 @@
+"""Outputs never destroy what they did not create; refused or interrupted runs leave no trace."""
+import errno
+import hashlib
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from layers.files import Output
+from tests.conftest import ROOT, SAMPLE, run_cli
+from zoning.errors import OutputError
+
+
+def tree_digest(path: Path) -> str:
+    """Names, sizes and contents of everything under ``path`` (or of the file)."""
+    h = hashlib.sha256()
+    if path.is_file():
+        h.update(path.read_bytes())
+        return h.hexdigest()
+    for p in sorted(path.rglob("*")):
+        h.update(str(p.relative_to(path)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def no_debris(parent: Path) -> bool:
+    return not [p for p in parent.iterdir() if p.name.startswith(".") and p.name != ".hypothesis"]
+
+
+def project_copy(d: Path) -> Path:
+    for f in SAMPLE.iterdir():
+        if f.suffix in (".gpkg", ".tif", ".toml"):
+            shutil.copy(f, d / f.name)
+    return d / "project.toml"
+
+
+def test_overwrite_refuses_the_project_folder_itself(tmp_path):
+    proj = project_copy(tmp_path)
+    before = tree_digest(tmp_path)
+    r = run_cli("run", str(proj), "-o", str(tmp_path), "--overwrite")
+    assert r.returncode == 4 and "holds the run's input" in r.stderr, r.stderr
+    assert tree_digest(tmp_path) == before
+
+
+def test_overwrite_refuses_a_folder_with_other_files(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.docx").write_text("an officer's notes")
+    before = tree_digest(out)
+    r = run_cli("run", "-o", str(out), "--overwrite")
+    assert r.returncode == 4 and "zoning did not write" in r.stderr
+    assert tree_digest(out) == before and no_debris(tmp_path)
+
+
+def test_overwrite_refuses_a_zoning_output_with_a_file_added(tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("-q", "run", "-o", str(out)).returncode == 0
+    (out / "my_analysis.qgz").write_text("x")
+    before = tree_digest(out)
+    r = run_cli("run", "-o", str(out), "--overwrite")
+    assert r.returncode == 4 and tree_digest(out) == before
+
+
+def test_a_target_that_appears_during_the_run_is_left_alone(tmp_path):
+    target = tmp_path / "out"
+    with pytest.raises(OutputError, match="appeared while zoning was running"):
+        with Output(target, overwrite=False, directory=True) as tmp:
+            (tmp / "a.txt").write_text("new")
+            target.mkdir()
+            (target / "theirs.txt").write_text("theirs")
+    assert [p.name for p in target.iterdir()] == ["theirs.txt"] and no_debris(tmp_path)
+    # with --overwrite, a foreign folder that appears is still not replaced
+    shutil.rmtree(target)
+    with pytest.raises(OutputError, match="no longer a zoning output"):
+        with Output(target, overwrite=True, directory=True) as tmp:
+            target.mkdir()
+            (target / "theirs.txt").write_text("theirs")
+    assert [p.name for p in target.iterdir()] == ["theirs.txt"] and no_debris(tmp_path)
+
+
+def test_a_second_run_on_the_same_target_fails_clearly(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / ".out.lock").write_text(str(holder.pid))
+        r = run_cli("run", "-o", str(tmp_path / "out"))
+        assert r.returncode == 4 and f"another zoning run (process {holder.pid})" in r.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    # a lock left by a dead process is taken over
+    r = run_cli("-q", "run", "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert no_debris(tmp_path)
+
+
+def _start_run(tmp_path, name="out"):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "cli", "run", "-o", name], cwd=tmp_path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.glob(f".{name}.*.part")):
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside the run
+    return p
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_leave_nothing_behind(tmp_path, sig, code):
+    p = _start_run(tmp_path)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == code, err
+    assert "no output was written" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() and no_debris(tmp_path)
+
+
+def test_debris_of_a_killed_run_is_cleared_by_the_next(tmp_path):
+    p = _start_run(tmp_path)
+    p.kill()
+    p.wait()
+    assert not no_debris(tmp_path)  # kill -9 cannot clean up
+    r = run_cli("-q", "run", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert no_debris(tmp_path)
+
+
+def test_a_full_disk_is_exit_4_with_the_path(tmp_path):
+    # RLIMIT_FSIZE makes writes fail as on a full disk (Python ignores SIGXFSZ)
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "cli", "run", "-o", "out"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, preexec_fn=limit)
+    assert r.returncode == 4, r.stderr
+    assert "out" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists() and no_debris(tmp_path)
+
+
+def test_output_error_on_enospc_inside_the_protocol(tmp_path):
+    with pytest.raises(OutputError, match="the disk is full"):
+        with Output(tmp_path / "x.gpkg") as tmp:
+            tmp.write_text("partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(state=st.sampled_from(["foreign_file", "foreign_dir", "non_zoning_gpkg", "parent_is_file"]),
+       overwrite=st.booleans())
+def test_refused_runs_leave_the_target_byte_identical(tmp_path, state, overwrite):
+    d = tmp_path / f"{state}{overwrite}"
+    d.mkdir()
+    target = d / "zones.gpkg"
+    if state == "foreign_file":
+        target.write_bytes(b"someone's data")
+    elif state == "foreign_dir":
+        target.mkdir()
+        (target / "x").write_text("x")
+    elif state == "non_zoning_gpkg":
+        shutil.copy(SAMPLE / "counties.gpkg", target)
+    else:
+        (d / "file").write_text("a file")
+        target = d / "file" / "zones.gpkg"
+    before = tree_digest(d)
+    r = run_cli("classify", str(SAMPLE / "counties.gpkg"), "--raster", f"landcover={SAMPLE / 'landcover.tif'}",
+                "-o", str(target), *(["--overwrite"] if overwrite else []))
+    assert r.returncode == 4, r.stderr
+    assert tree_digest(d) == before and no_debris(d)
+
+
+def test_formula_cells_are_written_as_text(tmp_path):
+    import geopandas as gpd
+
+    parcels = gpd.read_file(SAMPLE / "construction.gpkg")
+    parcels["id"] = parcels["id"].astype(str)
+    evil = '=HYPERLINK("http://example.com","x")'
+    parcels.loc[parcels.index[:400], "id"] = [f"{evil}{i}" for i in range(400)]
+    parcels.to_file(tmp_path / "p.gpkg")
+    r = run_cli("check", "--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland", str(SAMPLE / "farmland.gpkg"),
+                "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"), "--construction", str(tmp_path / "p.gpkg"),
+                "-o", str(tmp_path / "c.gpkg"), "--report", str(tmp_path / "rep"))
+    assert r.returncode == 0, r.stderr
+    csv = pd.read_csv(tmp_path / "rep" / "violations.csv", dtype=str, encoding="utf-8-sig")
+    hits = csv[csv.parcel_id.str.contains("HYPERLINK")]
+    assert len(hits) and hits.parcel_id.str.startswith("'=").all()
+    wb = openpyxl.load_workbook(tmp_path / "rep" / "report.xlsx")
+    types = {c.data_type for ws in wb.worksheets for row in ws.iter_rows() for c in row
+             if isinstance(c.value, str) and "HYPERLINK" in c.value}
+    assert types == {"s"}
