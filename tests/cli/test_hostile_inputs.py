@@ -1,0 +1,257 @@
+"""Inputs that used to give silently wrong results or exit 3: each through the real CLI with exit code, message,
+and the result compared with the clean input's."""
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+
+from tests.conftest import SAMPLE, run_cli
+
+COUNTIES = str(SAMPLE / "counties.gpkg")
+LINES = ["--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland", str(SAMPLE / "farmland.gpkg"),
+         "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg")]
+
+
+def write_like(src_path, dst, data, nodata="same", transform=None, units=None):
+    with rasterio.open(src_path) as src:
+        profile = src.profile
+    profile.update(dtype=data.dtype, nodata=profile["nodata"] if nodata == "same" else nodata)
+    if transform is not None:
+        profile["transform"] = transform
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(data, 1)
+        if units:
+            out.units = (units,)
+    return dst
+
+
+def read(path):
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def classify(tmp_path, lc=SAMPLE / "landcover.tif", dem=SAMPLE / "dem.tif", *extra, name="z.gpkg"):
+    out = tmp_path / name
+    r = run_cli("classify", COUNTIES, "--raster", f"landcover={lc}", "--raster", f"dem={dem}", "-o", str(out),
+                *extra)
+    return r, out
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    r, out = classify(tmp_path_factory.mktemp("base"))
+    assert r.returncode == 0, r.stderr
+    return gpd.read_file(out, layer="zones").set_index("county_id")
+
+
+def failed(r, code, *msgs):
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "Internal error" not in r.stderr
+    for m in msgs:
+        assert m in r.stderr, (m, r.stderr)
+
+
+# -- rasters --------------------------------------------------------------------------------------------------
+def test_another_legend_is_recognised_and_named(tmp_path, baseline):
+    igbp = read(SAMPLE / "landcover.tif")
+    to_esa = {13: 50, 12: 40, 14: 40, 16: 60, 0: 80, 17: 80, 255: 0}
+    esa = np.vectorize(lambda v: to_esa.get(int(v), 10))(igbp).astype("uint8")
+    lc = write_like(SAMPLE / "landcover.tif", tmp_path / "esa.tif", esa, nodata=0)
+    r, out = classify(tmp_path, lc)
+    failed(r, 1, "outside the igbp legend", "--legend esa_worldcover")
+    assert not out.exists()
+    r, out = classify(tmp_path, lc, SAMPLE / "dem.tif", "--legend", "esa_worldcover")
+    assert r.returncode == 0, r.stderr
+    z = gpd.read_file(out, layer="zones").set_index("county_id")
+    assert np.allclose(z.built_up_share, baseline.built_up_share, equal_nan=True)
+
+
+def test_undeclared_255_fill_is_nodata(tmp_path):
+    data = read(SAMPLE / "landcover.tif").copy()
+    data[:, : data.shape[1] // 2] = 255  # the western half is fill
+    declared = write_like(SAMPLE / "landcover.tif", tmp_path / "declared.tif", data, nodata=255)
+    bare = write_like(SAMPLE / "landcover.tif", tmp_path / "bare.tif", data, nodata=None)
+    r1, out1 = classify(tmp_path, declared, name="a.gpkg")
+    r2, out2 = classify(tmp_path, bare, name="b.gpkg")
+    assert r1.returncode == 0 and r2.returncode == 0, r2.stderr
+    assert "fill value" in r2.stderr
+    a = gpd.read_file(out1, layer="zones").set_index("county_id")
+    b = gpd.read_file(out2, layer="zones").set_index("county_id")
+    assert np.allclose(a.built_up_share, b.built_up_share, equal_nan=True)
+    assert a.built_up_share.notna().sum() > 20  # the eastern counties keep their shares
+
+
+def test_float_landcover_is_refused(tmp_path):
+    data = read(SAMPLE / "landcover.tif").astype("float32")
+    data[data == 13] = 13.4
+    lc = write_like(SAMPLE / "landcover.tif", tmp_path / "bilinear.tif", data)
+    r, out = classify(tmp_path, lc)
+    failed(r, 1, "non-integer classes", "13.4", "nearest neighbour")
+    assert not out.exists()
+
+
+def test_dem_voids_without_nodata(tmp_path, baseline):
+    dem = read(SAMPLE / "dem.tif").astype("float32")
+    with rasterio.open(SAMPLE / "dem.tif") as src:
+        nd = src.nodata
+    dem = np.where(dem == nd, -32768, dem) if nd is not None else dem
+    dem[0, :] = -32768
+    path = write_like(SAMPLE / "dem.tif", tmp_path / "voids.tif", dem, nodata=None)
+    r, out = classify(tmp_path, SAMPLE / "landcover.tif", path)
+    assert r.returncode == 0, r.stderr
+    assert "-32768" in r.stderr
+    z = gpd.read_file(out, layer="zones")
+    assert z.elevation_mean.between(-500, 9000).all()
+
+
+def test_dem_in_feet_is_converted(tmp_path, baseline):
+    dem = read(SAMPLE / "dem.tif").astype("float64")
+    with rasterio.open(SAMPLE / "dem.tif") as src:
+        nd = src.nodata
+    feet = np.where(dem == nd, nd, dem / 0.3048) if nd is not None else dem / 0.3048
+    path = write_like(SAMPLE / "dem.tif", tmp_path / "feet.tif", feet, units="ft")
+    r, out = classify(tmp_path, SAMPLE / "landcover.tif", path)
+    assert r.returncode == 0, r.stderr
+    z = gpd.read_file(out, layer="zones").set_index("county_id")
+    assert np.allclose(z.elevation_mean, baseline.elevation_mean, rtol=1e-6, equal_nan=True)
+
+
+def test_implausible_dem_is_refused(tmp_path):
+    dem = read(SAMPLE / "dem.tif").astype("float32") * 100  # centimetres
+    path = write_like(SAMPLE / "dem.tif", tmp_path / "cm.tif", dem, nodata=None)
+    r, _ = classify(tmp_path, SAMPLE / "landcover.tif", path)
+    failed(r, 1, "not plausible metres", "cm.tif")
+
+
+def test_rotated_raster_is_refused_by_name(tmp_path):
+    data = read(SAMPLE / "landcover.tif")
+    with rasterio.open(SAMPLE / "landcover.tif") as src:
+        t = src.transform
+    rot = Affine(t.a, 0.001, t.c, 0.001, t.e, t.f)
+    lc = write_like(SAMPLE / "landcover.tif", tmp_path / "rot.tif", data, transform=rot)
+    r, _ = classify(tmp_path, lc)
+    failed(r, 1, "rotated", "rot.tif", "gdalwarp")
+
+
+def test_south_up_raster_gives_the_same_shares(tmp_path, baseline):
+    data = read(SAMPLE / "landcover.tif")[::-1]
+    with rasterio.open(SAMPLE / "landcover.tif") as src:
+        t, h = src.transform, src.height
+    south = Affine(t.a, 0, t.c, 0, -t.e, t.f + t.e * h)
+    lc = write_like(SAMPLE / "landcover.tif", tmp_path / "south.tif", np.ascontiguousarray(data), transform=south)
+    r, out = classify(tmp_path, lc)
+    assert r.returncode == 0, r.stderr
+    z = gpd.read_file(out, layer="zones").set_index("county_id")
+    assert np.allclose(z.built_up_share, baseline.built_up_share, equal_nan=True)
+
+
+# -- tables ---------------------------------------------------------------------------------------------------
+def test_tables_as_excel_writes_them(tmp_path, counties):
+    ids = counties.county_id.tolist()
+    rows = [["四川省县级统计 2023", "", ""], ["county_id", "population", "urbanization_rate"]]
+    rows += [[ids[0], "1,234,567", "45.5%"], ["", "", ""], [ids[1], "１２３４５", " 30 "], [ids[2], "n.a.", "12"],
+             ["合计", "1,246,912", ""]]
+    path = tmp_path / "stats.csv"
+    pd.DataFrame(rows).to_csv(path, header=False, index=False, encoding="utf-16", sep="\t")
+    r, out = classify(tmp_path, SAMPLE / "landcover.tif", SAMPLE / "dem.tif", "--attributes", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "blank row(s) 4" in r.stderr and "total row(s) 7" in r.stderr and "row 6: n.a." in r.stderr
+    z = gpd.read_file(out, layer="zones").set_index("county_id")
+    assert z.loc[ids[0], "urbanization_rate"] == 45.5
+    assert z.loc[ids[0], "pop_density"] == pytest.approx(1234567 / z.loc[ids[0], "area_km2"])
+    assert z.loc[ids[1], "pop_density"] == pytest.approx(12345 / z.loc[ids[1], "area_km2"])
+    assert np.isnan(z.loc[ids[2], "pop_density"])
+    # the header row named explicitly works the same
+    r, _ = classify(tmp_path, SAMPLE / "landcover.tif", SAMPLE / "dem.tif", "--attributes", str(path),
+                    "--header-row", "2", name="z2.gpkg")
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_table_given_as_counties(tmp_path):
+    path = tmp_path / "stats.csv"
+    path.write_text("county_id,population\n510104,100\n", encoding="utf-8")
+    r = run_cli("classify", str(path), "--raster", f"landcover={SAMPLE / 'landcover.tif'}", "-o",
+                str(tmp_path / "z.gpkg"))
+    failed(r, 1, "looks like a table", "--attributes")
+
+
+# -- options and exit codes -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, msg", [
+    (["--encoding", "klingon"], "unknown text encoding 'klingon'"),
+    (["--crs", "EPSG:999999"], "not a CRS PROJ knows"),
+])
+def test_bad_options_are_usage_errors(tmp_path, args, msg):
+    r = run_cli("check", *LINES, "-o", str(tmp_path / "c.gpkg"), *args)
+    failed(r, 2, msg)
+    assert not (tmp_path / "c.gpkg").exists()
+
+
+def test_output_under_a_regular_file_fails_before_work(tmp_path):
+    (tmp_path / "f").write_text("x")
+    r = run_cli("check", *LINES, "-o", str(tmp_path / "f" / "c.gpkg"))
+    failed(r, 4, "is a file, not a directory")
+    assert "read " not in r.stderr  # nothing was read or computed
+
+
+def test_output_that_is_a_directory(tmp_path):
+    (tmp_path / "c.gpkg").mkdir()
+    (tmp_path / "c.gpkg" / "x").write_text("x")
+    r = run_cli("check", *LINES, "-o", str(tmp_path / "c.gpkg"), "--overwrite")
+    failed(r, 4, "zoning did not write")
+
+
+@pytest.mark.parametrize("value", ["0.01", "1e12"])
+def test_subdivide_out_of_range(tmp_path, value):
+    rules = tmp_path / "r.toml"
+    rules.write_text(f"[rules]\nsubdivide_m = {value}\n")
+    failed(run_cli("rules", "check", str(rules)), 2, "rules.subdivide_m: must be between 100 and")
+    failed(run_cli("check", *LINES, "--rules", str(rules), "-o", str(tmp_path / "c.gpkg")), 2, "subdivide_m")
+
+
+def test_deeply_nested_model_rule(tmp_path):
+    from zoning.model import default_text
+
+    text = default_text()
+    deep = "(" * 3000 + "built_up_share" + ")" * 3000
+    text += f'\n[[rules]]\nid = "deep"\nwhen = "{deep} > 0.5"\nzone = "urbanization"\n'
+    path = tmp_path / "m.toml"
+    path.write_text(text, encoding="utf-8")
+    r = run_cli("model", "check", str(path))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_basemap_fails_before_any_work(tmp_path):
+    import re
+
+    text = (SAMPLE / "project.toml").read_text(encoding="utf-8")
+    text = re.sub(r'basemap = "[^"]*"', 'basemap = "googlesat"', text)
+    assert "googlesat" in text
+    p = tmp_path / "project.toml"
+    p.write_text(text, encoding="utf-8")
+    for f in SAMPLE.glob("*.gpkg"):
+        (tmp_path / f.name).symlink_to(f)
+    for f in SAMPLE.glob("*.tif"):
+        (tmp_path / f.name).symlink_to(f)
+    r = run_cli("run", str(p), "-o", str(tmp_path / "out"))
+    failed(r, 2, "options.basemap: expected one of none, osm, tianditu")
+    assert "computing indicators" not in r.stderr
+
+
+# -- per-layer ids ----------------------------------------------------------------------------------------------
+def test_parcels_by_bsm_and_counties_by_county_id(tmp_path):
+    parcels = gpd.read_file(SAMPLE / "construction.gpkg").rename(columns={"id": "BSM"})
+    parcels.to_file(tmp_path / "p.gpkg")
+    out = tmp_path / "c.gpkg"
+    r = run_cli("check", *LINES, "--construction", str(tmp_path / "p.gpkg"), "--counties", COUNTIES,
+                "--id-field", "BSM", "--red-line-id", "id", "--farmland-id", "id", "--urban-boundary-id", "id",
+                "--county-id", "county_id", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    v = gpd.read_file(out, layer="violations")
+    assert v.parcel_id.isin(parcels.BSM).all() and v.county_id.str.match(r"^51\d{4}$").mean() > 0.95
+    assert v.control_id.dropna().str.startswith(("ERL", "PBF")).all()
+    r = run_cli("check", *LINES, "--construction", str(tmp_path / "p.gpkg"), "--construction-id", "NOPE",
+                "-o", str(tmp_path / "d.gpkg"))
+    failed(r, 1, "NOPE")
