@@ -6,7 +6,10 @@ tables (a test keeps the README in step). One label per field, everywhere.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
 
 from .model import INDICATORS
 
@@ -225,16 +228,22 @@ def zh(name: str) -> str:
     return f.zh if f else name
 
 
+def _lookup(codes, table: dict, default=None):
+    s = pd.Series(np.asarray(codes, dtype=object))
+    out = s.map(table)
+    return (out.fillna(s.astype(str)) if default is None else out.fillna(default)).to_numpy()
+
+
 def check_zh(check_ids):
-    return [CHECKS[c].zh if c in CHECKS else str(c) for c in check_ids]
+    return _lookup(check_ids, {k: c.zh for k, c in CHECKS.items()})
 
 
 def severity_zh(codes):
-    return [SEVERITIES[s].zh if s in SEVERITIES else str(s) for s in codes]
+    return _lookup(codes, {k: c.zh for k, c in SEVERITIES.items()})
 
 
 def severity_rank(codes):
-    return [SEVERITIES[s].rank if s in SEVERITIES else -1 for s in codes]
+    return _lookup(codes, {k: c.rank for k, c in SEVERITIES.items()}, -1).astype(int)
 
 
 def field_table(layer: str) -> str:

@@ -134,8 +134,9 @@ def _outside_boundary(parcels, index, rule):
 # ids, geometry, areas
 def _id_parts(values: np.ndarray) -> np.ndarray:
     """Ids as they are when short and plain; otherwise ``h`` + a 10-hex BLAKE2b digest (documented)."""
-    s = pd.Series(values, dtype=object).fillna("").astype(str)
-    plain = s.str.fullmatch(_PLAIN_ID.pattern) | (s == "")
+    s = pd.Series(values, dtype=object).fillna("")
+    s = s.where(s.map(type) == str, s.map(str))  # ids are text already (the readers make them so)
+    plain = s.str.fullmatch(_PLAIN_ID.pattern).fillna(False).astype(bool) | (s == "")
     if not plain.all():
         odd = s[~plain].unique()
         digest = {v: "h" + hashlib.blake2b(v.encode("utf-8"), digest_size=5).hexdigest() for v in odd}
@@ -145,10 +146,10 @@ def _id_parts(values: np.ndarray) -> np.ndarray:
 
 def violation_ids(county: np.ndarray, code: np.ndarray, first: np.ndarray, second: np.ndarray | None = None):
     """``<county>-<code>-<first>[-<second>]``: a function of content only (order, chunking do not matter)."""
-    ids = pd.Series(county, dtype=object).astype(str) + "-" + pd.Series(code, dtype=object) + "-" + \
-        pd.Series(_id_parts(first))
+    ids = pd.Series(np.asarray(county, dtype=object), dtype=object) + "-" + pd.Series(code, dtype=object) + "-" + \
+        pd.Series(_id_parts(first), dtype=object)
     if second is not None:
-        sec = pd.Series(_id_parts(second))
+        sec = pd.Series(_id_parts(second), dtype=object)
         ids = ids + np.where(sec == "", "", "-" + sec)
     return ids.to_numpy(dtype=object)
 
@@ -186,15 +187,14 @@ def finish_rows(df: pd.DataFrame, geoms: np.ndarray, out_crs, counties: Counties
     ``known``: output-CRS geometries already at hand (a parcel wholly inside a line), reused as they are.
     Returns the rows and their (repaired) China-Albers geometries.
     """
-    geoms = valid_polygonal(geoms)
-    if known is None:
-        out = areas.to_crs(geoms, areas.CHINA_ALBERS, out_crs)
-    else:
-        out = np.asarray(known, dtype=object).copy()
-        todo = np.array([g is None for g in out], dtype=bool)
-        if todo.any():
-            out[todo] = areas.to_crs(geoms[todo], areas.CHINA_ALBERS, out_crs)
-    out = valid_polygonal(out)  # reprojection can make a thin ring self-intersect
+    # parcels reused whole were repaired on reading; only cut or reprojected geometry needs checking
+    todo = np.ones(len(geoms), dtype=bool) if known is None else shapely.is_missing(np.asarray(known, dtype=object))
+    geoms = np.asarray(geoms, dtype=object).copy()
+    out = np.asarray(known, dtype=object).copy() if known is not None else np.empty(len(geoms), dtype=object)
+    if todo.any():
+        geoms[todo] = valid_polygonal(geoms[todo])
+        # reprojection can make a thin ring self-intersect
+        out[todo] = valid_polygonal(areas.to_crs(geoms[todo], areas.CHINA_ALBERS, out_crs))
     keep = ~shapely.is_empty(out) & ~shapely.is_missing(out)
     df, geoms, out = df[keep].reset_index(drop=True), geoms[keep], out[keep]
     for k, v in areas.units(area(geoms, method)).items():
@@ -216,16 +216,25 @@ class Tally:
     slivers: list[pd.DataFrame] = field(default_factory=list)
 
     def add(self, check_id: str, county: np.ndarray, key: np.ndarray, geoms: np.ndarray, method: str,
-            parcels: bool) -> None:
-        """Add rows of one check; ``key`` groups rows whose union is counted once (parcel, or pair layer)."""
+            parcels: bool, row_area: np.ndarray | None = None) -> None:
+        """Add rows of one check; ``key`` groups rows whose union is counted once (parcel, or pair layer).
+
+        ``row_area``: the rows' own areas, reused where a key has a single row (only shared keys are unioned).
+        """
         if len(county) == 0:
             return
-        k = pd.Series(county).astype(str) + "\x1f" + pd.Series(key).astype(str)
-        uniq, merged = cl.group_reduce(k.to_numpy(dtype=object), geoms)
-        per_key = pd.DataFrame({"county_id": [u.split("\x1f", 1)[0] for u in uniq],
-                                "area_m2": area(cl.polygonal(merged), method)})
+        county = np.asarray(county, dtype=object)
+        k = pd.Series(county, dtype=object) + "\x1f" + pd.Series(np.asarray(key, dtype=object), dtype=object)
+        shared = k.duplicated(keep=False).to_numpy()
+        per_row = np.asarray(row_area, dtype=float).copy() if row_area is not None else area(geoms, method)
+        first = ~k.duplicated().to_numpy()
+        if shared.any():
+            uniq, merged = cl.group_reduce(k.to_numpy(dtype=object)[shared], np.asarray(geoms, dtype=object)[shared])
+            union = pd.Series(area(cl.polygonal(merged), method), index=uniq)
+            per_row[shared] = union.reindex(k[shared]).to_numpy()
+        per_key = pd.DataFrame({"county_id": county[first], "area_m2": per_row[first]})
         g = per_key.groupby("county_id").agg(area_m2=("area_m2", "sum"), parcels=("area_m2", "size"))
-        g["count"] = pd.Series(county).value_counts()
+        g["count"] = pd.Series(county, dtype=object).value_counts()
         if not parcels:
             g["parcels"] = 0
         self.rows.append(g.reset_index().assign(check_id=check_id))
@@ -257,7 +266,8 @@ def line_conflicts(lines: Lines, counties: Counties | None, rules: dict, out_crs
             code = spec.code + (f"-{outputs.LINE_CODES[a]}" if a == b else "")
             rows["violation_id"] = violation_ids(rows["county_id"].to_numpy(), np.full(len(rows), code),
                                                  rows["control_id"].to_numpy(), rows["other_control_id"].to_numpy())
-            tally.add(check, rows["county_id"].to_numpy(), np.full(len(rows), a), alb, method, parcels=False)
+            tally.add(check, rows["county_id"].to_numpy(), np.full(len(rows), a), alb, method, parcels=False,
+                      row_area=rows["area_m2"].to_numpy())
             frames.append(rows)
     cols = outputs.columns("conflicts") + ["geometry"]
     if not frames:
@@ -277,12 +287,14 @@ def construction_findings(parcels: np.ndarray, parcel_ids: np.ndarray, dates: np
     checks, sliver, method = rules["checks"], rules["rules"]["sliver_m2"], rules["rules"]["area_method"]
     todo = [(c, fn, layer, per) for c, (fn, layer, per) in CONSTRUCTION_CHECKS.items()
             if checks.get(c, {}).get("enabled", True)]
-    results = list(map_fn(lambda t: t[1](parcels, lines.index, checks.get(t[0], {})), todo))
-    frames = []
-    for (check, _, layer, per_feature), part in zip(todo, results):
+
+    def one(task):
+        # the whole per-check work runs in the pool: shapely and pyproj release the GIL
+        check, fn, layer, per_feature = task
         spec, rule = outputs.CHECKS[check], checks.get(check, {})
+        part = fn(parcels, lines.index, rule)
         small = part["area"].to_numpy() < sliver
-        tally.add_slivers(check, _locate(counties, part["geometry"].to_numpy()[small])[0])
+        sliver_counties = _locate(counties, part["geometry"].to_numpy()[small])[0]
         part = part[~small]
         p = part["parcel"].to_numpy(dtype=int)
         control = lines.ids[layer][part["control"].to_numpy(dtype=int)] if per_feature else \
@@ -295,13 +307,18 @@ def construction_findings(parcels: np.ndarray, parcel_ids: np.ndarray, dates: np
             known = np.full(len(p), None, dtype=object)
             whole = part["whole"].to_numpy(dtype=bool)
             known[whole] = source[p[whole]]
-        geoms = part["geometry"].to_numpy()
-        rows, alb = finish_rows(df, geoms, out_crs, counties, method, known)
+        rows, alb = finish_rows(df, part["geometry"].to_numpy(), out_crs, counties, method, known)
         rows["overlap"] = _overlaps(rows["parcel_id"].to_numpy(), alb) if per_feature else False
         rows["violation_id"] = violation_ids(rows["county_id"].to_numpy(), np.full(len(rows), spec.code),
                                              rows["parcel_id"].to_numpy(),
                                              rows["control_id"].to_numpy() if per_feature else None)
-        tally.add(check, rows["county_id"].to_numpy(), rows["parcel_id"].to_numpy(), alb, method, parcels=True)
+        return check, rows, alb, sliver_counties
+
+    frames = []
+    for check, rows, alb, sliver_counties in map_fn(one, todo):
+        tally.add_slivers(check, sliver_counties)
+        tally.add(check, rows["county_id"].to_numpy(), rows["parcel_id"].to_numpy(), alb, method, parcels=True,
+                  row_area=rows["area_m2"].to_numpy())
         frames.append(rows)
     cols = outputs.columns("violations") + ["geometry"]
     if not frames:

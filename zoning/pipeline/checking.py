@@ -178,11 +178,12 @@ def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, t
             validate.require_field(chunk, fld, "construction", "--construction-id")
         fld = None
     chunk, _ = validate.clean_polygons(chunk, "construction", fld)
-    dup = seen.intersection(chunk["_id"])
+    ids = chunk["_id"].astype(str).to_numpy(dtype=object)
+    dup = seen.intersection(ids)
     if dup:
         raise DataError(f"construction layer {chunk.attrs.get('source')}: duplicate ids "
                         f"{', '.join(sorted(map(str, dup))[:10])}. Ids must be unique.")
-    seen.update(chunk["_id"])
+    seen.update(ids)
     if first:
         validate.check_overlap(tuple(chunk.to_crs(areas.CHINA_ALBERS).total_bounds),
                                tuple(shapely.total_bounds(np.concatenate(list(alb.values())))),
@@ -192,7 +193,7 @@ def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, t
     src = np.asarray(chunk.geometry.values, dtype=object) if chunk.crs == out_crs else None
     dfield = next((f for f in DATE_FIELDS if f in chunk.columns), None)
     dates = chunk[dfield].astype(str).to_numpy(dtype=object) if dfield else np.full(len(chunk), None, dtype=object)
-    return vio.construction_findings(np.asarray(parcels, dtype=object), chunk["_id"].astype(str).to_numpy(object),
+    return vio.construction_findings(np.asarray(parcels, dtype=object), ids,
                                      dates, lv, cvio, rules, out_crs, tally, src, map_fn)
 
 

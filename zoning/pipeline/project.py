@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from layers import vector as lvector, webmap
+from layers import vector as lvector
 from layers.files import Output, check_target
 
 from ..errors import DataError, UsageError
@@ -26,6 +26,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
     an existing OUTDIR is replaced only with ``overwrite`` and only when it is an earlier zoning output.
     """
     import pyogrio
+
+    from layers import webmap  # folium is slow to import: only when a map is drawn
 
     project = Path(project) if project else sample_project()
     outdir = Path(outdir)
@@ -83,6 +85,8 @@ def run_map(sources: list, output, basemap: str = "none", tianditu_key=None, sim
             overwrite: bool = False) -> int:
     """``zoning map``: draw the known layers of one or more GeoPackages into an offline HTML map."""
     import pyogrio
+
+    from layers import webmap
 
     if basemap not in webmap.BASEMAPS:
         raise UsageError(f"--basemap: expected one of {', '.join(webmap.BASEMAPS)}, got {basemap!r}")
