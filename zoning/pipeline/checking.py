@@ -222,12 +222,9 @@ def write_check(path: Path, line_specs, construction, counties, read, rules, *, 
 
 
 def write_report(directory: Path, gpkg_path: Path, res: CheckResult, meta: dict) -> list[Path]:
-    """Reports from the written GeoPackage (violations read back without geometry)."""
-    import pyogrio
-
-    violations = pyogrio.read_dataframe(gpkg_path, layer="violations", read_geometry=False)
-    return lreport.write_reports(directory, violations, pd.DataFrame(res.conflicts.drop(columns="geometry")),
-                                 res.county_summary, meta)
+    """Reports streamed from the written GeoPackage (flat memory)."""
+    return lreport.write_reports(directory, gpkg_path, pd.DataFrame(res.conflicts.drop(columns="geometry")),
+                                 res.county_summary, res.top_violations, meta)
 
 
 def run_check(line_specs: dict, output, construction=None, counties=None, zones=None, read: ReadOptions | None = None,
