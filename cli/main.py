@@ -102,8 +102,25 @@ def handle_errors(func):
         except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # a bug: say so, keep it short unless asked
+            cause = _interrupt_in_chain(exc)
+            if cause is not None:  # a library's cleanup failed while an interrupt unwound through it
+                name = "Ctrl-C" if isinstance(cause, KeyboardInterrupt) else signal.Signals(cause.signum).name
+                click.echo(f"Stopped by {name}: no output was written (earlier outputs are left as they were).",
+                           err=True)
+                ctx.exit(130 if isinstance(cause, KeyboardInterrupt) else 128 + cause.signum)
             _internal(exc, debug, ctx)
     return wrapper
+
+
+def _interrupt_in_chain(exc: BaseException):
+    seen = set()
+    e = exc.__context__ or exc.__cause__
+    while e is not None and id(e) not in seen:
+        if isinstance(e, (KeyboardInterrupt, Terminated)):
+            return e
+        seen.add(id(e))
+        e = e.__context__ or e.__cause__
+    return None
 
 
 def _internal(exc: BaseException, debug: bool, ctx) -> None:

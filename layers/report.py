@@ -108,6 +108,24 @@ def write_reports(directory: Path, gpkg: Path, conflicts: pd.DataFrame, summary:
         pd.DataFrame(columns=outputs.columns("violations")).to_csv(csv_path, index=False, encoding="utf-8-sig")
 
     wb = openpyxl.Workbook(write_only=True)
+    try:
+        _write_sheets(wb, gpkg, conflicts, summary)
+        wb.save(xlsx_path)
+    except BaseException:
+        for ws in wb.worksheets:  # close the sheets' temporary writers quietly (an interrupt may land here)
+            try:
+                ws.close()
+            except Exception:  # noqa: S110 - best effort while unwinding
+                pass
+        raise
+    html_path.write_text(_html(top, n, conflicts, summary, meta), encoding="utf-8")
+    log.debug("wrote reports to %s", directory)
+    return [csv_path, xlsx_path, html_path]
+
+
+def _write_sheets(wb, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame) -> None:
+    from zoning import outputs
+
     _sheet(wb, "汇总 summary", [summary])
     order = sorted(outputs.CHECKS.values(), key=lambda c: -outputs.SEVERITIES[c.severity].rank)
     for spec in order:  # most severe first: the red-line sheet right after the summary
@@ -117,10 +135,6 @@ def write_reports(directory: Path, gpkg: Path, conflicts: pd.DataFrame, summary:
                 _sheet(wb, spec.zh, [grp])
         elif spec.kind == "construction":
             _sheet(wb, spec.zh, _batches(gpkg, f"check_id = '{spec.id}'"))
-    wb.save(xlsx_path)
-    html_path.write_text(_html(top, n, conflicts, summary, meta), encoding="utf-8")
-    log.debug("wrote reports to %s", directory)
-    return [csv_path, xlsx_path, html_path]
 
 
 def _table(df: pd.DataFrame) -> str:

@@ -103,20 +103,21 @@ def test_a_second_run_on_the_same_target_fails_clearly(tmp_path):
     assert no_debris(tmp_path)
 
 
-def _start_run(tmp_path, name="out"):
+def _start_run(tmp_path, name="out", delay=1.0):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.Popen([sys.executable, "-m", "cli", "run", "-o", name], cwd=tmp_path, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(f".{name}.*.part")):
         time.sleep(0.05)
-    time.sleep(1.0)  # well inside the run
+    time.sleep(delay)  # inside the run: classifying, checking, writing reports or the map
     return p
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
-def test_sigterm_and_sighup_leave_nothing_behind(tmp_path, sig, code):
-    p = _start_run(tmp_path)
+@pytest.mark.parametrize("sig, code, delay", [(signal.SIGTERM, 143, 0.3), (signal.SIGTERM, 143, 1.5),
+                                              (signal.SIGTERM, 143, 2.5), (signal.SIGHUP, 129, 1.0)])
+def test_sigterm_and_sighup_leave_nothing_behind(tmp_path, sig, code, delay):
+    p = _start_run(tmp_path, delay=delay)
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     assert p.returncode == code, err
