@@ -102,6 +102,19 @@ def geodesic_cell_areas(top: float, res_y: float, nrows: int, res_x: float) -> n
     return band * (abs(res_x) / 180.0)
 
 
+def cell_sizes_m(top: float, res_y: float, nrows: int, res_x: float) -> tuple[np.ndarray, np.ndarray]:
+    """Width and height in metres of the cells of each row of a lon/lat grid on GRS80 (row centres).
+
+    Width = N(φ)·cos φ·Δλ, height = M(φ)·Δφ, with N and M the prime-vertical and meridional radii of curvature.
+    """
+    a, f = 6378137.0, 1 / 298.257222101
+    e2 = f * (2 - f)
+    lat = np.radians(top - (np.arange(nrows) + 0.5) * abs(res_y))
+    w = np.sqrt(1 - e2 * np.sin(lat) ** 2)
+    n_rad, m_rad = a / w, a * (1 - e2) / w**3
+    return n_rad * np.cos(lat) * np.radians(abs(res_x)), m_rad * np.radians(abs(res_y))
+
+
 def largest_remainder(values: np.ndarray, decimals: int = 2, total: float | None = None) -> np.ndarray:
     """Round ``values`` so that the rounded parts add up to the rounded total (largest-remainder method).
 

@@ -5,8 +5,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from affine import Affine
 
-from .coverage import Coverage
+from . import legends
+from .areas import cell_sizes_m
+from .coverage import Coverage, coverage
 from .legends import GROUPS
 
 # land-cover groups (see zoning.legends: every legend's codes are mapped to these before use)
@@ -60,6 +63,104 @@ def landcover_shares(cov: Coverage, classes: np.ndarray) -> pd.DataFrame:
     low = ~(out["landcover_valid_share"] >= MIN_VALID_SHARE)
     out.loc[low, ["built_up_share", "cropland_share", "ecological_share", "barren_share", "water_share"]] = np.nan
     return out
+
+
+def shares_from_fractions(codes: list[np.ndarray], fracs: list[np.ndarray], cells: np.ndarray,
+                          legend: legends.Legend) -> pd.DataFrame:
+    """Land-cover shares per polygon from its codes and their true-area fractions (as exactextract's
+    ``unique`` + ``weighted_frac`` give them, nodata included as the raster's nodata code).
+
+    The same indicator as :func:`landcover_shares`, computed from per-polygon class fractions instead of cells.
+    """
+    n = len(codes)
+    feat = np.repeat(np.arange(n), [len(c) for c in codes]).astype(np.int64)
+    code = np.concatenate(codes) if n else np.zeros(0)
+    frac = np.concatenate(fracs) if n else np.zeros(0)
+    grp = legends.group_of(code, legend)
+    valid = ~np.isnan(grp)
+
+    def wsum(mask):
+        return np.bincount(feat, weights=frac * mask, minlength=n)
+
+    denom = wsum(valid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        def share(mask):
+            return wsum(mask) / denom
+
+        out = pd.DataFrame({
+            "built_up_share": share(grp == BUILT_UP),
+            "cropland_share": share((grp == CROPLAND) + 0.5 * (grp == MOSAIC)),
+            "ecological_share": share(np.isin(grp, NATURAL + WATER) + 0.5 * (grp == MOSAIC)),
+            "barren_share": share(grp == BARREN),
+            "water_share": share(np.isin(grp, WATER)),
+            "landcover_valid_share": denom / np.maximum(wsum(np.ones(len(frac))), 1e-300),
+        })
+    out["landcover_cells"] = cells
+    low = ~(out["landcover_valid_share"] >= MIN_VALID_SHARE)
+    out.loc[low, ["built_up_share", "cropland_share", "ecological_share", "barren_share", "water_share"]] = np.nan
+    return out
+
+
+def terrain_from_blocks(geoms: np.ndarray, blocks, crs, steep_relief_m: float = 500.0,
+                        on_block=None) -> tuple[pd.DataFrame, str]:
+    """Terrain indicators per polygon from DEM blocks that carry a halo (never the whole grid at once).
+
+    Parameters
+    ----------
+    geoms : polygons in the DEM's CRS
+    blocks : iterable of (elevation in metres with NaN for nodata, transform of the block's top-left cell incl.
+        halo, halo cells); relief and slope use the halo, statistics only the block's own cells
+    crs : the DEM's pyproj CRS
+    on_block : called after each block (progress)
+
+    Returns
+    -------
+    the same table as :func:`terrain`, and the method used for ``steep_share``
+    """
+    from shapely import STRtree, box
+
+    n, geographic = len(geoms), crs.is_geographic
+    sums = np.zeros((5, n))  # valid weight, elevation, relief, steep, total weight
+    cells = np.zeros(n)
+    tree = STRtree(geoms)
+    method = None
+    for data, tr, halo in blocks:
+        h, w = data.shape[0] - 2 * halo, data.shape[1] - 2 * halo
+        inner = tr * Affine.translation(halo, halo)
+        bb = box(inner.c, inner.f + inner.e * h, inner.c + inner.a * w, inner.f)
+        sel = tree.query(bb, predicate="intersects")
+        if on_block:
+            on_block()
+        if len(sel) == 0 or not np.isfinite(data).any():
+            continue
+        cell_m = abs(tr.a) * 111_320.0 if geographic else abs(tr.a)
+        if geographic:
+            dx, dy = cell_sizes_m(tr.f, abs(tr.e), data.shape[0], tr.a)
+            dy = float(np.mean(dy))
+        else:
+            dx, dy = abs(tr.a), abs(tr.e)
+        rel = _window_relief(data)
+        if cell_m <= 100:
+            steep = _slope_deg(data, dx if np.ndim(dx) == 0 else np.asarray(dx)[:, None], dy) > 25
+            method = "slope>25°"
+        else:
+            steep = rel > steep_relief_m
+            method = f"relief>{steep_relief_m:g}m"
+        crop = (slice(halo, halo + h), slice(halo, halo + w))
+        dem, rel, steep = data[crop], rel[crop], steep[crop]
+        cov = coverage(geoms[sel], inner, (h, w), crs.to_wkt(), geographic)
+        v, valid, wv, denom, total = _valid_weights(cov, dem)
+        for k, arr in enumerate([wv, np.where(valid, v, 0.0) * wv, np.nan_to_num(cov.values(rel)) * wv,
+                                 cov.values(steep).astype(float) * wv, cov.weight]):
+            sums[k, sel] += _wsum(cov, arr)
+        cells[sel] += cov.cells_covered()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = pd.DataFrame({"elevation_mean": sums[1] / sums[0], "relief": sums[2] / sums[0],
+                            "steep_share": sums[3] / sums[0], "dem_valid_share": sums[0] / sums[4]})
+    out["dem_cells"] = cells
+    low = ~(out["dem_valid_share"] >= MIN_VALID_SHARE)
+    out.loc[low, ["elevation_mean", "relief", "steep_share"]] = np.nan
+    return out, method or f"relief>{steep_relief_m:g}m"
 
 
 def _window_relief(dem: np.ndarray) -> np.ndarray:

@@ -79,49 +79,69 @@ def load_legend(name_or_toml: str | None, text: str | None = None) -> Legend:
                   str(raw.get("source", name_or_toml)))
 
 
+def check_codes(codes: np.ndarray, area: np.ndarray, legend: Legend, source: str, raster_nodata=None) -> list[str]:
+    """Check the codes found under the counties (with the area each covers) against the legend.
+
+    Raises :class:`DataError` for non-integer classes or more than 5 % of the area in codes outside the legend;
+    returns warnings (a few unexplained codes, the legend's fill value present without being declared).
+    """
+    codes, area = np.asarray(codes, dtype=float), np.asarray(area, dtype=float)
+    keep = np.isfinite(codes) & (codes != (raster_nodata if raster_nodata is not None else np.nan))
+    codes, area = codes[keep], area[keep]
+    warnings: list[str] = []
+    total = area.sum()
+    if len(codes) == 0 or total <= 0:
+        return warnings
+    frac = codes != np.round(codes)
+    if frac.any():
+        raise DataError(f"land-cover raster {source}: {area[frac].sum() / total:.1%} of the area holds non-integer "
+                        f"classes (e.g. {codes[frac][0]:g}) — the raster was probably resampled bilinearly or "
+                        "cubically. Resample land cover with nearest neighbour (gdalwarp -r near or -r mode).")
+    ints = codes.astype(np.int64)
+    known = np.isin(ints, legend.codes() + list(legend.nodata))
+    if not known.all():
+        share = area[~known].sum() / total
+        order = np.argsort(-area[~known])[:6]
+        listing = ", ".join(f"{ints[~known][i]} ({area[~known][i] / total:.1%})" for i in order)
+        guess = [n for n, lg in LEGENDS.items() if np.isin(ints, lg.codes() + list(lg.nodata)).all()]
+        hint = f" Its codes fit the {', '.join(guess)} legend: pass --legend {guess[0]}." if guess else \
+            " Give its legend with --legend NAME or a legend TOML file (see README)."
+        if share > UNEXPLAINED_TOLERANCE:
+            raise DataError(f"land-cover raster {source}: {share:.1%} of the area holds codes outside the "
+                            f"{legend.name} legend: {listing}.{hint}")
+        warnings.append(f"land-cover raster {source}: {share:.2%} of the area holds codes outside the "
+                        f"{legend.name} legend ({listing}); they are treated as nodata.")
+    fills = sorted({int(c) for c in ints if c in legend.nodata})
+    if fills:
+        warnings.append(f"land-cover raster {source}: code(s) {', '.join(map(str, fills))} are the "
+                        f"{legend.name} fill value and are treated as nodata")
+    return warnings
+
+
+def group_of(codes: np.ndarray, legend: Legend) -> np.ndarray:
+    """Group code (:data:`GROUPS`) of each land-cover code; NaN for nodata and codes outside the legend."""
+    codes = np.asarray(codes, dtype=float)
+    lut_codes = np.array(legend.codes(), dtype=np.int64)
+    lut_groups = np.array([GROUPS[legend.groups[c]] for c in lut_codes], dtype=float)
+    out = np.full(codes.shape, np.nan)
+    valid = np.isfinite(codes) & (codes == np.round(codes))
+    ints = np.where(valid, codes, -1).astype(np.int64)
+    pos = np.searchsorted(lut_codes, ints).clip(0, len(lut_codes) - 1)
+    hit = valid & (lut_codes[pos] == ints)
+    out[hit] = lut_groups[pos[hit]]
+    return out
+
+
 def landcover_groups(data: np.ndarray, legend: Legend, source: str) -> tuple[np.ndarray, list[str]]:
     """Map land-cover codes to group codes (:data:`GROUPS`, NaN = nodata) after checking the values.
 
     Raises :class:`DataError` for non-integer classes or many codes outside the legend; returns warnings for a
     small share of unexplained codes (treated as nodata, so affected counties lose coverage and go to review).
     """
-    warnings: list[str] = []
     valid = np.isfinite(data)
-    vals = data[valid]
-    if vals.size == 0:
-        return np.full(data.shape, np.nan), warnings
-    frac = vals != np.round(vals)
-    if frac.any():
-        example = float(vals[frac][0])
-        raise DataError(f"land-cover raster {source}: {frac.mean():.1%} of the cells hold non-integer classes "
-                        f"(e.g. {example:g}) — the raster was probably resampled bilinearly or cubically. "
-                        "Resample land cover with nearest neighbour (gdalwarp -r near or -r mode).")
-    codes, counts = np.unique(vals.astype(np.int64), return_counts=True)
-    known = np.isin(codes, legend.codes() + list(legend.nodata))
-    if not known.all():
-        share = counts[~known].sum() / counts.sum()
-        listing = ", ".join(f"{c} ({n / counts.sum():.1%})" for c, n in
-                            sorted(zip(codes[~known], counts[~known]), key=lambda t: -t[1])[:6])
-        guess = [n for n, lg in LEGENDS.items() if np.isin(codes, lg.codes() + list(lg.nodata)).all()]
-        hint = f" Its codes fit the {', '.join(guess)} legend: pass --legend {guess[0]}." if guess else \
-            " Give its legend with --legend NAME or a legend TOML file (see README)."
-        if share > UNEXPLAINED_TOLERANCE:
-            raise DataError(f"land-cover raster {source}: {share:.1%} of the cells hold codes outside the "
-                            f"{legend.name} legend: {listing}.{hint}")
-        warnings.append(f"land-cover raster {source}: {share:.2%} of the cells hold codes outside the "
-                        f"{legend.name} legend ({listing}); they are treated as nodata.")
-    fills = [c for c in legend.nodata if c in set(codes.tolist())]
-    if fills:
-        warnings.append(f"land-cover raster {source}: code(s) {', '.join(map(str, fills))} are the "
-                        f"{legend.name} fill value and are treated as nodata")
-    lut_codes = np.array(legend.codes(), dtype=np.int64)
-    lut_groups = np.array([GROUPS[legend.groups[c]] for c in lut_codes], dtype=float)
-    out = np.full(data.shape, np.nan)
-    ints = np.where(valid, data, -1).astype(np.int64)
-    pos = np.searchsorted(lut_codes, ints).clip(0, len(lut_codes) - 1)
-    hit = valid & (lut_codes[pos] == ints)
-    out[hit] = lut_groups[pos[hit]]
-    return out, warnings
+    codes, counts = np.unique(data[valid], return_counts=True)
+    warnings = check_codes(codes, counts.astype(float), legend, source)
+    return group_of(data, legend), warnings
 
 
 def dem_metres(data: np.ndarray, source: str, unit: str | None = None) -> tuple[np.ndarray, list[str]]:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from layers import gpkg, raster as lraster, styles
+from layers import gpkg, raster as lraster, styles, zonal as lzonal
 
 from .. import areas, classifier as cls, indicators as ind_mod, legends, model as model_mod, outputs, validate
 from ..errors import DataError, UsageError
@@ -25,62 +25,93 @@ RASTER_KINDS = ("landcover", "dem")
 
 def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model: model_mod.Model,
                        attributes: pd.DataFrame | None = None, progress: Callable | None = None,
-                       legend: legends.Legend | None = None):
+                       legend: legends.Legend | None = None, memory_mb: float = 1024.0):
     """Indicator table (one row per county, same index) from rasters and an optional attribute table.
 
-    Raster values are checked first (:mod:`zoning.legends`): land-cover codes against ``legend`` (IGBP by
-    default), DEM values for fills, units and plausibility.
+    Rasters of any size are streamed (:mod:`layers.zonal`): the land cover by exactextract itself, the DEM block by
+    block; ``memory_mb`` bounds the cells held at once. Values are checked first (:mod:`zoning.legends`).
     """
     legend = legend or legends.LEGENDS["igbp"]
     info: dict = {"rasters": {}}
     geoms_src = counties.geometry.values
     area = areas.geodesic_area(geoms_src, counties.crs) / 1e6
     parts = [pd.DataFrame({"area_km2": area}, index=counties.index)]
-    for n, (kind, path) in enumerate(rasters.items()):
-        record.step(progress, "reading rasters", n, len(rasters))
+    for kind, path in rasters.items():
         rinfo = lraster.raster_info(path, kind)
-        rcrs = rinfo["crs"]
-        if rcrs is None:
-            raise DataError(f"{kind} raster {path} has no CRS. Assign one with gdal_edit.py -a_srs.")
-        target = CRS.from_epsg(4326) if CRS.from_user_input(rcrs.to_wkt()).is_geographic else rcrs
+        target = CRS.from_user_input(rinfo["crs"].to_wkt())
         geoms = areas.to_crs(geoms_src, counties.crs, target)
         if counties.crs != target:
             log.info("reprojecting counties from %s to the %s raster's CRS %s for zonal statistics",
-                     counties.crs.to_string(), kind, CRS.from_user_input(target).to_string())
+                     counties.crs.to_string(), kind, target.to_string())
         bounds = tuple(gpd.GeoSeries(geoms).total_bounds)
         validate.check_overlap(bounds, rinfo["bounds"], f"counties ({counties.attrs.get('source', '')})",
                                f"{kind} raster {path}")
         t0 = time.perf_counter()
+        h, w = rinfo["shape"]
+        log.info("%s raster %s: %s × %s cells, streamed (about %.0f MB at a time)", kind, Path(path).name,
+                 f"{w:,}", f"{h:,}", memory_mb)
         try:
-            win = lraster.read_window(path, bounds, kind)
-            if kind == "landcover":
-                data, warns = legends.landcover_groups(win.data, legend, str(path))
-            else:
-                data, warns = legends.dem_metres(win.data, str(path), win.unit)
-            for w in warns:
-                log.warning("%s", w)
-            if not np.isfinite(data).any():
-                raise DataError(f"{kind} raster {path}: no valid cells under the counties (all nodata). Check the "
-                                "raster's nodata value and that it covers the study area.")
-            df, rinfo_k = ind_mod.raster_indicators(geoms, {"data": data, "transform": win.transform,
-                                                            "crs": win.crs}, kind,
-                                                    model.settings["coarse_steep_relief_m"])
+            with lzonal.north_up(Path(path)) as p:
+                if kind == "landcover":
+                    df, rinfo_k = _landcover(p, geoms, legend, str(path), memory_mb, progress)
+                else:
+                    df, rinfo_k = _dem(p, geoms, target, bounds, str(path), rinfo["unit"], model, memory_mb,
+                                       progress)
         except MemoryError:
-            h, w = rinfo["shape"]
-            raise DataError(f"{kind} raster {path} ({w:,} × {h:,} cells) does not fit in memory for these "
-                            f"counties. Classify fewer counties at a time, or resample the raster to a coarser "
-                            "grid (e.g. gdalwarp -tr).") from None
+            raise DataError(f"{kind} raster {path} ({w:,} × {h:,} cells): out of memory even in blocks of about "
+                            f"{memory_mb:.0f} MB. Lower memory_mb (--memory-mb) or free memory.") from None
         df.index = counties.index
         rinfo_k["seconds"] = round(time.perf_counter() - t0, 3)
-        info["rasters"][kind] = {"path": str(path), **rinfo_k, **({"legend": legend.name} if kind == "landcover"
-                                                                  else {"unit": win.unit or "metre"})}
+        info["rasters"][kind] = {"path": str(path), "shape": [h, w], **rinfo_k}
         parts.append(df)
-    record.step(progress, "reading rasters", len(rasters), len(rasters))
     ind = pd.concat(parts, axis=1)
     if attributes is not None:
         ind = pd.concat([ind, ind_mod.attribute_indicators(attributes, ind["area_km2"],
                                                            model.settings["national_gdp_per_capita"])], axis=1)
     return ind, info
+
+
+def _landcover(path: Path, geoms, legend, source: str, memory_mb: float, progress):
+    codes, fracs, cells, nodata = lzonal.landcover_fractions(
+        path, geoms, max_cells=memory_mb * 1e6 / 40,
+        progress=lambda f: record.step(progress, "land cover (counties)", int(round(f * len(geoms))), len(geoms)))
+    flat_codes = np.concatenate(codes) if codes else np.zeros(0)
+    weight = np.concatenate([f * c for f, c in zip(fracs, cells)]) if codes else np.zeros(0)
+    for wmsg in legends.check_codes(flat_codes, weight, legend, source, nodata):
+        log.warning("%s", wmsg)
+    df = ind_mod.shares_from_fractions(codes, fracs, cells, legend)
+    if not df["landcover_valid_share"].fillna(0).gt(0).any():
+        raise DataError(f"landcover raster {source}: no valid cells under the counties (all nodata). Check the "
+                        "raster's nodata value and that it covers the study area.")
+    return df, {"legend": legend.name, "nodata": nodata}
+
+
+def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: float, progress):
+    block = max(256, int(np.sqrt(memory_mb * 1e6 / 200)))
+    total = lzonal.count_blocks(path, bounds, block)
+    said: set = set()
+    done = [0]
+
+    def cleaned():
+        for data, tr, halo in lzonal.iter_blocks(path, bounds, block):
+            data, warns = legends.dem_metres(data, source, unit)
+            for wmsg in warns:
+                kind = wmsg.split(":", 1)[1][:12]
+                if kind not in said:  # once per kind, not once per block
+                    said.add(kind)
+                    log.warning("%s", wmsg)
+            yield data, tr, halo
+
+    def tick():
+        done[0] += 1
+        record.step(progress, "DEM (blocks)", done[0], total)
+
+    df, method = ind_mod.terrain_from_blocks(np.asarray(geoms, dtype=object), cleaned(), crs,
+                                             model.settings["coarse_steep_relief_m"], tick)
+    if not df["dem_valid_share"].fillna(0).gt(0).any():
+        raise DataError(f"dem raster {source}: no valid cells under the counties (all nodata). Check the "
+                        "raster's nodata value and that it covers the study area.")
+    return df, {"steep_method": method, "unit": unit or "metre", "block_cells": block}
 
 
 def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, id_field: str | None = None,
