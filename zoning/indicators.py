@@ -126,7 +126,7 @@ def terrain_from_blocks(geoms: np.ndarray, blocks, crs, steep_relief_m: float = 
     method = None
     for data, tr, halo in blocks:
         h, w = data.shape[0] - 2 * halo, data.shape[1] - 2 * halo
-        inner = tr * Affine.translation(halo, halo)
+        inner = tr @ Affine.translation(halo, halo)
         bb = box(inner.c, inner.f + inner.e * h, inner.c + inner.a * w, inner.f)
         sel = tree.query(bb, predicate="intersects")
         if on_block:
@@ -199,7 +199,10 @@ def terrain(cov: Coverage, dem: np.ndarray, cell_size_m: float, dx_m: np.ndarray
     v, valid, wv, denom, total = _valid_weights(cov, dem)
     rel = _window_relief(dem)
     if cell_size_m <= 100 and dx_m is not None and dy_m is not None:
-        steep = _slope_deg(dem, dx_m if np.ndim(dx_m) == 0 else np.asarray(dx_m)[:, None], dy_m) > 25
+        # padded with nodata like a block's halo beyond the raster: edge cells get no one-sided slope
+        pad = np.pad(dem, 1, constant_values=np.nan)
+        dxp = dx_m if np.ndim(dx_m) == 0 else np.pad(np.asarray(dx_m, dtype=float), 1, mode="edge")[:, None]
+        steep = (_slope_deg(pad, dxp, dy_m) > 25)[1:-1, 1:-1]
         method = "slope>25°"
     else:
         steep = rel > steep_relief_m

@@ -56,3 +56,16 @@ def test_largest_remainder_reconciles_with_total(values):
     r = areas.largest_remainder(np.array(values), 2)
     assert round(r.sum(), 2) == round(sum(values), 2)
     assert np.all(np.abs(r - np.array(values)) < 0.01 + 1e-9)
+
+
+def test_fast_area_equals_geodesic_within_1e4(counties):
+    import shapely
+
+    from zoning.areas import fast_area, geodesic_area
+
+    far = [shapely.box(132.0, 47.0, 132.6, 47.5), shapely.box(75.0, 38.0, 76.0, 39.2)]  # Heilongjiang, Kashgar
+    import geopandas as gpd
+
+    g = gpd.GeoSeries(list(counties.geometry.values) + far, crs=counties.crs)
+    a, b = geodesic_area(g.values, g.crs), fast_area(g.values, g.crs)
+    assert np.max(np.abs(a - b) / a) < 1e-4

@@ -34,7 +34,7 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
     legend = legend or legends.LEGENDS["igbp"]
     info: dict = {"rasters": {}}
     geoms_src = counties.geometry.values
-    area = areas.geodesic_area(geoms_src, counties.crs) / 1e6
+    area = areas.fast_area(geoms_src, counties.crs) / 1e6  # equal-area projection: geodesic within 1e-4
     parts = [pd.DataFrame({"area_km2": area}, index=counties.index)]
     for kind, path in rasters.items():
         rinfo = lraster.raster_info(path, kind)
@@ -175,7 +175,7 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     zones = zones.reset_index(drop=True)
     zones = zones[outputs.columns("zones", zones.columns) + ["geometry"]]
     info.update({"model": model.id, "model_source": model.source, "counties": cty.attrs["report"],
-                 "name_field": cty.attrs.get("name_field"), "area_method": "geodesic (GRS80)",
+                 "name_field": cty.attrs.get("name_field"), "area_method": "ellipsoidal (GRS80), Albers equal-area fitted to the counties",
                  "crs": cty.crs.to_string()})
     return zones, info
 
