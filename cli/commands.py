@@ -54,6 +54,9 @@ def _parse_rasters(values: tuple[str, ...]) -> dict[str, str]:
               "built_up, cropland, mosaic, natural, water, barren and nodata.")
 @click.option("--attributes", metavar="TABLE", help="CSV/XLSX joined on county id: pop_density or population, "
               "gdp_per_capita or gdp, grain_output, urbanization_rate (all optional).")
+@click.option("--memory-mb", type=click.FloatRange(min=64), default=1024, show_default=True, metavar="MB",
+              help="Working memory for raster reading: rasters of any size are streamed in pieces of about this "
+              "size.")
 @click.option("--header-row", type=click.IntRange(min=1), metavar="N",
               help="Row of the --attributes table that holds the column names (default: the first row naming "
               "county_id/adcode/code/id or a known column).")
@@ -72,7 +75,7 @@ def _parse_rasters(values: tuple[str, ...]) -> dict[str, str]:
 @encoding_option
 @overwrite_option
 @handle_errors
-def classify(counties, rasters, legend, attributes, header_row, id_field, name_field, model_path, sensitivity, spread, seed,
+def classify(counties, rasters, legend, attributes, memory_mb, header_row, id_field, name_field, model_path, sensitivity, spread, seed,
              output, assume_crs, encoding, overwrite):
     """Classify county polygons into main function zones.
 
@@ -81,7 +84,7 @@ def classify(counties, rasters, legend, attributes, header_row, id_field, name_f
     path, zones = pipeline.run_classify(counties, _parse_rasters(rasters), output, attributes=attributes,
                                         id_field=id_field, name_field=name_field, model_path=model_path,
                                         sensitivity=sensitivity, spread=spread, seed=seed, assume_crs=assume_crs,
-                                        encoding=encoding, legend=legend, header_row=header_row,
+                                        encoding=encoding, legend=legend, header_row=header_row, memory_mb=memory_mb,
                                         overwrite=overwrite)
     echo_zone_summary(zones)
     click.echo(f"wrote {path} (layer zones, {len(zones)} counties)")

@@ -26,6 +26,7 @@ from zoning.areas import geodesic_cell_areas
 from zoning.coverage import _WkbSource
 
 log = logging.getLogger("zoning")
+GDAL_CACHE_MB = 64
 
 
 def _weights(src) -> NumPyRasterSource | None:
@@ -60,8 +61,10 @@ def landcover_fractions(path: Path, geoms: np.ndarray, max_cells: int, progress:
     ops = [f"unique{dv}", f"weighted_frac{dv}" if wts is not None else f"frac{dv}", f"count{dv}"]
     feats = _WkbSource(shapely.to_wkb(np.asarray(geoms)).tolist(), wkt)
     fn = (lambda frac, msg: progress(frac)) if progress else False
-    r = exact_extract(str(path), feats, ops, weights=wts, include_cols=["idx"], output="pandas",
-                      max_cells_in_memory=int(max_cells), progress=fn)
+    # GDAL's block cache would otherwise grow to 5 % of the machine's memory on a large raster
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        r = exact_extract(str(path), feats, ops, weights=wts, include_cols=["idx"], output="pandas",
+                          max_cells_in_memory=int(max_cells), progress=fn)
     r = r.sort_values("idx")
     codes = [np.asarray(u, dtype=float) for u in r["unique"]]
     fracs = [np.asarray(f, dtype=float) for f in r[ops[1].split("(")[0]]]

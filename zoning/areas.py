@@ -47,6 +47,8 @@ def to_crs(geoms: np.ndarray, src, dst) -> np.ndarray:
     if src == dst:
         return np.asarray(geoms)
     t = transformer(src, dst)
+    if t.definition.split()[0] == "proj=noop":  # e.g. CGCS2000 → WGS84 lon/lat: the same numbers
+        return np.asarray(geoms)
     return shapely.transform(np.asarray(geoms), lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 

@@ -176,22 +176,27 @@ def classify(ind: pd.DataFrame, model: Model) -> pd.DataFrame:
     st = model.settings
     zone = dec["zone"].to_numpy()
     used = model.indicators()
-    missing = [", ".join(c for c in used if c not in ind or pd.isna(ind.iloc[i].get(c))) for i in range(len(ind))]
+    gone = np.column_stack([ind[c].isna().to_numpy() if c in ind else np.ones(len(ind), dtype=bool)
+                            for c in used]) if used else np.zeros((len(ind), 0), dtype=bool)
+    missing = [", ".join(np.asarray(used, dtype=object)[row]) for row in gone]
     miss_w = scores[[f"missing_weight_{z}" for z in ZONES]].max(axis=1).to_numpy()
     cells = ind["landcover_cells"].to_numpy(dtype=float) if "landcover_cells" in ind else np.full(len(ind), np.inf)
+    rule_arr, margin_arr = dec["rule"].to_numpy(), dec["margin"].to_numpy(dtype=float)
+    shares = {k: ind[f"{k}_valid_share"].to_numpy(dtype=float) if f"{k}_valid_share" in ind
+              else np.ones(len(ind)) for k in ("landcover", "dem")}
     reasons_review = []
-    for i in range(len(ind)):
+    for i in range(len(ind)):  # short texts per county; every input is a numpy array here
         r = []
-        if dec["rule"].iat[i] in ("highest_score", "tie_break") and dec["margin"].iat[i] < st["review_margin"]:
-            r.append(f"small margin {dec['margin'].iat[i]:.2f}")
+        if rule_arr[i] in ("highest_score", "tie_break") and margin_arr[i] < st["review_margin"]:
+            r.append(f"small margin {margin_arr[i]:.2f}")
         if not cells[i] >= st["min_cells"]:
             r.append(f"few cells ({cells[i]:.1f})" if np.isfinite(cells[i]) else "no raster cells")
         if miss_w[i] > st["max_missing_weight"]:
             r.append(f"missing data ({miss_w[i]:.0%} of a function's weight)")
-        if dec["rule"].iat[i] == "no_data":
+        if rule_arr[i] == "no_data":
             r.append("no indicator data")
         for kind in ("landcover", "dem"):
-            share = ind[f"{kind}_valid_share"].iat[i] if f"{kind}_valid_share" in ind else 1.0
+            share = shares[kind][i]
             if not share >= 0.5:
                 r.append(f"{kind} raster has no data for {1 - (share if share == share else 0):.0%} of the county")
         reasons_review.append("; ".join(r))

@@ -148,12 +148,14 @@ def terrain_from_blocks(geoms: np.ndarray, blocks, crs, steep_relief_m: float = 
             method = f"relief>{steep_relief_m:g}m"
         crop = (slice(halo, halo + h), slice(halo, halo + w))
         dem, rel, steep = data[crop], rel[crop], steep[crop]
-        cov = coverage(geoms[sel], inner, (h, w), crs.to_wkt(), geographic)
-        v, valid, wv, denom, total = _valid_weights(cov, dem)
-        for k, arr in enumerate([wv, np.where(valid, v, 0.0) * wv, np.nan_to_num(cov.values(rel)) * wv,
-                                 cov.values(steep).astype(float) * wv, cov.weight]):
-            sums[k, sel] += _wsum(cov, arr)
-        cells[sel] += cov.cells_covered()
+        valid = np.isfinite(dem)
+        layers = {"valid": valid.astype(float), "elev": np.where(valid, dem, 0.0),
+                  "relief": np.where(valid, np.nan_to_num(rel), 0.0), "steep": (valid & steep).astype(float),
+                  "all": np.ones((h, w))}
+        r = block_sums(geoms[sel], layers, inner, (h, w), crs, geographic)
+        for k, name in enumerate(["valid", "elev", "relief", "steep", "all"]):
+            sums[k, sel] += r[name]
+        cells[sel] += r["cells"]
     with np.errstate(invalid="ignore", divide="ignore"):
         out = pd.DataFrame({"elevation_mean": sums[1] / sums[0], "relief": sums[2] / sums[0],
                             "steep_share": sums[3] / sums[0], "dem_valid_share": sums[0] / sums[4]})
@@ -161,6 +163,33 @@ def terrain_from_blocks(geoms: np.ndarray, blocks, crs, steep_relief_m: float = 
     low = ~(out["dem_valid_share"] >= MIN_VALID_SHARE)
     out.loc[low, ["elevation_mean", "relief", "steep_share"]] = np.nan
     return out, method or f"relief>{steep_relief_m:g}m"
+
+
+def block_sums(geoms: np.ndarray, layers: dict[str, np.ndarray], transform: Affine, shape, crs,
+               geographic: bool) -> dict[str, np.ndarray]:
+    """Per polygon, Σ coverage × true cell area × value over one block, for each array in ``layers`` (exactextract's
+    native ``weighted_sum``; the weights are one column of row areas), and the coverage-weighted cell count."""
+    from exactextract import exact_extract
+    from exactextract.raster import NumPyRasterSource
+    from shapely import to_wkb
+
+    from .areas import geodesic_cell_areas
+    from .coverage import _WkbSource
+
+    h, w = shape
+    xmin, ymax = transform.c, transform.f
+    xmax, ymin = xmin + transform.a * w, ymax + transform.e * h
+    wkt = crs.to_wkt()
+    rows = geodesic_cell_areas(ymax, abs(transform.e), h, transform.a) if geographic else \
+        np.full(h, abs(transform.a * transform.e))
+    srcs = [NumPyRasterSource(np.ascontiguousarray(a, dtype=float), xmin, ymin, xmax, ymax, name=n, srs_wkt=wkt)
+            for n, a in layers.items()]
+    wts = NumPyRasterSource(rows[:, None].astype(float), xmin, ymin, xmax, ymax, name="w", srs_wkt=wkt)
+    r = exact_extract(srcs, _WkbSource(to_wkb(np.asarray(geoms)).tolist(), wkt), ["weighted_sum", "count"],
+                      weights=wts, include_cols=["idx"], output="pandas").sort_values("idx")
+    out = {n: r[f"{n}_w_weighted_sum"].to_numpy(dtype=float) for n in layers}
+    out["cells"] = r[f"{next(iter(layers))}_count"].to_numpy(dtype=float)
+    return out
 
 
 def _window_relief(dem: np.ndarray) -> np.ndarray:

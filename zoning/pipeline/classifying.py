@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -34,46 +35,63 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
     legend = legend or legends.LEGENDS["igbp"]
     info: dict = {"rasters": {}}
     geoms_src = counties.geometry.values
-    area = areas.fast_area(geoms_src, counties.crs) / 1e6  # equal-area projection: geodesic within 1e-4
-    parts = [pd.DataFrame({"area_km2": area}, index=counties.index)]
+    projected: dict[str, np.ndarray] = {}  # counties in each raster CRS, transformed once
+    jobs = []
     for kind, path in rasters.items():
         rinfo = lraster.raster_info(path, kind)
         target = CRS.from_user_input(rinfo["crs"].to_wkt())
-        geoms = areas.to_crs(geoms_src, counties.crs, target)
-        if counties.crs != target:
-            log.info("reprojecting counties from %s to the %s raster's CRS %s for zonal statistics",
-                     counties.crs.to_string(), kind, target.to_string())
+        if target.to_wkt() not in projected:
+            projected[target.to_wkt()] = areas.to_crs(geoms_src, counties.crs, target)
+            if counties.crs != target:
+                log.info("reprojecting counties from %s to the %s raster's CRS %s for zonal statistics",
+                         counties.crs.to_string(), kind, target.to_string())
+        geoms = projected[target.to_wkt()]
         bounds = tuple(gpd.GeoSeries(geoms).total_bounds)
         validate.check_overlap(bounds, rinfo["bounds"], f"counties ({counties.attrs.get('source', '')})",
                                f"{kind} raster {path}")
-        t0 = time.perf_counter()
-        h, w = rinfo["shape"]
-        log.info("%s raster %s: %s × %s cells, streamed (about %.0f MB at a time)", kind, Path(path).name,
-                 f"{w:,}", f"{h:,}", memory_mb)
-        try:
-            with lzonal.north_up(Path(path)) as p:
-                if kind == "landcover":
-                    df, rinfo_k = _landcover(p, geoms, legend, str(path), memory_mb, progress)
-                else:
-                    df, rinfo_k = _dem(p, geoms, target, bounds, str(path), rinfo["unit"], model, memory_mb,
-                                       progress)
-        except MemoryError:
-            raise DataError(f"{kind} raster {path} ({w:,} × {h:,} cells): out of memory even in blocks of about "
-                            f"{memory_mb:.0f} MB. Lower memory_mb (--memory-mb) or free memory.") from None
-        df.index = counties.index
-        rinfo_k["seconds"] = round(time.perf_counter() - t0, 3)
-        info["rasters"][kind] = {"path": str(path), "shape": [h, w], **rinfo_k}
-        parts.append(df)
-    ind = pd.concat(parts, axis=1)
+        jobs.append((kind, path, rinfo, target, geoms, bounds))
+    # the rasters and the county areas on both cores (exactextract, pyproj and GEOS release the GIL); the memory
+    # budget is shared between the rasters read at the same time
+    share = memory_mb / max(1, len(jobs))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        area_job = pool.submit(areas.fast_area, geoms_src, counties.crs)  # equal-area: geodesic within 1e-4
+        futures = [pool.submit(_raster, *job, legend, model, share, progress) for job in jobs]
+        parts = []
+        for (kind, path, rinfo, *_), fut in zip(jobs, futures):
+            df, rinfo_k = fut.result()
+            df.index = counties.index
+            info["rasters"][kind] = {"path": str(path), "shape": list(rinfo["shape"]), **rinfo_k}
+            parts.append(df)
+        area = area_job.result() / 1e6
+    ind = pd.concat([pd.DataFrame({"area_km2": area}, index=counties.index)] + parts, axis=1)
     if attributes is not None:
         ind = pd.concat([ind, ind_mod.attribute_indicators(attributes, ind["area_km2"],
                                                            model.settings["national_gdp_per_capita"])], axis=1)
     return ind, info
 
 
+def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: float, progress):
+    """Indicators of one raster, streamed."""
+    t0 = time.perf_counter()
+    h, w = rinfo["shape"]
+    log.info("%s raster %s: %s × %s cells, streamed (about %.0f MB at a time)", kind, Path(path).name,
+             f"{w:,}", f"{h:,}", memory_mb)
+    try:
+        with lzonal.north_up(Path(path)) as p:
+            if kind == "landcover":
+                df, rinfo_k = _landcover(p, geoms, legend, str(path), memory_mb, progress)
+            else:
+                df, rinfo_k = _dem(p, geoms, target, bounds, str(path), rinfo["unit"], model, memory_mb, progress)
+    except MemoryError:
+        raise DataError(f"{kind} raster {path} ({w:,} × {h:,} cells): out of memory even in blocks of about "
+                        f"{memory_mb:.0f} MB. Lower memory_mb (--memory-mb) or free memory.") from None
+    rinfo_k["seconds"] = round(time.perf_counter() - t0, 3)
+    return df, rinfo_k
+
+
 def _landcover(path: Path, geoms, legend, source: str, memory_mb: float, progress):
     codes, fracs, cells, nodata = lzonal.landcover_fractions(
-        path, geoms, max_cells=memory_mb * 1e6 / 40,
+        path, geoms, max_cells=memory_mb * 1e6 / 200,  # ~5 M cells per GB: measured, with headroom
         progress=lambda f: record.step(progress, "land cover (counties)", int(round(f * len(geoms))), len(geoms)))
     flat_codes = np.concatenate(codes) if codes else np.zeros(0)
     weight = np.concatenate([f * c for f, c in zip(fracs, cells)]) if codes else np.zeros(0)
@@ -117,7 +135,7 @@ def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: fl
 def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, id_field: str | None = None,
              name_field: str | None = None, sensitivity: int = 0, spread: float = 0.10, seed: int = 0,
              assume_crs: str | None = None, encoding: str | None = None, legend: str | None = None,
-             progress: Callable | None = None) -> gpd.GeoDataFrame:
+             memory_mb: float = 1024.0, progress: Callable | None = None) -> gpd.GeoDataFrame:
     """Classify county polygons into main function zones (城镇化地区 / 农产品主产区 / 重点生态功能区).
 
     Parameters
@@ -127,6 +145,7 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     attributes : DataFrame or CSV/XLSX path joined on county id (optional)
     model : :class:`zoning.model.Model`, a model TOML path, or None for the shipped default
     legend : land-cover legend: ``igbp`` (default), ``esa_worldcover``, ``clcd``, ``globeland30`` or a legend TOML
+    memory_mb : working memory for raster reading (rasters of any size are streamed)
     progress : ``progress(stage, done, total)``; return False to cancel (raises :class:`zoning.errors.Cancelled`)
 
     Returns
@@ -135,13 +154,13 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     """
     zones, info = _classify(counties, rasters, attributes, model, ReadOptions(None, {"county": id_field}
                             if id_field else {}, assume_crs, encoding), name_field, sensitivity, spread, seed,
-                            progress, load_legend(legend))
+                            progress, load_legend(legend), None, memory_mb)
     zones.attrs["info"] = info
     return zones
 
 
 def _classify(counties, rasters, attributes, model, read: ReadOptions, name_field, sensitivity, spread, seed,
-              progress, legend=None, header_row=None):
+              progress, legend=None, header_row=None, memory_mb: float = 1024.0):
     unknown = set(rasters) - set(RASTER_KINDS)
     if unknown:
         raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use landcover=PATH and dem=PATH")
@@ -153,7 +172,7 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     names = cty["_name"]
     attrs = read_attributes(attributes, cty, header_row) if attributes is not None else None
     log.info("computing indicators for %d counties", len(cty))
-    ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend)
+    ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, memory_mb)
     ind["admin_type"] = ind_mod.admin_type(names)
     log.info("classifying with model %s", model.id)
     res = cls.classify(ind, model)
@@ -182,7 +201,8 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
 
 def run_classify(counties, rasters, output, overwrite: bool = False, spread: float = 0.10, attributes=None,
                  id_field=None, name_field=None, model_path=None, sensitivity: int = 0, seed: int = 0,
-                 assume_crs=None, encoding=None, legend=None, header_row=None, progress=None):
+                 assume_crs=None, encoding=None, legend=None, header_row=None, memory_mb: float = 1024.0,
+                 progress=None):
     """``zoning classify``: classify and write the ``zones`` layer. Returns (output path, zones)."""
     read = ReadOptions(None, {"county": id_field} if id_field else {}, assume_crs, encoding)
     inputs = input_paths(counties, attributes) + [Path(p) for p in rasters.values()]
@@ -192,7 +212,7 @@ def run_classify(counties, rasters, output, overwrite: bool = False, spread: flo
     model = load_model(model_path)
     lg = load_legend(legend)
     zones, info = _classify(counties, rasters, attributes, model, read, name_field, sensitivity, spread, seed,
-                            progress, lg, header_row)
+                            progress, lg, header_row, memory_mb)
     meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
     path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
                              inputs=inputs)

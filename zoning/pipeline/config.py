@@ -98,7 +98,8 @@ PROJECT_INPUTS = {"counties": True, "landcover": True, "dem": False, "attributes
 PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field": str, "name_field": str,
                    "red_line_id": str, "farmland_id": str, "urban_boundary_id": str, "construction_id": str,
                    "sensitivity": int, "seed": int, "spread": float, "simplify_m": float, "basemap": str,
-                   "tianditu_key": str, "crs": str, "encoding": str, "legend": str, "header_row": int}
+                   "tianditu_key": str, "crs": str, "encoding": str, "legend": str, "header_row": int,
+                   "memory_mb": float}
 
 
 def sample_project() -> Path:
@@ -166,7 +167,7 @@ def load_project(path: Path) -> Project:
         problems.append(f"options.basemap: expected one of {', '.join(BASEMAPS)}, got {opts['basemap']!r}")
     if opts.get("basemap") == "tianditu" and not opts.get("tianditu_key"):
         problems.append("options.tianditu_key: required with basemap = \"tianditu\"")
-    for k, lo in (("simplify_m", 0), ("sensitivity", 0), ("spread", 0)):
+    for k, lo in (("simplify_m", 0), ("sensitivity", 0), ("spread", 0), ("memory_mb", 64), ("header_row", 1)):
         if isinstance(opts.get(k), (int, float)) and opts[k] < lo:
             problems.append(f"options.{k}: must be ≥ {lo}, got {opts[k]!r}")
     for k, check in (("crs", check_crs), ("encoding", check_encoding)):

@@ -42,7 +42,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         rasters = {k: inp[k] for k in ("landcover", "dem") if k in inp}
         zones, cinfo = _classify(inp["counties"], rasters, inp.get("attributes"), proj.model, proj.read,
                                  opt.get("name_field"), opt.get("sensitivity", 0), opt.get("spread", 0.10),
-                                 opt.get("seed", 0), progress, proj.legend, opt.get("header_row"))
+                                 opt.get("seed", 0), progress, proj.legend, opt.get("header_row"),
+                                 float(opt.get("memory_mb", 1024.0)))
         timings["classify"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         specs = {k: inp[k] for k in ("red_line", "farmland", "urban_boundary")}
