@@ -34,6 +34,27 @@ def _valid_weights(cov: Coverage, grid: np.ndarray):
     return v, valid, wv, _wsum(cov, wv), _wsum(cov, w)
 
 
+def _group_shares(wsum, grp: np.ndarray, valid: np.ndarray, total: np.ndarray, cells: np.ndarray) -> pd.DataFrame:
+    """The land-cover share table from a weighted-sum function over entries whose group codes are ``grp``."""
+    denom = wsum(valid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        def share(mask):
+            return wsum(mask) / denom
+
+        out = pd.DataFrame({
+            "built_up_share": share(grp == BUILT_UP),
+            "cropland_share": share((grp == CROPLAND) + 0.5 * (grp == MOSAIC)),
+            "ecological_share": share(np.isin(grp, NATURAL + WATER) + 0.5 * (grp == MOSAIC)),
+            "barren_share": share(grp == BARREN),
+            "water_share": share(np.isin(grp, WATER)),
+            "landcover_valid_share": denom / total,
+        })
+    out["landcover_cells"] = cells
+    low = ~(out["landcover_valid_share"] >= MIN_VALID_SHARE)
+    out.loc[low, ["built_up_share", "cropland_share", "ecological_share", "barren_share", "water_share"]] = np.nan
+    return out
+
+
 def landcover_shares(cov: Coverage, classes: np.ndarray) -> pd.DataFrame:
     """Area shares of land-cover groups per polygon (``classes`` holds :data:`zoning.legends.GROUPS` codes).
 
@@ -47,22 +68,7 @@ def landcover_shares(cov: Coverage, classes: np.ndarray) -> pd.DataFrame:
     ``water_share``, ``landcover_valid_share`` (valid area ÷ covered area) and ``landcover_cells``.
     """
     v, valid, wv, denom, total = _valid_weights(cov, classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        def share(mask):
-            return _wsum(cov, wv * mask) / denom
-
-        out = pd.DataFrame({
-            "built_up_share": share(v == BUILT_UP),
-            "cropland_share": share((v == CROPLAND) + 0.5 * (v == MOSAIC)),
-            "ecological_share": share(np.isin(v, NATURAL + WATER) + 0.5 * (v == MOSAIC)),
-            "barren_share": share(v == BARREN),
-            "water_share": share(np.isin(v, WATER)),
-            "landcover_valid_share": denom / total,
-        })
-    out["landcover_cells"] = cov.cells_covered()
-    low = ~(out["landcover_valid_share"] >= MIN_VALID_SHARE)
-    out.loc[low, ["built_up_share", "cropland_share", "ecological_share", "barren_share", "water_share"]] = np.nan
-    return out
+    return _group_shares(lambda mask: _wsum(cov, wv * mask), v, valid, total, cov.cells_covered())
 
 
 def shares_from_fractions(codes: list[np.ndarray], fracs: list[np.ndarray], cells: np.ndarray,
@@ -74,31 +80,13 @@ def shares_from_fractions(codes: list[np.ndarray], fracs: list[np.ndarray], cell
     """
     n = len(codes)
     feat = np.repeat(np.arange(n), [len(c) for c in codes]).astype(np.int64)
-    code = np.concatenate(codes) if n else np.zeros(0)
     frac = np.concatenate(fracs) if n else np.zeros(0)
-    grp = legends.group_of(code, legend)
-    valid = ~np.isnan(grp)
+    grp = legends.group_of(np.concatenate(codes) if n else np.zeros(0), legend)
 
     def wsum(mask):
         return np.bincount(feat, weights=frac * mask, minlength=n)
 
-    denom = wsum(valid)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        def share(mask):
-            return wsum(mask) / denom
-
-        out = pd.DataFrame({
-            "built_up_share": share(grp == BUILT_UP),
-            "cropland_share": share((grp == CROPLAND) + 0.5 * (grp == MOSAIC)),
-            "ecological_share": share(np.isin(grp, NATURAL + WATER) + 0.5 * (grp == MOSAIC)),
-            "barren_share": share(grp == BARREN),
-            "water_share": share(np.isin(grp, WATER)),
-            "landcover_valid_share": denom / np.maximum(wsum(np.ones(len(frac))), 1e-300),
-        })
-    out["landcover_cells"] = cells
-    low = ~(out["landcover_valid_share"] >= MIN_VALID_SHARE)
-    out.loc[low, ["built_up_share", "cropland_share", "ecological_share", "barren_share", "water_share"]] = np.nan
-    return out
+    return _group_shares(wsum, grp, ~np.isnan(grp), np.maximum(wsum(np.ones(len(frac))), 1e-300), cells)
 
 
 def terrain_from_blocks(geoms: np.ndarray, blocks, crs, steep_relief_m: float = 500.0,
