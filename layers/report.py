@@ -6,76 +6,52 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from . import xlsx
 from .files import GENERATOR
 
 log = logging.getLogger("zoning")
 REPORT_FILES = ("violations.csv", "report.xlsx", "report.html")
-XLSX_MAX_ROWS = 1_048_575  # Excel's row limit, less the header
 
 
-_RISKY = ("=", "+", "-", "@", "\t", "\r")
+_RISKY = r"^[=+\-@\t\r]"  # what a spreadsheet would run as a formula (OWASP CSV injection)
+
+
+def _safe_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
+    cols = []
+    for col in batch.columns:
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            risky = pc.fill_null(pc.match_substring_regex(col, _RISKY), False)
+            col = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
+        cols.append(col)
+    return pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
 
 
 def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet would run as a formula get a leading apostrophe (OWASP CSV injection)."""
+    """The same for a DataFrame (the HTML page's tables)."""
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
             col = out[c].astype(object)
-            risky = col.map(lambda v: isinstance(v, str) and v.startswith(_RISKY))
-            if risky.any():
-                out[c] = col.where(~risky, "'" + col.astype(str))
+            risky = col.astype(str).str.match(_RISKY) & col.map(lambda v: isinstance(v, str))
+            out[c] = col.where(~risky, "'" + col.astype(str))
     return out
 
 
-def _batches(gpkg: Path, where: str | None = None, batch: int = 20_000):
-    """Violation rows from the written GeoPackage, batch by batch (memory follows the batch, not the run)."""
+def _batches(gpkg: Path, where: str | None = None, batch: int = 10_000):
+    """Violation rows from the written GeoPackage as Arrow batches (memory follows the batch, not the run)."""
     from pyogrio import open_arrow
 
     with open_arrow(gpkg, layer="violations", read_geometry=False, where=where, batch_size=batch,
                     use_pyarrow=True) as (_, reader):
-        for b in reader:
-            yield b.to_pandas()
+        yield from reader
 
 
-def _sheet(wb, title: str, frames, widths: dict[str, float] | None = None) -> int:
-    """A write-only sheet: bilingual header, frozen and filtered, widths, 0.01 number format for areas."""
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.utils import get_column_letter
-    from zoning import outputs
-
-    ws = wb.create_sheet(title[:31])
-    n, cols = 0, None
-    for df in frames:
-        if cols is None:
-            cols = list(df.columns)
-            for j, c in enumerate(cols, 1):
-                ws.column_dimensions[get_column_letter(j)].width = (widths or {}).get(c, _width(c))
-            ws.freeze_panes = "A2"
-            ws.append([outputs.label(c) for c in cols])
-        fmt = {j: ("#,##0.00" if c.startswith("area_") else "0.0000000" if c.startswith("centroid_") else None)
-               for j, c in enumerate(cols)}
-        for row in formula_safe(df[cols]).itertuples(index=False, name=None):
-            if n >= XLSX_MAX_ROWS:
-                log.warning("report.xlsx: sheet %s keeps the first %d rows (the Excel limit); violations.csv has "
-                            "them all", title, XLSX_MAX_ROWS)
-                return n
-            cells = []
-            for j, v in enumerate(row):
-                if v is None or (isinstance(v, float) and v != v):
-                    v = None
-                if fmt[j] and v is not None:
-                    cell = WriteOnlyCell(ws, value=v)
-                    cell.number_format = fmt[j]
-                    cells.append(cell)
-                else:
-                    cells.append(v)
-            ws.append(cells)
-            n += 1
-    if cols:
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{n + 1}"
-    return n
+def _frame_batches(df: pd.DataFrame):
+    yield from pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False).combine_chunks().to_batches()
 
 
 def _width(col: str) -> float:
@@ -85,56 +61,72 @@ def _width(col: str) -> float:
         col, max(10.0, min(24.0, 1.6 * len(outputs.zh(col)) + 2)))
 
 
+def _style(col: str) -> str:
+    return "area" if col.startswith("area_") else "coord" if col.startswith("centroid_") else "plain"
+
+
+def _sheet(wb: xlsx.Workbook, title: str, columns: list[str], batches) -> int:
+    from zoning import outputs
+
+    n = wb.sheet(title, columns, [outputs.label(c) for c in columns], batches, [_width(c) for c in columns],
+                 {c: _style(c) for c in columns})
+    if n >= xlsx.MAX_ROWS:
+        log.warning("report.xlsx: sheet %s keeps the first %d rows (the Excel limit); violations.csv has them all",
+                    title, xlsx.MAX_ROWS)
+    return n
+
+
+def _write_csv(path: Path, gpkg: Path) -> int:
+    """violations.csv: the contract's field names (a second header row would break scripts), UTF-8 with BOM so
+    Excel shows Chinese, formula-like text prefixed with an apostrophe."""
+    import pyarrow.csv as pacsv
+
+    from zoning import outputs
+
+    n, writer = 0, None
+    with open(path, "wb") as f:
+        f.write("\ufeff".encode("utf-8"))
+        for batch in _batches(gpkg):
+            if writer is None:
+                writer = pacsv.CSVWriter(f, batch.schema)
+            writer.write_batch(_safe_batch(batch))
+            n += batch.num_rows
+        if writer is None:
+            f.write((",".join(outputs.columns("violations")) + "\n").encode("utf-8"))
+        else:
+            writer.close()
+    return n
+
+
+def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame) -> None:
+    from zoning import outputs
+
+    order = sorted(outputs.CHECKS.values(), key=lambda c: -outputs.SEVERITIES[c.severity].rank)
+    with xlsx.Workbook(path) as wb:
+        _sheet(wb, "汇总 summary", list(summary.columns), _frame_batches(summary))
+        for spec in order:  # most severe first: the red-line sheet right after the summary
+            if spec.kind == "conflict" and len(conflicts):
+                grp = conflicts[conflicts["check_id"] == spec.id]
+                if len(grp):
+                    _sheet(wb, spec.zh, list(grp.columns), _frame_batches(grp))
+            elif spec.kind == "construction":
+                _sheet(wb, spec.zh, outputs.columns("violations"), _batches(gpkg, f"check_id = '{spec.id}'"))
+
+
 def write_reports(directory: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame,
                   top: pd.DataFrame, meta: dict) -> list[Path]:
     """Write the three report files into ``directory`` (a directory being built inside an atomic output).
 
-    Violations are streamed from the GeoPackage ``gpkg`` (layer ``violations``), so memory does not grow with them;
-    ``top`` holds the most serious ones for the HTML page.
+    Violations are streamed from the GeoPackage ``gpkg`` (layer ``violations``) as Arrow batches, so memory does not
+    grow with them; ``top`` holds the most serious ones for the HTML page.
     """
-    import openpyxl
-
-    from zoning import outputs
-
     directory = Path(directory)
     csv_path, xlsx_path, html_path = (directory / f for f in REPORT_FILES)
-    # CSV: the contract's field names (a second header row would break scripts), UTF-8 with BOM for Excel
-    n = 0
-    for i, df in enumerate(_batches(gpkg)):
-        formula_safe(df).to_csv(csv_path, index=False, encoding="utf-8-sig" if i == 0 else "utf-8",
-                                mode="w" if i == 0 else "a", header=i == 0)
-        n += len(df)
-    if n == 0:
-        pd.DataFrame(columns=outputs.columns("violations")).to_csv(csv_path, index=False, encoding="utf-8-sig")
-
-    wb = openpyxl.Workbook(write_only=True)
-    try:
-        _write_sheets(wb, gpkg, conflicts, summary)
-        wb.save(xlsx_path)
-    except BaseException:
-        for ws in wb.worksheets:  # close the sheets' temporary writers quietly (an interrupt may land here)
-            try:
-                ws.close()
-            except Exception:  # noqa: S110 - best effort while unwinding
-                pass
-        raise
+    n = _write_csv(csv_path, gpkg)
+    _write_xlsx(xlsx_path, gpkg, conflicts, summary)
     html_path.write_text(_html(top, n, conflicts, summary, meta), encoding="utf-8")
     log.debug("wrote reports to %s", directory)
     return [csv_path, xlsx_path, html_path]
-
-
-def _write_sheets(wb, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame) -> None:
-    from zoning import outputs
-
-    _sheet(wb, "汇总 summary", [summary])
-    order = sorted(outputs.CHECKS.values(), key=lambda c: -outputs.SEVERITIES[c.severity].rank)
-    for spec in order:  # most severe first: the red-line sheet right after the summary
-        if spec.kind == "conflict" and len(conflicts):
-            grp = conflicts[conflicts["check_id"] == spec.id]
-            if len(grp):
-                _sheet(wb, spec.zh, [grp])
-        elif spec.kind == "construction":
-            _sheet(wb, spec.zh, _batches(gpkg, f"check_id = '{spec.id}'"))
 
 
 def _table(df: pd.DataFrame) -> str:

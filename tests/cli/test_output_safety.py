@@ -103,21 +103,24 @@ def test_a_second_run_on_the_same_target_fails_clearly(tmp_path):
     assert no_debris(tmp_path)
 
 
-def _start_run(tmp_path, name="out", delay=1.0):
+def _start_run(tmp_path, name="out", stage=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.Popen([sys.executable, "-m", "cli", "run", "-o", name], cwd=tmp_path, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(f".{name}.*.part")):
-        time.sleep(0.05)
-    time.sleep(delay)  # inside the run: classifying, checking, writing reports or the map
+        time.sleep(0.01)
+    part = next(iter(tmp_path.glob(f".{name}.*.part")), None)
+    # the stage of the run to interrupt: checking (the GeoPackage is being written) or writing reports
+    while stage and time.time() < deadline and part is not None and not (part / stage).exists():
+        time.sleep(0.005)
     return p
 
 
-@pytest.mark.parametrize("sig, code, delay", [(signal.SIGTERM, 143, 0.3), (signal.SIGTERM, 143, 1.5),
-                                              (signal.SIGTERM, 143, 2.5), (signal.SIGHUP, 129, 1.0)])
-def test_sigterm_and_sighup_leave_nothing_behind(tmp_path, sig, code, delay):
-    p = _start_run(tmp_path, delay=delay)
+@pytest.mark.parametrize("sig, code, stage", [(signal.SIGTERM, 143, None), (signal.SIGTERM, 143, "zoning.gpkg"),
+                                              (signal.SIGTERM, 143, "report"), (signal.SIGHUP, 129, "zoning.log")])
+def test_sigterm_and_sighup_leave_nothing_behind(tmp_path, sig, code, stage):
+    p = _start_run(tmp_path, stage=stage)
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     assert p.returncode == code, err
@@ -126,7 +129,7 @@ def test_sigterm_and_sighup_leave_nothing_behind(tmp_path, sig, code, delay):
 
 
 def test_debris_of_a_killed_run_is_cleared_by_the_next(tmp_path):
-    p = _start_run(tmp_path)
+    p = _start_run(tmp_path, stage="zoning.gpkg")
     p.kill()
     p.wait()
     assert not no_debris(tmp_path)  # kill -9 cannot clean up
