@@ -6,6 +6,7 @@ import functools
 import logging
 import signal
 import sys
+import time
 import traceback
 
 import click
@@ -27,6 +28,7 @@ class _Handler(logging.StreamHandler):
     def __init__(self, stream):
         super().__init__(stream)
         self._last: dict = {}
+        self._start: dict = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         prog = getattr(record, "progress", None)
@@ -43,17 +45,26 @@ class _Handler(logging.StreamHandler):
                 self._bar = False
             return super().emit(record)
         label, done, total = prog
+        t0 = self._start.setdefault(label, time.monotonic())
+        elapsed = max(time.monotonic() - t0, 1e-9)
+        rate = f" {done / elapsed:,.1f}/s" if done else ""
         if total:
             width = 30
-            fill = int(width * done / total)
-            self.stream.write(f"\r{label} [{'#' * fill}{' ' * (width - fill)}] {done:,}/{total:,}")
+            fill = int(width * min(done, total) / total)
+            eta = f" ETA {_clock((total - done) * elapsed / done)}" if 0 < done < total else ""
+            self.stream.write(f"\r{label} [{'#' * fill}{' ' * (width - fill)}] {done:,}/{total:,}{rate}{eta}   ")
         else:
-            self.stream.write(f"\r{label} {done:,}")
+            self.stream.write(f"\r{label} {done:,}{rate}   ")
         self._bar = True
         if total and done >= total:
             self.stream.write("\n")
             self._bar = False
         self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    m, sec = divmod(int(seconds + 0.5), 60)
+    return f"{m // 60}:{m % 60:02d}:{sec:02d}" if m >= 60 else f"{m}:{sec:02d}"
 
 
 def _setup_logging(verbose: int, quiet: int) -> None:
@@ -95,7 +106,7 @@ def handle_errors(func):
                        "chunk_size in the rules), or use a machine with more memory.", err=True)
             ctx.exit(1)
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
                 click.echo(f"Error: cannot write {exc.filename or 'the output'}: {exc.strerror}.", err=True)
                 ctx.exit(4)
             _internal(exc, debug, ctx)
