@@ -223,3 +223,45 @@ def map_cmd(gpkgs, output, basemap, tianditu_key, simplify_m, overwrite):
     """Draw zones, control lines, conflicts and violations into one self-contained, offline HTML map."""
     size = pipeline.run_map(list(gpkgs), output, basemap, tianditu_key, simplify_m, overwrite)
     click.echo(f"wrote {output} ({size / 1e6:.1f} MB)")
+
+
+@cli.command("compare")
+@click.argument("zones", metavar="ZONES")
+@click.option("--reference", required=True, metavar="TABLE",
+              help="CSV/XLSX of official designations keyed by county id (zone names in English or Chinese).")
+@click.option("--reference-id-field", metavar="F", help="Id column (default: first of county_id, adcode, code, id).")
+@click.option("--reference-zone-field", metavar="F",
+              help="Zone column (default: first of zone, designation, 主体功能区).")
+@click.option("--header-row", type=click.IntRange(min=1), metavar="N", help="Row of TABLE with the column names.")
+@click.option("-o", "--output", required=True, metavar="OUT.gpkg", help="Output GeoPackage (layer `comparison`).")
+@overwrite_option
+@handle_errors
+def compare_cmd(zones, reference, reference_id_field, reference_zone_field, header_row, output, overwrite):
+    """Compare a `zones` layer with an official scheme: agreement, Cohen's kappa, confusion matrix, disagreements.
+
+    ZONES is the GeoPackage of `zoning classify` or `zoning run` (or PATH:LAYER). Writes layer `comparison`
+    (styled for QGIS); `zoning map OUT.gpkg -o map.html` draws it offline.
+    """
+    res = pipeline.run_compare(zones, reference, output, reference_id_field, reference_zone_field, header_row,
+                               overwrite)
+    echo_comparison(res)
+    click.echo(f"wrote {output} (layer comparison, {len(res.table)} counties)")
+
+
+def echo_comparison(res) -> None:
+    from zoning.outputs import ZONES
+
+    click.echo(f"compared {res.compared} counties: agreement {res.agreement:.1%}, Cohen's kappa {res.kappa:.2f}")
+    click.echo("confusion (rows: reference, columns: classified)")
+    names = list(res.confusion.columns)
+    click.echo(f"{'':<18}" + "".join(f"{n:>18}" for n in names))
+    for ref, row in res.confusion.iterrows():
+        click.echo(f"{ref:<18}" + "".join(f"{int(v):>18}" for v in row))
+    dis = res.table[res.table["agrees"].fillna(True) == False]  # noqa: E712 - nullable boolean
+    if len(dis):
+        click.echo(f"disagreements ({len(dis)}):")
+        for r in dis.itertuples():
+            click.echo(f"  {r.county_id} {getattr(r, 'name', '')}: {ZONES[r.zone].zh} ≠ "
+                       f"{ZONES[r.reference_zone].zh} (reference); {getattr(r, 'top_factors', '')}")
+    if res.unmatched:
+        click.echo(f"reference ids matching no county ({len(res.unmatched)}): {', '.join(res.unmatched[:20])}")

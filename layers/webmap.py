@@ -30,6 +30,8 @@ LAYERS = {
     "red_line": ("生态保护红线 Red line", ["id", "name"], ["id", "code", "name", "county_name"], False),
     "farmland": ("永久基本农田 Farmland", ["id", "name"], ["id", "code", "name", "county_name"], False),
     "urban_boundary": ("城镇开发边界 Urban boundary", ["id", "name"], ["id", "code", "name", "county_name"], False),
+    "comparison": ("与规划对比 Comparison", ["name", "zone", "reference_zone"],
+                   ["county_id", "name", "zone", "reference_zone", "agrees", "margin", "top_factors"], True),
     "conflicts": ("控制线冲突 Conflicts", ["check_zh", "area_mu"],
                   ["violation_id", "check_zh", "severity_zh", "layer", "control_id", "other_layer",
                    "other_control_id", "county_name", "area_mu", "area_ha"], True),
@@ -80,6 +82,10 @@ def _style(layer: str):
         colours = {k: z.colour for k, z in outputs.ZONES.items()}
         return lambda f: {"fillColor": colours.get(f["properties"].get("zone"), "#999999"), "color": "#444444",
                           "weight": 0.6, "fillOpacity": 0.65}
+    if layer == "comparison":
+        agree = {True: outputs.AGREEMENT["true"].colour, False: outputs.AGREEMENT["false"].colour}
+        return lambda f: {"fillColor": agree.get(f["properties"].get("agrees"), "#bbbbbb"), "color": "#444444",
+                          "weight": 0.6, "fillOpacity": 0.65}
     if layer == "violations":
         sev = {k: c.colour for k, c in outputs.SEVERITIES.items()}
         return lambda f: {"fillColor": sev.get(f["properties"].get("severity"), "#999999"),
@@ -106,6 +112,7 @@ def _legend(layers: dict) -> str:
             for k, c in cats.items() if k in codes]
 
     rows = rows_for("主体功能区 Zones", outputs.ZONES, present("zones", "zone"))
+    rows += rows_for("与规划对比 Comparison", outputs.AGREEMENT, {v.lower() for v in present("comparison", "agrees")})
     rows += rows_for("三条控制线 Control lines", outputs.LINES, {k for k in outputs.LINES if k in layers})
     rows += rows_for("建设占用问题图斑 Construction findings", outputs.SEVERITIES, present("violations", "severity"))
     rows += rows_for("控制线冲突 Conflicts", outputs.CHECKS, present("conflicts", "check_id"))

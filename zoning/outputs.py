@@ -119,6 +119,9 @@ _FIELDS = [
     _F("centroid_lat", "real", "centroid latitude", "中心纬度", "°"),
     _F("detected_on", "text", "detected on", "发现日期"),
     _F("note", "text", "note", "说明"),
+    _F("reference_zone", "text", "official zone (code)", "规划主体功能区类型代码",
+       description="the zone of the reference (official) scheme"),
+    _F("agrees", "bool", "agrees with the reference", "与规划一致", description="null where the county is not in the reference"),
     _F("count", "int", "rows", "数量"),
     _F("parcels", "int", "parcels", "图斑数"),
     _F("slivers", "int", "slivers (not listed)", "碎片数(未列出)"),
@@ -152,6 +155,9 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
     LayerSpec("violations", "Construction findings", "建设占用问题图斑", "MultiPolygon", _VIOLATION_FIELDS,
               "Construction in the red line, on permanent farmland or outside the urban development boundary; one "
               "row per (check, parcel, control feature). Severity medium means 待核实 (to be verified)."),
+    LayerSpec("comparison", "Comparison with the official scheme", "与规划方案对比", "MultiPolygon",
+              ("county_id", "name", "zone", "reference_zone", "agrees", "margin", "top_factors", "reason"),
+              "One row per county: the classified zone beside the reference zone (zoning compare)."),
     LayerSpec("county_summary", "County summary", "县级汇总", None, _SUMMARY_FIELDS,
               "Per county and check: rows, parcels, slivers and area; every county listed, a TOTAL row per check. "
               "Areas count each parcel's area inside a line once (union), whatever the overlaps of its features."),
@@ -203,8 +209,11 @@ LINE_CODES = {"red_line": "ERL", "farmland": "PBF", "urban_boundary": "UDB"}
 # coded fields shown through a value map (QGIS) or a label column (tables)
 VALUE_MAPS: dict[str, dict[str, Category | CheckSpec]] = {
     "zone": ZONES, "severity": SEVERITIES, "check_id": CHECKS, "layer": LINES, "other_layer": LINES,
-    "alt_zone": ZONES,
+    "alt_zone": ZONES, "reference_zone": ZONES,
 }
+AGREEMENT: dict[str, Category] = {c.code: c for c in [
+    Category("true", "一致", "agrees", "#1a9850"), Category("false", "不一致", "disagrees", "#d73027"),
+]}
 
 
 def columns(layer: str, present=None) -> list[str]:

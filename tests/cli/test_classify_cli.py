@@ -84,3 +84,27 @@ def test_bad_raster_arguments(cli, sample, tmp_path, args, code, message):
     assert r.returncode == code
     assert message in r.stderr
     assert not (tmp_path / "z.gpkg").exists()
+
+
+def test_compare_with_a_gbk_reference(cli, sample, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "z.gpkg"
+    assert cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "-o", str(out)).returncode == 0
+    z = gpd.read_file(out, layer="zones")
+    ids = z.county_id.tolist()[:6]
+    truth = z.set_index("county_id").loc[ids, "zone"]
+    zh = {"urbanization": "城镇化地区", "grain_production": "农产品主产区", "ecological": "重点生态功能区"}
+    ref = pd.DataFrame({"区划代码": ids + ["999999"], "主体功能区": [zh[v] for v in truth] + ["重点生态功能区"]})
+    ref.loc[0, "主体功能区"] = zh["ecological" if truth.iloc[0] != "ecological" else "urbanization"]  # one disagrees
+    ref.to_csv(tmp_path / "ref.csv", index=False, encoding="gbk")
+    r = cli("compare", str(out), "--reference", str(tmp_path / "ref.csv"), "-o", str(tmp_path / "c.gpkg"))
+    assert r.returncode == 0, r.stderr
+    assert "compared 6 counties: agreement 83.3%" in r.stdout and "999999" in r.stdout
+    c = gpd.read_file(tmp_path / "c.gpkg", layer="comparison").set_index("county_id")
+    assert c.loc[ids[0], "agrees"] == False and c.loc[ids[1:], "agrees"].all()  # noqa: E712
+    assert c.drop(index=ids)["agrees"].isna().all()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("county_id,zone\n510104,禁止开发区域\n", encoding="utf-8")
+    r = cli("compare", str(out), "--reference", str(bad), "-o", str(tmp_path / "d.gpkg"))
+    assert r.returncode == 1 and "禁止开发区域" in r.stderr and not (tmp_path / "d.gpkg").exists()

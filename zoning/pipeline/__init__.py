@@ -5,9 +5,10 @@ run the domain and write its outputs; ``project`` runs the whole job; ``record``
 """
 from .checking import CheckResult, check, run_check
 from .classifying import classify, run_classify
+from .comparing import run_compare
 from .config import ReadOptions, load_model, load_project, load_rules, sample_project
 from .project import run_map, run_project
 from .record import library_versions
 
 __all__ = ["CheckResult", "ReadOptions", "check", "classify", "library_versions", "load_model", "load_project",
-           "load_rules", "run_check", "run_classify", "run_map", "run_project", "sample_project"]
+           "load_rules", "run_check", "run_classify", "run_compare", "run_map", "run_project", "sample_project"]

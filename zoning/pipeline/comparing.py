@@ -1,0 +1,64 @@
+"""``zoning compare``: a ``zones`` layer against an official designation table."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+
+from layers import gpkg, styles, vector as lvector
+from layers.files import check_target
+
+from .. import compare as cmp, outputs, tables, validate
+from ..errors import DataError
+from . import record
+
+log = logging.getLogger("zoning")
+REF_ID_FIELDS = ("county_id", "adcode", "code", "id", "区划代码")
+REF_ZONE_FIELDS = ("zone", "designation", "主体功能区", "reference_zone")
+
+
+def read_reference(path, id_field: str | None, zone_field: str | None, header_row: int | None = None):
+    """The reference table with ``county_id`` and ``reference_zone`` (zone names normalised)."""
+    raw = lvector.read_table(path, role="reference")
+    t, notes = tables.clean_table(raw, str(path), (), header_row)
+    for n in notes:
+        log.warning("%s", n)
+    idf = validate.pick_field(t, id_field, REF_ID_FIELDS, f"reference {path}", "--reference-id-field")
+    zf = validate.pick_field(t, zone_field, REF_ZONE_FIELDS, f"reference {path}", "--reference-zone-field")
+    if idf is None or zf is None:
+        raise DataError(f"reference {path}: needs a county id column ({', '.join(REF_ID_FIELDS)}) and a zone column "
+                        f"({', '.join(REF_ZONE_FIELDS)}); its columns are {', '.join(c for c in t if c != '_row')}. "
+                        "Name them with --reference-id-field and --reference-zone-field.")
+    out = t[[idf, zf]].rename(columns={idf: "county_id", zf: "reference_zone"})
+    out["county_id"] = out["county_id"].astype(str).str.strip().str.removesuffix(".0")
+    out["reference_zone"] = cmp.normalise_zones(out["reference_zone"], f"reference {path}, column {zf!r}")
+    dup = out["county_id"][out["county_id"].duplicated()]
+    if len(dup):
+        raise DataError(f"reference {path}: duplicate county ids {', '.join(sorted(set(dup))[:10])}")
+    return out.dropna(subset=["reference_zone"])
+
+
+def run_compare(zones_spec, reference, output, id_field=None, zone_field=None, header_row=None,
+                overwrite: bool = False):
+    """Compare, write layer ``comparison`` to ``output``; returns the :class:`zoning.compare.Comparison`."""
+    out = Path(output)
+    check_target(out, overwrite, [lvector.parse_source(zones_spec).path, Path(reference)])
+    zones = lvector.read_vector(zones_spec, role="zones")
+    missing = [c for c in ("county_id", "zone") if c not in zones.columns]
+    if missing:
+        raise DataError(f"zones {zones.attrs['source']}: no {', '.join(missing)} field: give the zones layer written "
+                        "by zoning classify or zoning run (e.g. out/zoning.gpkg:zones).")
+    zones["county_id"] = zones["county_id"].astype(str)
+    ref = read_reference(reference, id_field, zone_field, header_row)
+    res = cmp.compare(zones, ref)
+    if res.unmatched:
+        log.warning("reference %s: %d id(s) match no county: %s", reference, len(res.unmatched),
+                    ", ".join(res.unmatched[:20]) + (" …" if len(res.unmatched) > 20 else ""))
+    cols = [c for c in outputs.columns("comparison") if c in res.table.columns]
+    layer = gpd.GeoDataFrame(res.table[cols], geometry=zones.geometry.values, crs=zones.crs)
+    meta = {**record.metadata(), "zones": str(zones_spec), "reference": str(reference),
+            "agreement": res.agreement, "kappa": res.kappa, "compared": res.compared}
+    gpkg.write_layers(out, {"comparison": layer}, overwrite, meta, styles.qml_for_layers({"comparison": layer}),
+                      inputs=[Path(reference)])
+    return res
