@@ -32,14 +32,14 @@ def _read_options(id_field, assume_crs, encoding, **ids):
     return pipeline.ReadOptions(id_field, {k[:-3]: v for k, v in ids.items() if v}, assume_crs, encoding)
 
 
-def _parse_rasters(values: tuple[str, ...]) -> dict[str, str]:
+def _parse_rasters(values: tuple[str, ...], hint: str = "--raster") -> dict[str, str]:
     out = {}
     for v in values:
         kind, sep, path = v.partition("=")
         if not sep or not path:
-            raise click.BadParameter(f"{v!r}: expected KIND=PATH, e.g. landcover=lc.tif", param_hint="--raster")
+            raise click.BadParameter(f"{v!r}: expected KIND=PATH, e.g. landcover=lc.tif", param_hint=hint)
         if kind in out:
-            raise click.BadParameter(f"{kind} given twice", param_hint="--raster")
+            raise click.BadParameter(f"{kind} given twice", param_hint=hint)
         out[kind] = path
     return out
 
@@ -47,8 +47,12 @@ def _parse_rasters(values: tuple[str, ...]) -> dict[str, str]:
 @cli.command()
 @click.argument("counties", metavar="COUNTIES")
 @click.option("--raster", "rasters", multiple=True, metavar="KIND=PATH", required=True,
-              help="landcover=PATH (IGBP codes, e.g. MCD12C1, or see --legend) and dem=PATH (metres, or the "
-              "band's declared unit). Repeat for each.")
+              help="landcover=PATH (IGBP codes, e.g. MCD12C1, or see --legend), dem=PATH (metres, or the band's "
+              "declared unit), population=PATH (people per cell: WorldPop, LandScan, GHS-POP) and "
+              "nightlights=PATH (radiance). Repeat for each; only landcover is required.")
+@click.option("--points", "points", multiple=True, metavar="population=PATH[:FIELD]",
+              help="Populated places with a population field, summed per county (used where the statistics "
+              "table and a population raster have no figure).")
 @click.option("--legend", metavar="NAME|LEGEND.toml", default="igbp", show_default=True,
               help="Land-cover legend: igbp, esa_worldcover, clcd, globeland30, or a TOML file mapping codes to "
               "built_up, cropland, mosaic, natural, water, barren and nodata.")
@@ -75,13 +79,14 @@ def _parse_rasters(values: tuple[str, ...]) -> dict[str, str]:
 @encoding_option
 @overwrite_option
 @handle_errors
-def classify(counties, rasters, legend, attributes, memory_mb, header_row, id_field, name_field, model_path, sensitivity, spread, seed,
+def classify(counties, rasters, points, legend, attributes, memory_mb, header_row, id_field, name_field, model_path, sensitivity, spread, seed,
              output, assume_crs, encoding, overwrite):
     """Classify county polygons into main function zones.
 
     Writes layer `zones` with zone, zone_zh, the three scores, margin, rule, review, reason and every indicator.
     """
     path, zones = pipeline.run_classify(counties, _parse_rasters(rasters), output, attributes=attributes,
+                                        points=_parse_rasters(points, "--points"),
                                         id_field=id_field, name_field=name_field, model_path=model_path,
                                         sensitivity=sensitivity, spread=spread, seed=seed, assume_crs=assume_crs,
                                         encoding=encoding, legend=legend, header_row=header_row, memory_mb=memory_mb,

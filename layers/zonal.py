@@ -71,6 +71,20 @@ def landcover_fractions(path: Path, geoms: np.ndarray, max_cells: int, progress:
     return codes, fracs, r["count"].to_numpy(dtype=float), nodata
 
 
+def raster_sums(path: Path, geoms: np.ndarray, max_cells: int, progress: Callable | None = None):
+    """Per county: the coverage-weighted sum of the raster's values (people per cell → people) and the
+    coverage-weighted count of valid cells; nodata excluded."""
+    with rasterio.open(path) as src:
+        wkt = src.crs.to_wkt()
+    feats = _WkbSource(shapely.to_wkb(np.asarray(geoms)).tolist(), wkt)
+    fn = (lambda frac, msg: progress(frac)) if progress else False
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        r = exact_extract(str(path), feats, ["sum", "count", "min"], include_cols=["idx"], output="pandas",
+                          max_cells_in_memory=int(max_cells), progress=fn)
+    r = r.sort_values("idx")
+    return r["sum"].to_numpy(dtype=float), r["count"].to_numpy(dtype=float), r["min"].to_numpy(dtype=float)
+
+
 def iter_blocks(path: Path, bounds, block: int, halo: int = 1) -> Iterator[tuple[np.ndarray, Affine, int]]:
     """Blocks of band 1 over ``bounds`` (raster CRS): (float64 data with NaN for nodata, transform of the data's
     top-left cell, halo). Each block carries ``halo`` extra cells on every side (NaN beyond the raster)."""

@@ -317,3 +317,46 @@ def raster_indicators(geoms, grid: dict, kind: str, steep_relief_m: float = 1000
         out, method = terrain(cov, data, cell_m, dx, dy, steep_relief_m)
         return out, {"cell_size_m": cell_m, "steep_method": method}
     raise ValueError(f"unknown raster kind {kind!r}")
+
+
+def people_and_lights(area_km2: np.ndarray, population: np.ndarray | None = None,
+                      nightlights: np.ndarray | None = None) -> pd.DataFrame:
+    """Indicators from summed rasters or points: ``pop_density`` (persons/km²) and ``nightlight_density``.
+
+    ``population``: people per county (a gridded population summed, or populated places); ``nightlights``:
+    summed radiance. A county without data keeps NaN (so the model renormalises and records it as missing).
+    """
+    area = np.asarray(area_km2, dtype=float)
+    out = pd.DataFrame(index=range(len(area)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if population is not None:
+            out["pop_density"] = np.asarray(population, dtype=float) / area
+        if nightlights is not None:
+            out["nightlight_density"] = np.asarray(nightlights, dtype=float) / area
+    return out
+
+
+def combine_sources(sources: list[tuple[str, pd.Series]]) -> tuple[pd.Series, pd.Series]:
+    """The first source with a value, per county, and which source it was (statistics before rasters before
+    points: the officer's own table is the authority)."""
+    value = pd.Series(np.nan, index=sources[0][1].index) if sources else pd.Series(dtype=float)
+    origin = pd.Series("", index=value.index, dtype=object)
+    for name, s in sources:
+        take = value.isna() & s.notna()
+        value[take] = s[take]
+        origin[take] = name
+    return value, origin
+
+
+def sum_points(polygons: np.ndarray, points: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sum of ``values`` of the points inside each polygon (a point on a shared border counts once)."""
+    from shapely import STRtree
+
+    out = np.zeros(len(polygons))
+    if len(points) == 0:
+        return out
+    ip, ic = STRtree(polygons).query(points, predicate="intersects")
+    first = np.unique(ip, return_index=True)[1]
+    v = np.nan_to_num(np.asarray(values, dtype=float)[ip[first]])
+    np.add.at(out, ic[first], v)
+    return out

@@ -28,6 +28,7 @@ INDICATORS = {
     "gdp_per_capita_ratio": ("GDP per capita ÷ national", "人均GDP与全国比"),
     "grain_ratio": ("Grain output per km² ÷ median", "地均粮食产量比"),
     "urbanization_rate": ("Urbanization rate (%)", "城镇化率(%)"),
+    "nightlight_density": ("Night-time light per km² (radiance sum ÷ km²)", "夜间灯光强度(每平方公里)"),
 }
 SCORE_NAMES = tuple(f"score_{z}" for z in ZONES)
 EXPR_NAMES = set(INDICATORS) | set(SCORE_NAMES) | {"admin_type"}

@@ -108,3 +108,50 @@ def test_compare_with_a_gbk_reference(cli, sample, tmp_path):
     bad.write_text("county_id,zone\n510104,禁止开发区域\n", encoding="utf-8")
     r = cli("compare", str(out), "--reference", str(bad), "-o", str(tmp_path / "d.gpkg"))
     assert r.returncode == 1 and "禁止开发区域" in r.stderr and not (tmp_path / "d.gpkg").exists()
+
+
+def test_people_from_a_raster_places_and_the_table(cli, sample, tmp_path):
+    """A population raster of 100 people per 0.05° cell, two places in one county, a table row for another:
+    each county's density comes from the first source with a figure."""
+    import numpy as np
+    import pandas as pd
+    import rasterio
+
+    with rasterio.open(sample / "landcover.tif") as src:
+        prof = src.profile
+        prof.update(dtype="float32", nodata=-1.0)
+        people = np.full((src.height, src.width), 100.0, dtype="float32")
+    with rasterio.open(tmp_path / "pop.tif", "w", **prof) as dst:
+        dst.write(people, 1)
+    base = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "-o", str(tmp_path / "b.gpkg"))
+    assert base.returncode == 0
+    b = gpd.read_file(tmp_path / "b.gpkg", layer="zones").set_index("county_id")
+    pts = gpd.GeoDataFrame({"name": ["a", "b"], "population": [1000, 500]},
+                           geometry=gpd.points_from_xy([104.08, 104.07], [30.65, 30.66]), crs=4326)
+    pts.to_file(tmp_path / "places.gpkg")
+    pd.DataFrame({"county_id": ["513332"], "population": ["12,345"]}).to_csv(tmp_path / "s.csv", index=False)
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--raster", f"population={tmp_path / 'pop.tif'}",
+            "--raster", f"nightlights={tmp_path / 'pop.tif'}",
+            "--points", f"population={tmp_path / 'places.gpkg'}:population", "--attributes", str(tmp_path / "s.csv"),
+            "-o", str(tmp_path / "p.gpkg"))
+    assert r.returncode == 0, r.stderr
+    z = gpd.read_file(tmp_path / "p.gpkg", layer="zones").set_index("county_id")
+    # statistics first
+    assert z.loc["513332", "pop_density_source"] == "statistics"
+    assert z.loc["513332", "pop_density"] == pytest.approx(12345 / z.loc["513332", "area_km2"])
+    assert z.loc["510104", "nightlight_density"] == pytest.approx(z.loc["510104", "pop_density"], rel=1e-6)
+    # the raster: 100 people per cell × the county's coverage-weighted cell count
+    assert (z.drop(index="513332").pop_density_source == "population raster").all()
+    assert z.loc["510104", "pop_density"] == pytest.approx(100 * b.loc["510104", "landcover_cells"] /
+                                                           z.loc["510104", "area_km2"], rel=1e-6)
+    # without the raster, the places fill in where they lie (checked with geopandas' own spatial join)
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--points",
+            f"population={tmp_path / 'places.gpkg'}", "-o", str(tmp_path / "q.gpkg"))
+    assert r.returncode == 0, r.stderr
+    q = gpd.read_file(tmp_path / "q.gpkg", layer="zones").set_index("county_id")
+    counties = gpd.read_file(sample / "counties.gpkg")
+    want = gpd.sjoin(pts.to_crs(counties.crs), counties, predicate="within").groupby("county_id").population.sum()
+    holder = q[q.pop_density_source == "populated places"]
+    assert set(holder.index) == set(want.index) and want.sum() == 1500
+    for cid, people in want.items():
+        assert holder.loc[cid, "pop_density"] * holder.loc[cid, "area_km2"] == pytest.approx(people)

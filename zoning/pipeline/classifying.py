@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from layers import gpkg, raster as lraster, styles, zonal as lzonal
+from layers import gpkg, raster as lraster, styles, vector as lvector, zonal as lzonal
 
 from .. import areas, classifier as cls, indicators as ind_mod, legends, model as model_mod, outputs, validate
 from ..errors import DataError, UsageError
@@ -21,12 +21,14 @@ from .config import ReadOptions, load_legend, load_model
 from .inputs import input_paths, load_counties, read_attributes
 
 log = logging.getLogger("zoning")
-RASTER_KINDS = ("landcover", "dem")
+RASTER_KINDS = ("landcover", "dem", "population", "nightlights")
+POINT_FIELDS = ("population", "pop", "POP", "人口", "pop_max")
 
 
 def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model: model_mod.Model,
                        attributes: pd.DataFrame | None = None, progress: Callable | None = None,
-                       legend: legends.Legend | None = None, memory_mb: float = 1024.0):
+                       legend: legends.Legend | None = None, memory_mb: float = 1024.0,
+                       place_population: np.ndarray | None = None):
     """Indicator table (one row per county, same index) from rasters and an optional attribute table.
 
     Rasters of any size are streamed (:mod:`layers.zonal`): the land cover by exactextract itself, the DEM block by
@@ -64,9 +66,24 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
             parts.append(df)
         area = area_job.result() / 1e6
     ind = pd.concat([pd.DataFrame({"area_km2": area}, index=counties.index)] + parts, axis=1)
+    # people from every source the user has: the statistics table first, then a population raster, then places
+    pop_sources = []
     if attributes is not None:
-        ind = pd.concat([ind, ind_mod.attribute_indicators(attributes, ind["area_km2"],
-                                                           model.settings["national_gdp_per_capita"])], axis=1)
+        att = ind_mod.attribute_indicators(attributes, ind["area_km2"], model.settings["national_gdp_per_capita"])
+        pop_sources.append(("statistics", att.pop("pop_density")))
+        ind = pd.concat([ind, att], axis=1)
+    sums = {k: ind.pop(f"{k}_sum") if f"{k}_sum" in ind else None for k in ("population", "nightlights")}
+    extra = ind_mod.people_and_lights(area, sums["population"], sums["nightlights"])
+    extra.index = counties.index
+    if "pop_density" in extra:
+        pop_sources.append(("population raster", extra.pop("pop_density")))
+    if place_population is not None:
+        places = pd.Series(np.asarray(place_population) / area, index=counties.index)
+        pop_sources.append(("populated places", places.where(places > 0)))
+    if pop_sources:
+        ind["pop_density"], ind["pop_density_source"] = ind_mod.combine_sources(pop_sources)
+    for c in extra.columns:
+        ind[c] = extra[c]
     return ind, info
 
 
@@ -80,6 +97,8 @@ def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: 
         with lzonal.north_up(Path(path)) as p:
             if kind == "landcover":
                 df, rinfo_k = _landcover(p, geoms, legend, str(path), memory_mb, progress)
+            elif kind in ("population", "nightlights"):
+                df, rinfo_k = _summed(kind, p, geoms, str(path), memory_mb, progress)
             else:
                 df, rinfo_k = _dem(p, geoms, target, bounds, str(path), rinfo["unit"], model, memory_mb, progress)
     except MemoryError:
@@ -87,6 +106,17 @@ def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: 
                         f"{memory_mb:.0f} MB. Lower memory_mb (--memory-mb) or free memory.") from None
     rinfo_k["seconds"] = round(time.perf_counter() - t0, 3)
     return df, rinfo_k
+
+
+def _summed(kind: str, path: Path, geoms, source: str, memory_mb: float, progress):
+    """People (per-cell counts) or night-time radiance summed per county, coverage-weighted."""
+    total, cells, low = lzonal.raster_sums(
+        path, geoms, max_cells=memory_mb * 1e6 / 200,
+        progress=lambda f: record.step(progress, f"{kind} (counties)", int(round(f * len(geoms))), len(geoms)))
+    if np.nanmin(low, initial=0.0) < 0:
+        raise DataError(f"{kind} raster {source}: negative values (down to {np.nanmin(low):g}) — probably an "
+                        "undeclared nodata value. Declare it (gdal_edit.py -a_nodata VALUE) and run again.")
+    return pd.DataFrame({f"{kind}_sum": np.where(cells > 0, total, np.nan)}), {"statistic": "coverage-weighted sum"}
 
 
 def _landcover(path: Path, geoms, legend, source: str, memory_mb: float, progress):
@@ -135,13 +165,16 @@ def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: fl
 def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, id_field: str | None = None,
              name_field: str | None = None, sensitivity: int = 0, spread: float = 0.10, seed: int = 0,
              assume_crs: str | None = None, encoding: str | None = None, legend: str | None = None,
-             memory_mb: float = 1024.0, progress: Callable | None = None) -> gpd.GeoDataFrame:
+             memory_mb: float = 1024.0, points: dict | None = None,
+             progress: Callable | None = None) -> gpd.GeoDataFrame:
     """Classify county polygons into main function zones (城镇化地区 / 农产品主产区 / 重点生态功能区).
 
     Parameters
     ----------
     counties : GeoDataFrame or vector path (``PATH`` or ``PATH:LAYER``)
-    rasters : ``{"landcover": PATH, "dem": PATH}`` (dem optional)
+    rasters : ``{"landcover": PATH, "dem": PATH, "population": PATH, "nightlights": PATH}`` (only landcover
+        required; population in people per cell, nightlights in radiance)
+    points : ``{"population": "PATH[:FIELD]"}``: populated places summed per county
     attributes : DataFrame or CSV/XLSX path joined on county id (optional)
     model : :class:`zoning.model.Model`, a model TOML path, or None for the shipped default
     legend : land-cover legend: ``igbp`` (default), ``esa_worldcover``, ``clcd``, ``globeland30`` or a legend TOML
@@ -154,16 +187,20 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     """
     zones, info = _classify(counties, rasters, attributes, model, ReadOptions(None, {"county": id_field}
                             if id_field else {}, assume_crs, encoding), name_field, sensitivity, spread, seed,
-                            progress, load_legend(legend), None, memory_mb)
+                            progress, load_legend(legend), None, memory_mb, points)
     zones.attrs["info"] = info
     return zones
 
 
 def _classify(counties, rasters, attributes, model, read: ReadOptions, name_field, sensitivity, spread, seed,
-              progress, legend=None, header_row=None, memory_mb: float = 1024.0):
+              progress, legend=None, header_row=None, memory_mb: float = 1024.0, points: dict | None = None):
     unknown = set(rasters) - set(RASTER_KINDS)
     if unknown:
-        raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use landcover=PATH and dem=PATH")
+        raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use "
+                         f"{', '.join(k + '=PATH' for k in RASTER_KINDS)}")
+    unknown = set(points or {}) - {"population"}
+    if unknown:
+        raise UsageError(f"--points: unknown kind(s) {', '.join(sorted(unknown))}; use population=PATH[:FIELD]")
     if "landcover" not in rasters:
         raise UsageError("--raster landcover=PATH is required (an IGBP-coded land-cover raster such as MCD12C1)")
     if not isinstance(model, model_mod.Model):
@@ -171,8 +208,9 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     cty = load_counties(counties, read, name_field=name_field)
     names = cty["_name"]
     attrs = read_attributes(attributes, cty, header_row) if attributes is not None else None
+    places = _place_population(points["population"], cty, read) if points and points.get("population") else None
     log.info("computing indicators for %d counties", len(cty))
-    ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, memory_mb)
+    ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, memory_mb, places)
     ind["admin_type"] = ind_mod.admin_type(names)
     log.info("classifying with model %s", model.id)
     res = cls.classify(ind, model)
@@ -199,10 +237,30 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     return zones, info
 
 
+def _place_population(spec: str, counties: gpd.GeoDataFrame, read: ReadOptions) -> np.ndarray:
+    """People per county from populated places: ``PATH[:FIELD]`` (PATH may be ``FILE:LAYER``)."""
+    field = None
+    src = str(spec)
+    if not lvector.parse_source(src).path.exists() or (":" in src and lvector.parse_source(src).layer):
+        head, _, tail = src.rpartition(":")
+        if head and lvector.parse_source(head).path.exists() and "/" not in tail:
+            src, field = head, tail
+    pts = lvector.read_vector(src, encoding=read.encoding, role="populated places")
+    field = validate.pick_field(pts, field, POINT_FIELDS, "populated places", "--points population=PATH:FIELD")
+    if field is None:
+        raise DataError(f"populated places {pts.attrs['source']}: no population field ({', '.join(POINT_FIELDS)}); "
+                        "name it as --points population=PATH:FIELD.")
+    pts = validate.ensure_crs(pts, "populated places", read.assume_crs)
+    geoms = areas.to_crs(pts.geometry.values, pts.crs, counties.crs)
+    values = pd.to_numeric(pts[field], errors="coerce").to_numpy(dtype=float)
+    log.info("populated places %s: %d points, field %s", pts.attrs["source"], len(pts), field)
+    return ind_mod.sum_points(np.asarray(counties.geometry.values), np.asarray(geoms), values)
+
+
 def run_classify(counties, rasters, output, overwrite: bool = False, spread: float = 0.10, attributes=None,
                  id_field=None, name_field=None, model_path=None, sensitivity: int = 0, seed: int = 0,
                  assume_crs=None, encoding=None, legend=None, header_row=None, memory_mb: float = 1024.0,
-                 progress=None):
+                 points: dict | None = None, progress=None):
     """``zoning classify``: classify and write the ``zones`` layer. Returns (output path, zones)."""
     read = ReadOptions(None, {"county": id_field} if id_field else {}, assume_crs, encoding)
     inputs = input_paths(counties, attributes) + [Path(p) for p in rasters.values()]
@@ -212,7 +270,7 @@ def run_classify(counties, rasters, output, overwrite: bool = False, spread: flo
     model = load_model(model_path)
     lg = load_legend(legend)
     zones, info = _classify(counties, rasters, attributes, model, read, name_field, sensitivity, spread, seed,
-                            progress, lg, header_row, memory_mb)
+                            progress, lg, header_row, memory_mb, points)
     meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
     path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
                              inputs=inputs)

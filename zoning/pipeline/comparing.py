@@ -39,6 +39,12 @@ def read_reference(path, id_field: str | None, zone_field: str | None, header_ro
     return out.dropna(subset=["reference_zone"])
 
 
+def comparison_layer(res: cmp.Comparison, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    cols = [c for c in outputs.columns("comparison") if c in res.table.columns]
+    return gpd.GeoDataFrame(res.table[cols].reset_index(drop=True), geometry=list(zones.geometry.values),
+                            crs=zones.crs)
+
+
 def run_compare(zones_spec, reference, output, id_field=None, zone_field=None, header_row=None,
                 overwrite: bool = False):
     """Compare, write layer ``comparison`` to ``output``; returns the :class:`zoning.compare.Comparison`."""
@@ -55,8 +61,7 @@ def run_compare(zones_spec, reference, output, id_field=None, zone_field=None, h
     if res.unmatched:
         log.warning("reference %s: %d id(s) match no county: %s", reference, len(res.unmatched),
                     ", ".join(res.unmatched[:20]) + (" …" if len(res.unmatched) > 20 else ""))
-    cols = [c for c in outputs.columns("comparison") if c in res.table.columns]
-    layer = gpd.GeoDataFrame(res.table[cols], geometry=zones.geometry.values, crs=zones.crs)
+    layer = comparison_layer(res, zones)
     meta = {**record.metadata(), "zones": str(zones_spec), "reference": str(reference),
             "agreement": res.agreement, "kappa": res.kappa, "compared": res.compared}
     gpkg.write_layers(out, {"comparison": layer}, overwrite, meta, styles.qml_for_layers({"comparison": layer}),

@@ -39,16 +39,27 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
     with Output(outdir, overwrite, directory=True, inputs=inputs) as tmp, record.log_file(tmp / "zoning.log"):
         log.info("project %s (%s)", proj.name, project)
         t = time.perf_counter()
-        rasters = {k: inp[k] for k in ("landcover", "dem") if k in inp}
+        rasters = {k: inp[k] for k in ("landcover", "dem", "population", "nightlights") if k in inp}
+        points = {"population": inp["places"]} if "places" in inp else None
         zones, cinfo = _classify(inp["counties"], rasters, inp.get("attributes"), proj.model, proj.read,
                                  opt.get("name_field"), opt.get("sensitivity", 0), opt.get("spread", 0.10),
                                  opt.get("seed", 0), progress, proj.legend, opt.get("header_row"),
-                                 float(opt.get("memory_mb", 1024.0)))
+                                 float(opt.get("memory_mb", 1024.0)), points)
         timings["classify"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
+        extra = {"zones": zones}
+        if "reference" in inp:  # the official scheme named in the project: compare too
+            from .. import compare as cmp
+            from .comparing import comparison_layer, read_reference
+
+            comparison = cmp.compare(zones, read_reference(inp["reference"], opt.get("reference_id_field"),
+                                                           opt.get("reference_zone_field")))
+            extra["comparison"] = comparison_layer(comparison, zones)
+            log.info("agreement with %s: %.1f%% of %d counties, Cohen's kappa %.2f", inp["reference"],
+                     100 * comparison.agreement, comparison.compared, comparison.kappa)
         specs = {k: inp[k] for k in ("red_line", "farmland", "urban_boundary")}
         res, meta, qml = write_check(tmp / "zoning.gpkg", specs, inp.get("construction"), inp["counties"], proj.read,
-                                proj.rules, extra_layers={"zones": zones}, include_lines=True,
+                                proj.rules, extra_layers=extra, include_lines=True,
                                 extra_meta={"model": cinfo["model"], "classify_area_method": cinfo["area_method"],
                                             "project": proj.name}, progress=progress,
                                 target=outdir / "zoning.gpkg")
@@ -59,7 +70,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
             (tmp / "styles" / f"{name}.qml").write_text(text, encoding="utf-8")
         timings["check"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
-        map_layers = {"zones": zones, **res.lines, "conflicts": res.conflicts,
+        map_layers = {**extra, **res.lines, "conflicts": res.conflicts,
                       "violations": pyogrio.read_dataframe(tmp / "zoning.gpkg", layer="violations")}
         m = webmap.build_map(map_layers, basemap=opt.get("basemap", "none"), tianditu_key=opt.get("tianditu_key"),
                              simplify_m=opt.get("simplify_m", 100.0))
