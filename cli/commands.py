@@ -209,6 +209,8 @@ def run(project, outdir, overwrite):
     """
     res = pipeline.run_project(Path(project) if project else None, Path(outdir), overwrite)
     echo_zone_summary(res["zones"])
+    if res["comparison"] is not None:
+        echo_comparison(res["comparison"])
     echo_check_summary(res["check"].county_summary)
     click.echo(f"map.html {res['map_bytes'] / 1e6:.1f} MB")
     click.echo(f"wrote {res['outdir']}/ (zoning.gpkg, map.html, report/, styles/, run.json, zoning.log)")
@@ -256,7 +258,8 @@ def compare_cmd(zones, reference, reference_id_field, reference_zone_field, head
 def echo_comparison(res) -> None:
     from zoning.outputs import ZONES
 
-    click.echo(f"compared {res.compared} counties: agreement {res.agreement:.1%}, Cohen's kappa {res.kappa:.2f}")
+    kappa = f"{res.kappa:.2f}" if res.kappa == res.kappa else "n/a (one class only)"
+    click.echo(f"compared {res.compared} counties: agreement {res.agreement:.1%}, Cohen's kappa {kappa}")
     click.echo("confusion (rows: reference, columns: classified)")
     names = list(res.confusion.columns)
     click.echo(f"{'':<18}" + "".join(f"{n:>18}" for n in names))

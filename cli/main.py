@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import os
 import signal
 import sys
 import time
@@ -101,6 +102,10 @@ def handle_errors(func):
             click.echo(f"Stopped by {name}: no output was written (earlier outputs are left as they were).",
                        err=True)
             ctx.exit(128 + exc.signum)
+        except BrokenPipeError:  # `zoning … | head`: the reader left; not an error of the run
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(0)
         except MemoryError:
             click.echo("Error: out of memory. Process a smaller area at a time (fewer counties, a lower "
                        "chunk_size in the rules), or use a machine with more memory.", err=True)

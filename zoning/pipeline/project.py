@@ -47,7 +47,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                                  float(opt.get("memory_mb", 1024.0)), points)
         timings["classify"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
-        extra = {"zones": zones}
+        extra, comparison = {"zones": zones}, None
         if "reference" in inp:  # the official scheme named in the project: compare too
             from .. import compare as cmp
             from .comparing import comparison_layer, read_reference
@@ -90,7 +90,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                            "styles": "styles/", "log": "zoning.log"}}
         (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         log.info("wrote %s", outdir)
-    return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings}
+    return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings,
+            "comparison": comparison}
 
 
 def run_map(sources: list, output, basemap: str = "none", tianditu_key=None, simplify_m: float = 100.0,
