@@ -191,7 +191,7 @@ def classify(ind: pd.DataFrame, model: Model) -> pd.DataFrame:
             r.append(f"small margin {margin_arr[i]:.2f}")
         if not cells[i] >= st["min_cells"]:
             r.append(f"few cells ({cells[i]:.1f})" if np.isfinite(cells[i]) else "no raster cells")
-        if miss_w[i] > st["max_missing_weight"]:
+        if miss_w[i] >= st["max_missing_weight"]:
             r.append(f"missing data ({miss_w[i]:.0%} of a function's weight)")
         if rule_arr[i] == "no_data":
             r.append("no indicator data")
@@ -256,3 +256,11 @@ def sensitivity(ind: pd.DataFrame, model: Model, runs: int, spread: float = 0.10
         others = [(counts[z][i], z) for z in ZONES if z != b and counts[z][i] > 0]
         alt.append(max(others)[1] if others else "")
     return pd.DataFrame({"stability": same, "alt_zone": alt}, index=ind.index)
+
+
+def flag_unstable(review: pd.Series, reasons: pd.Series, stability: pd.Series, min_stability: float):
+    """Counties whose zone changes in many perturbed runs go to review, with the reason."""
+    low = stability < min_stability
+    text = stability.map(lambda v: f"unstable under ±perturbation (stability {v:.2f}) 扰动下不稳定")
+    reasons = reasons.where(~low, np.where(reasons.astype(str) != "", reasons.astype(str) + "; ", "") + text)
+    return review | low, reasons

@@ -39,11 +39,11 @@ MODEL_KEYS = {
     "scaling": (str, False), "weighting": (str, False), "review_margin": (float, False),
     "min_cells": (float, False), "max_missing_weight": (float, False),
     "national_gdp_per_capita": (float, False), "top_factors": (int, False), "description": (str, False),
-    "coarse_steep_relief_m": (float, False),
+    "coarse_steep_relief_m": (float, False), "min_stability": (float, False),
 }
 MODEL_DEFAULTS = {"scaling": "breaks", "weighting": "fixed", "review_margin": 0.25, "min_cells": 3.0,
                   "max_missing_weight": 0.5, "national_gdp_per_capita": 70892.0, "top_factors": 3,
-                  "coarse_steep_relief_m": 1000.0}
+                  "coarse_steep_relief_m": 1000.0, "min_stability": 0.6}
 TOP_KEYS = {"model", "zones", "functions", "caps", "rules", "tie_break"}
 
 

@@ -39,7 +39,7 @@ def no_debris(parent: Path) -> bool:
 
 def project_copy(d: Path) -> Path:
     for f in SAMPLE.iterdir():
-        if f.suffix in (".gpkg", ".tif", ".toml"):
+        if f.suffix in (".gpkg", ".tif", ".toml", ".csv"):
             shutil.copy(f, d / f.name)
     return d / "project.toml"
 

@@ -163,3 +163,13 @@ def test_fixed_breakpoints_do_not_depend_on_the_study_area(zones):
 def test_low_confidence_flag(zones):
     z = zones.set_index("county_id")
     assert z.loc["510104", "low_confidence"] and not z.loc["513332", "low_confidence"]
+
+
+def test_unstable_and_half_missing_counties_go_to_review(sample):
+    z = zoning.classify(sample / "counties.gpkg", {"landcover": str(sample / "landcover.tif"),
+                                                   "dem": str(sample / "dem.tif")}, sensitivity=15, seed=7)
+    unstable = z.stability < 0.6
+    assert unstable.any()
+    assert z.review[unstable].all() and z.review_reasons[unstable].str.contains("stability").all()
+    # no population, GDP or urbanization rate: half of the urbanization weight is missing, which is review
+    assert z.review_reasons.str.contains("missing data").all()

@@ -227,6 +227,9 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
                             on_run=lambda done, total: record.step(progress, "sensitivity runs", done, total))
         zones["stability"] = s["stability"]
         zones["alt_zone"] = s["alt_zone"]
+        zones["review"], zones["review_reasons"] = cls.flag_unstable(
+            zones["review"].astype(bool), zones["review_reasons"].fillna(""), zones["stability"],
+            model.settings["min_stability"])
     zones["review"] = zones["review"].astype(bool)
     zones["low_confidence"] = zones["low_confidence"].astype(bool)
     zones = zones.reset_index(drop=True)
