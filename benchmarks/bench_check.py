@@ -38,7 +38,7 @@ def peer_zoning(n: int) -> dict:
                      "enabled = false\n")
     lines = _data.control_lines()
     res = zoning.check(lines["red_line"], lines["farmland"], lines["urban_boundary"], construction=_data.parcels(n),
-                       rules=rules, sink=lambda frame: None)
+                       rules=rules, sink=lambda *rows: None)
     s = res.county_summary
     s = s[s.county_id == "TOTAL"]
     return {c: float(a) for c, a in zip(s.check_id, s.area_m2)}

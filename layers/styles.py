@@ -79,6 +79,9 @@ def qml_for(layer: str, df: pd.DataFrame) -> str | None:
         renderer = _categorized("severity", outputs.SEVERITIES.values(), levels=True)
     elif layer == "conflicts":
         renderer = _categorized("check_id", [c for c in outputs.CHECKS.values() if c.kind == "conflict"])
+    elif layer == "parcels":
+        none = outputs.Category("", "无问题", "no finding", "#d9d9d9", 0)
+        renderer = _categorized("worst_severity", [none, *outputs.SEVERITIES.values()], levels=True)
     elif layer == "comparison":
         renderer = _categorized("agrees", outputs.AGREEMENT.values())
         labeling = _labels("name")

@@ -124,6 +124,15 @@ _FIELDS = [
     _F("reference_zone", "text", "official zone (code)", "规划主体功能区类型代码",
        description="the zone of the reference (official) scheme"),
     _F("agrees", "bool", "agrees with the reference", "与规划一致", description="null where the county is not in the reference"),
+    _F("in_red_line", "bool", "in the red line", "占用生态保护红线"),
+    _F("on_farmland", "bool", "on permanent farmland", "占用永久基本农田"),
+    _F("worst_severity", "text", "worst severity", "最高严重程度", description="the most severe finding on the parcel"),
+    _F("violation_ids", "text", "finding ids", "问题编号", description="the parcel's rows in violations, '; '-separated"),
+    _F("verdict", "text", "verdict", "核查结论", description="待核实 (to verify), 合法 (lawful) or 违法 (unlawful)"),
+    _F("status", "text", "rectification", "整改情况", description="未整改, 整改中 or 已整改"),
+    _F("checked_by", "text", "checked by", "核查人"),
+    _F("checked_on", "date", "checked on", "核查日期"),
+    _F("remark", "text", "remark", "备注"),
     _F("count", "int", "rows", "数量"),
     _F("parcels", "int", "parcels", "图斑数"),
     _F("slivers", "int", "slivers (not listed)", "碎片数(未列出)"),
@@ -131,6 +140,10 @@ _FIELDS = [
     _F("expansion_cap", "real", "expansion cap", "扩展倍数上限"),
 ]
 _FIELDS += [_F(k, "real", en, zh) for k, (en, zh) in INDICATORS.items()]
+_FIELDS += [_F(f"{line}_{u}", "real", f"{en} ({unit_en})", f"{zh}面积({unit_zh})", unit_en)
+            for line, en, zh in (("red_line", "in the red line", "占用红线"), ("farmland", "on farmland", "占用农田"),
+                                 ("outside_boundary", "outside the urban boundary", "城镇开发边界外"))
+            for u, unit_en, unit_zh in (("m2", "m²", "平方米"), ("ha", "ha", "公顷"), ("mu", "亩", "亩"))]
 FIELDS: dict[str, FieldSpec] = {f.name: f for f in _FIELDS}
 
 _CONFLICT_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severity_zh", "layer", "control_id",
@@ -157,6 +170,13 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
     LayerSpec("violations", "Construction findings", "建设占用问题图斑", "MultiPolygon", _VIOLATION_FIELDS,
               "Construction in the red line, on permanent farmland or outside the urban development boundary; one "
               "row per (check, parcel, control feature). Severity medium means 待核实 (to be verified)."),
+    LayerSpec("parcels", "Parcel ledger", "图斑台账", "MultiPolygon",
+              ("parcel_id", "county_id", "county_name", "zone", "area_m2", "area_ha", "area_mu", "red_line_m2",
+               "red_line_ha", "red_line_mu", "farmland_m2", "farmland_ha", "farmland_mu", "outside_boundary_m2",
+               "outside_boundary_ha", "outside_boundary_mu", "in_red_line", "on_farmland", "worst_severity",
+               "violation_ids", "verdict", "status", "checked_by", "checked_on", "remark"),
+              "One row per construction parcel: its area in each line counted once, its findings, and follow-up "
+              "fields for the auditor; the parcel's own fields follow.", passthrough=True),
     LayerSpec("comparison", "Comparison with the official scheme", "与规划方案对比", "MultiPolygon",
               ("county_id", "name", "zone", "reference_zone", "agrees", "margin", "top_factors", "reason"),
               "One row per county: the classified zone beside the reference zone (zoning compare)."),
@@ -212,8 +232,17 @@ LINE_CODES = {"red_line": "ERL", "farmland": "PBF", "urban_boundary": "UDB"}
 # coded fields shown through a value map (QGIS) or a label column (tables)
 VALUE_MAPS: dict[str, dict[str, Category | CheckSpec]] = {
     "zone": ZONES, "severity": SEVERITIES, "check_id": CHECKS, "layer": LINES, "other_layer": LINES,
-    "alt_zone": ZONES, "reference_zone": ZONES,
+    "alt_zone": ZONES, "reference_zone": ZONES, "worst_severity": SEVERITIES,
 }
+VERDICTS: dict[str, Category] = {c.code: c for c in [
+    Category("待核实", "待核实", "to verify", "#fdbb84"), Category("合法", "合法", "lawful", "#1a9850"),
+    Category("违法", "违法", "unlawful", "#d73027"),
+]}
+STATUSES: dict[str, Category] = {c.code: c for c in [
+    Category("未整改", "未整改", "not rectified", "#d73027"), Category("整改中", "整改中", "being rectified", "#fdbb84"),
+    Category("已整改", "已整改", "rectified", "#1a9850"),
+]}
+VALUE_MAPS.update({"verdict": VERDICTS, "status": STATUSES})
 AGREEMENT: dict[str, Category] = {c.code: c for c in [
     Category("true", "一致", "agrees", "#1a9850"), Category("false", "不一致", "disagrees", "#d73027"),
 ]}

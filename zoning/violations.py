@@ -278,11 +278,13 @@ def line_conflicts(lines: Lines, counties: Counties | None, rules: dict, out_crs
 
 def construction_findings(parcels: np.ndarray, parcel_ids: np.ndarray, dates: np.ndarray, lines: Lines,
                           counties: Counties | None, rules: dict, out_crs, tally: Tally,
-                          source: np.ndarray | None = None, map_fn=map) -> gpd.GeoDataFrame:
+                          source: np.ndarray | None = None, map_fn=map,
+                          collect: dict | None = None) -> gpd.GeoDataFrame:
     """Every enabled construction check on one chunk of parcels (China Albers).
 
     ``source``: the parcels in ``out_crs`` as read, reused where a parcel lies wholly inside or outside a line.
     ``map_fn``: how to run the independent checks (e.g. a thread pool's ``map``; shapely releases the GIL).
+    ``collect``: filled with check → (rows, their China-Albers geometries), for the parcel ledger.
     """
     checks, sliver, method = rules["checks"], rules["rules"]["sliver_m2"], rules["rules"]["area_method"]
     todo = [(c, fn, layer, per) for c, (fn, layer, per) in CONSTRUCTION_CHECKS.items()
@@ -320,6 +322,8 @@ def construction_findings(parcels: np.ndarray, parcel_ids: np.ndarray, dates: np
         tally.add(check, rows["county_id"].to_numpy(), rows["parcel_id"].to_numpy(), alb, method, parcels=True,
                   row_area=rows["area_m2"].to_numpy())
         frames.append(rows)
+        if collect is not None:
+            collect[check] = (rows, alb)
     cols = outputs.columns("violations") + ["geometry"]
     if not frames:
         return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in cols[:-1]}, geometry=[], crs=out_crs)

@@ -11,7 +11,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 SYSTEM_PY = "/usr/bin/python3"
 VALIDATE = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py"
-LAYERS = ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations", "county_summary"]
+LAYERS = ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations", "county_summary", "parcels",
+          "comparison"]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,8 @@ def test_every_spatial_layer_is_valid_and_multipolygon(run_dir):
     import geopandas as gpd
     import shapely
 
-    for name in ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations"]:
+    for name in ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations", "parcels",
+                 "comparison"]:
         g = gpd.read_file(run_dir / "zoning.gpkg", layer=name)
         assert shapely.is_valid(g.geometry.values).all(), name
         assert set(g.geom_type) <= {"MultiPolygon"}, name
@@ -112,7 +114,7 @@ needs_qgis = pytest.mark.skipif(not (os.path.exists(SYSTEM_PY) and subprocess.ru
 
 @needs_qgis
 def test_geopackage_opens_styled_in_real_qgis(run_dir, tmp_path):
-    spatial = ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations"]
+    spatial = ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations", "parcels", "comparison"]
     runtime = tmp_path / "xdg"
     runtime.mkdir(mode=0o700)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(runtime)}
@@ -141,6 +143,8 @@ def test_geopackage_opens_styled_in_real_qgis(run_dir, tmp_path):
     # coded values shown in Chinese through value maps
     assert {"check_id", "severity"} <= set(info["violations"]["value_maps"])
     assert "zone" in info["zones"]["value_maps"]
+    assert {"verdict", "status", "worst_severity"} <= set(info["parcels"]["value_maps"])
+    assert info["comparison"]["attr"] == "agrees"
 
 
 @needs_qgis

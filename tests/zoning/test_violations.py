@@ -80,7 +80,7 @@ def test_totals_count_overlapping_features_once():
     farm = gpd.GeoDataFrame({"id": ["F"]}, geometry=[box(1000, 1000, 1100, 1100)], crs=crs)
     udb = gpd.GeoDataFrame({"id": ["U"]}, geometry=[box(-1000, -1000, 1000, 1000)], crs=crs)
     parcel = box(25, 25, 125, 75)
-    cons = gpd.GeoDataFrame({"id": ["P"]}, geometry=[parcel], crs=crs)
+    cons = gpd.GeoDataFrame({"id": ["P"], "BSM": ["5101040000001"], "area_m2": [5000.0]}, geometry=[parcel], crs=crs)
     res = zoning.check(red, farm, udb, construction=cons)
     rows = res.violations[res.violations.check_id == "construction_in_red_line"]
     assert sorted(rows.control_id) == ["A", "B"] and rows.overlap.all()
@@ -92,6 +92,14 @@ def test_totals_count_overlapping_features_once():
     assert geodesic == pytest.approx(5000.0, rel=2e-3)
     assert total.area_m2 == pytest.approx(geodesic, rel=1e-4)
     assert total["count"] == 2 and total["parcels"] == 1
+    # the parcel ledger: one row, its area in the red line counted once, its own fields carried through
+    led = res.parcels
+    assert len(led) == 1 and led.red_line_m2.iloc[0] == pytest.approx(geodesic, rel=1e-4)
+    assert led.area_m2.iloc[0] == pytest.approx(5000.0, rel=2e-3) and led.in_red_line.iloc[0]
+    assert not led.on_farmland.iloc[0] and led.farmland_m2.iloc[0] == 0.0
+    assert led.worst_severity.iloc[0] == "critical" and led.verdict.iloc[0] == "待核实"
+    assert set(led.violation_ids.iloc[0].split("; ")) == set(res.violations.violation_id)
+    assert led.BSM.iloc[0] == "5101040000001" and led.input_area_m2.iloc[0] == 5000.0  # clash → prefixed
     # the self-overlap of the red line is reported too, once, with ids ordered by id
     self_rows = res.conflicts[res.conflicts.check_id == "self_overlap"]
     assert list(zip(self_rows.control_id, self_rows.other_control_id)) == [("A", "B")]

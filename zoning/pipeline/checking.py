@@ -17,7 +17,7 @@ import shapely
 from layers import gpkg, report as lreport, styles, vector as lvector
 from layers.files import Output, check_target
 
-from .. import areas, outputs, report as rep, validate, violations as vio
+from .. import areas, ledger, outputs, report as rep, validate, violations as vio
 from ..errors import DataError
 from . import record
 from .config import ReadOptions, load_rules
@@ -43,6 +43,7 @@ class CheckResult:
     lines: dict[str, gpd.GeoDataFrame]
     rules: dict
     info: dict = field(default_factory=dict)
+    parcels: gpd.GeoDataFrame | None = None  # the parcel ledger (None when streamed to a sink)
 
 
 def _parcel_chunks(construction, chunk_size: int, read: ReadOptions):
@@ -68,7 +69,8 @@ def check(red_line, farmland, urban_boundary, *, construction=None, counties=Non
     rules : rules dict (:func:`zoning.load_rules`), a rules TOML path, or None for the defaults
     id_field, ids : id field of every layer, and per layer (``{"construction": "BSM", "county": "county_id"}``)
     progress : ``progress(stage, done, total)``; return False to cancel
-    sink : ``sink(rows)`` receives violation rows chunk by chunk instead of keeping them (flat memory)
+    sink : ``sink(rows, ledger)`` receives violation rows and the parcel ledger chunk by chunk instead of keeping
+        them (flat memory)
     """
     read = ReadOptions(id_field, dict(ids or {}), assume_crs, encoding)
     if not isinstance(rules, dict):
@@ -78,7 +80,7 @@ def check(red_line, farmland, urban_boundary, *, construction=None, counties=Non
 
 
 def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: dict, progress, sink,
-           county_role: str = "counties") -> CheckResult:
+           county_role: str = "counties", zones: dict | None = None) -> CheckResult:
     t0 = time.perf_counter()
     timings, problems, lines = {}, [], {}
     for key, role in LINE_ROLES.items():
@@ -106,6 +108,8 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                                    f"{a} ({lines[a].attrs.get('source')})", f"{b} ({lines[b].attrs.get('source')})",
                                    margin=OVERLAP_MARGIN_M)
     cvio = counties_for_check(cty)
+    if cvio is not None and zones:  # the county's zone in the parcel ledger
+        cvio.extra["zone"] = pd.Series(cvio.ids).map(zones).to_numpy()
     lv = vio.Lines({k: np.asarray(alb[k], dtype=object) for k in names},
                    {k: g["_id"].astype(str).to_numpy(dtype=object) for k, g in lines.items()})
     tally = vio.Tally()
@@ -114,7 +118,7 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
 
     t1 = time.perf_counter()
     lv.prepare(rules["rules"]["subdivide_m"])
-    kept, top, n_parcels, seen = [], pd.DataFrame(columns=outputs.columns("violations")), 0, set()
+    kept, ledgers, top, n_parcels, seen = [], [], pd.DataFrame(columns=outputs.columns("violations")), 0, set()
     total = None
     if construction is not None:
         if not isinstance(construction, gpd.GeoDataFrame):
@@ -128,12 +132,14 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
             for chunk in _parcel_chunks(construction, rules["rules"]["chunk_size"], read):
                 if len(chunk) == 0:
                     break
-                frame = _chunk(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs, tally, pool.map)
+                frame, ledger_rows = _chunk(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs, tally,
+                                            pool.map)
                 n_parcels += len(chunk)
                 if sink is not None:
-                    sink(frame)  # rows go to the writer; only tallies and the most serious rows stay here
+                    sink(frame, ledger_rows)  # to the writer; only tallies and the most serious rows stay here
                 else:
                     kept.append(frame)
+                    ledgers.append(ledger_rows)
                 if len(frame):
                     top = rep.top_violations(pd.concat([top, pd.DataFrame(frame.drop(columns="geometry"))]), TOP_N)
                 record.step(progress, "checking construction parcels", n_parcels, total)
@@ -157,13 +163,16 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
     if sink is None:
         violations = gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), geometry="geometry", crs=out_crs) if kept \
             else _empty("violations", out_crs)
+        parcels = gpd.GeoDataFrame(pd.concat(ledgers, ignore_index=True), geometry="geometry", crs=out_crs) \
+            if ledgers else None
     n_viol = int(summary.loc[(summary["county_id"] == "TOTAL") & summary["check_id"].str.startswith(
         "construction"), "count"].sum()) if len(summary) else 0
     info = {"rules": f"{rules['rules']['id']}@{rules['rules']['version']}", "area_method":
             {"albers": "planar, China Albers equal-area (GRS80)", "geodesic": "ellipsoidal (GRS80)"}[
                 rules["rules"]["area_method"]], "parcels": n_parcels, "timings_s": timings,
             "crs": out_crs.to_string(), "violations": n_viol}
-    return CheckResult(conflicts, violations, summary, top, lines, rules, info)
+    return CheckResult(conflicts, violations, summary, top, lines, rules, info,
+                       parcels if sink is None else None)
 
 
 def _empty(layer: str, crs) -> gpd.GeoDataFrame:
@@ -193,19 +202,31 @@ def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, t
     src = np.asarray(chunk.geometry.values, dtype=object) if chunk.crs == out_crs else None
     dfield = next((f for f in DATE_FIELDS if f in chunk.columns), None)
     dates = chunk[dfield].astype(str).to_numpy(dtype=object) if dfield else np.full(len(chunk), None, dtype=object)
-    return vio.construction_findings(np.asarray(parcels, dtype=object), ids,
-                                     dates, lv, cvio, rules, out_crs, tally, src, map_fn)
+    collect: dict = {}
+    parcels = np.asarray(parcels, dtype=object)
+    frame = vio.construction_findings(parcels, ids, dates, lv, cvio, rules, out_crs, tally, src, map_fn, collect)
+    return frame, _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src)
+
+
+def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src) -> gpd.GeoDataFrame:
+    """The parcel ledger of a chunk, with the parcel's own fields carried through (prefixed where names clash)."""
+    table = ledger.parcel_ledger(parcels, ids, collect, cvio, rules["rules"]["area_method"])
+    own = pd.DataFrame(chunk.drop(columns=[chunk.geometry.name, "_id"])).reset_index(drop=True)
+    own.columns = [f"input_{c}" if c in table.columns else c for c in own.columns]
+    geoms = src if src is not None else vio.valid_polygonal(areas.to_crs(parcels, areas.CHINA_ALBERS, out_crs))
+    return gpd.GeoDataFrame(pd.concat([table, own], axis=1), geometry=list(geoms), crs=out_crs)
 
 
 def write_check(path: Path, line_specs, construction, counties, read, rules, *, county_role="counties",
-                extra_layers=None, include_lines=False, extra_meta=None, progress=None, target=None):
+                extra_layers=None, include_lines=False, extra_meta=None, progress=None, target=None, zones=None):
     """Run the checks and write the GeoPackage at ``path`` (a temporary path inside an :class:`Output`).
 
     Returns (result, metadata, QML styles by layer).
     """
     w = gpkg.GpkgWriter(path, target)
     res = _check(line_specs, construction, counties, read, rules, progress,
-                 sink=lambda f: w.write("violations", f, append=True), county_role=county_role)
+                 sink=lambda f, lg: (w.write("violations", f, append=True), w.write("parcels", lg, append=True)),
+                 county_role=county_role, zones=zones)
     if "violations" not in w.layers:
         w.write("violations", _empty("violations", res.conflicts.crs))
     w.write("conflicts", res.conflicts)

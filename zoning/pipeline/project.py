@@ -62,7 +62,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                                 proj.rules, extra_layers=extra, include_lines=True,
                                 extra_meta={"model": cinfo["model"], "classify_area_method": cinfo["area_method"],
                                             "project": proj.name}, progress=progress,
-                                target=outdir / "zoning.gpkg")
+                                target=outdir / "zoning.gpkg",
+                                zones=dict(zip(zones["county_id"].astype(str), zones["zone"])))
         (tmp / "report").mkdir()
         write_report(tmp / "report", tmp / "zoning.gpkg", res, meta)
         (tmp / "styles").mkdir()

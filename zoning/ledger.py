@@ -1,0 +1,56 @@
+"""The parcel ledger (图斑台账): one row per construction parcel, its area in each control line counted once, the
+findings that concern it, and empty follow-up fields for the auditor (pure: arrays and tables in, a table out)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import areas, outputs, violations as vio
+
+# check → the ledger's area column (areas against the union of the line: never double counted)
+LINE_COLUMNS = {"construction_in_red_line": "red_line", "construction_on_farmland": "farmland",
+                "construction_outside_urban_boundary": "outside_boundary"}
+VERDICTS = ("待核实", "合法", "违法")
+STATUSES = ("未整改", "整改中", "已整改")
+FOLLOW_UP = {"verdict": "待核实", "status": "未整改", "checked_by": "", "checked_on": "", "remark": ""}
+
+
+def parcel_ledger(parcels: np.ndarray, parcel_ids: np.ndarray, findings: dict, counties: vio.Counties | None,
+                  method: str) -> pd.DataFrame:
+    """One row per parcel of a chunk (same order as ``parcels``, China Albers).
+
+    ``findings``: check → (violation rows, their China-Albers geometries) from
+    :func:`zoning.violations.construction_findings`.
+    """
+    n = len(parcels)
+    out = pd.DataFrame({"parcel_id": np.asarray(parcel_ids, dtype=object)})
+    out["county_id"], out["county_name"] = vio._locate(counties, parcels)
+    if counties is not None and counties.extra is not None and "zone" in counties.extra:
+        zone = dict(zip(counties.ids, counties.extra["zone"]))
+        out["zone"] = out["county_id"].map(zone)
+    for k, v in areas.units(vio.area(parcels, method)).items():
+        out[k] = v
+    pos = pd.Series(np.arange(n), index=out["parcel_id"])
+    rank = np.full(n, -1)
+    ids: list[pd.Series] = []
+    for check, name in LINE_COLUMNS.items():
+        inside = np.zeros(n)
+        rows, alb = findings.get(check, (None, None))
+        if rows is not None and len(rows):
+            p = pos.reindex(rows["parcel_id"]).to_numpy()
+            union = vio.union_area(p, np.asarray(alb, dtype=object), method)
+            inside[p] = union  # every row of a parcel carries the same union
+            np.maximum.at(rank, p, outputs.severity_rank(rows["severity"]))
+            ids.append(pd.Series(rows["violation_id"].to_numpy(), index=p))
+        for k, v in areas.units(inside).items():
+            out[f"{name}_{k.split('_', 1)[1]}"] = v
+    out["in_red_line"] = out["red_line_m2"] > 0
+    out["on_farmland"] = out["farmland_m2"] > 0
+    codes = np.array([""] + [k for k, _ in sorted(outputs.SEVERITIES.items(), key=lambda kv: kv[1].rank)],
+                     dtype=object)
+    out["worst_severity"] = codes[rank + 1]
+    joined = pd.concat(ids).groupby(level=0).agg("; ".join) if ids else pd.Series(dtype=object)
+    out["violation_ids"] = joined.reindex(range(n)).fillna("").to_numpy()
+    for k, v in FOLLOW_UP.items():
+        out[k] = v
+    return out
