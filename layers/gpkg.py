@@ -49,7 +49,7 @@ class GpkgWriter:
                 kwargs["layer_options"] = {"SPATIAL_INDEX": "YES"}
             if len(df) == 0:
                 kwargs["geometry_type"] = "MultiPolygon"
-            pyogrio.write_dataframe(df, self.path, promote_to_multi=True, **kwargs)
+            pyogrio.write_dataframe(df, self.path, promote_to_multi=True, use_arrow=True, **kwargs)
         else:
             pyogrio.write_dataframe(pd.DataFrame(df), self.path, **kwargs)
         # keep an empty frame with the schema only: the styles need the columns, not the rows

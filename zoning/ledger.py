@@ -49,8 +49,25 @@ def parcel_ledger(parcels: np.ndarray, parcel_ids: np.ndarray, findings: dict, c
     codes = np.array([""] + [k for k, _ in sorted(outputs.SEVERITIES.items(), key=lambda kv: kv[1].rank)],
                      dtype=object)
     out["worst_severity"] = codes[rank + 1]
-    joined = pd.concat(ids).groupby(level=0).agg("; ".join) if ids else pd.Series(dtype=object)
-    out["violation_ids"] = joined.reindex(range(n)).fillna("").to_numpy()
+    out["violation_ids"] = _join_by(pd.concat(ids) if ids else pd.Series(dtype=object), n)
     for k, v in FOLLOW_UP.items():
         out[k] = v
+    return out
+
+
+def _join_by(values: pd.Series, n: int, sep: str = "; ") -> np.ndarray:
+    """``sep``-joined values per integer index 0..n-1, vectorised over the rank within each group (a parcel has
+    a handful of findings at most, so the loop runs a few times, not once per parcel)."""
+    out = np.full(n, "", dtype=object)
+    if len(values) == 0:
+        return out
+    idx = values.index.to_numpy()
+    order = np.argsort(idx, kind="stable")
+    idx, vals = idx[order], values.to_numpy(dtype=object)[order]
+    start = np.r_[0, np.nonzero(np.diff(idx))[0] + 1]
+    rank = np.arange(len(idx)) - np.repeat(start, np.diff(np.r_[start, len(idx)]))
+    for r in range(int(rank.max()) + 1):
+        sel = rank == r
+        head = out[idx[sel]]
+        out[idx[sel]] = np.where(head == "", vals[sel], head + sep + vals[sel].astype(str)) if r else vals[sel]
     return out
