@@ -109,6 +109,8 @@ _FIELDS = [
     _F("severity_zh", "text", "severity", "严重程度"),
     _F("parcel_id", "text", "parcel id", "建设图斑编号"),
     _F("control_id", "text", "control feature id", "管控要素编号"),
+    _F("control_name", "text", "control feature name", "管控要素名称"),
+    _F("control_code", "text", "control feature code", "管控要素代码"),
     _F("layer", "text", "control line", "控制线图层"),
     _F("other_layer", "text", "other control line", "另一控制线图层"),
     _F("other_control_id", "text", "other control feature id", "另一管控要素编号"),
@@ -150,7 +152,7 @@ _CONFLICT_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severit
                     "other_layer", "other_control_id", "county_id", "county_name", "area_m2", "area_ha", "area_mu",
                     "centroid_lon", "centroid_lat", "note")
 _VIOLATION_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severity_zh", "parcel_id", "control_id",
-                     "overlap", "county_id", "county_name", "area_m2", "area_ha", "area_mu", "centroid_lon",
+                     "control_name", "control_code", "overlap", "county_id", "county_name", "area_m2", "area_ha", "area_mu", "centroid_lon",
                      "centroid_lat", "detected_on", "note")
 _SUMMARY_FIELDS = ("county_id", "county_name", "check_id", "check_zh", "count", "parcels", "slivers", "area_m2",
                    "area_ha", "area_mu", "expansion_factor", "expansion_cap")

@@ -29,6 +29,7 @@ class Lines:
     geoms: dict[str, np.ndarray]
     ids: dict[str, np.ndarray]
     index: dict[str, cl.ControlIndex] = field(default_factory=dict)
+    labels: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # line → (names, codes)
 
     def prepare(self, tile: float) -> "Lines":
         self.index = {k: cl.prepare_control(g, self.ids[k], tile) for k, g in self.geoms.items()}
@@ -304,6 +305,10 @@ def construction_findings(parcels: np.ndarray, parcel_ids: np.ndarray, dates: np
         sev = part["severity"].to_numpy() if "severity" in part else rule.get("severity", spec.severity)
         df = pd.DataFrame({"check_id": check, "severity": sev, "parcel_id": parcel_ids[p], "control_id": control,
                            "detected_on": dates[p], "note": rule.get("note", "")})
+        if per_feature and layer in lines.labels:  # the control feature's own name and code, when it has them
+            names, codes = lines.labels[layer]
+            k = part["control"].to_numpy(dtype=int)
+            df["control_name"], df["control_code"] = names[k], codes[k]
         known = None
         if source is not None:
             known = np.full(len(p), None, dtype=object)

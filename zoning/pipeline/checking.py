@@ -111,7 +111,8 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
     if cvio is not None and zones:  # the county's zone in the parcel ledger
         cvio.extra["zone"] = pd.Series(cvio.ids).map(zones).to_numpy()
     lv = vio.Lines({k: np.asarray(alb[k], dtype=object) for k in names},
-                   {k: g["_id"].astype(str).to_numpy(dtype=object) for k, g in lines.items()})
+                   {k: g["_id"].astype(str).to_numpy(dtype=object) for k, g in lines.items()},
+                   labels={k: _labels(g) for k, g in lines.items()})
     tally = vio.Tally()
     conflicts = vio.line_conflicts(lv, cvio, rules, out_crs, tally)
     timings["conflicts"] = round(time.perf_counter() - t0, 3)
@@ -173,6 +174,14 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
             "crs": out_crs.to_string(), "violations": n_viol}
     return CheckResult(conflicts, violations, summary, top, lines, rules, info,
                        parcels if sink is None else None)
+
+
+def _labels(g: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A control layer's feature names and codes (empty where the layer has no such field)."""
+    def pick(cands):
+        f = next((c for c in cands if c in g.columns), None)
+        return g[f].fillna("").astype(str).to_numpy(dtype=object) if f else np.full(len(g), "", dtype=object)
+    return pick(("name", "NAME", "mc", "MC", "名称")), pick(("code", "CODE", "dm", "DM", "bh", "BH", "编号"))
 
 
 def _empty(layer: str, crs) -> gpd.GeoDataFrame:
