@@ -48,3 +48,12 @@ def test_readme_field_tables_match_the_schema(layer):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert outputs.field_table(layer) in readme, f"regenerate with: python -c \"from zoning import outputs; " \
                                                  f"print(outputs.field_table('{layer}'))\""
+
+
+def test_every_package_is_installed_by_a_plain_pip_install():
+    """`pip install .` (not -e) installs only the packages pyproject.toml lists: every one must be there."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for pkg in PACKAGES for p in (ROOT / pkg).rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
