@@ -141,7 +141,7 @@ def model_check(file):
 @click.option("--rules", "rules_path", metavar="RULES.toml", help="Override the default rules key by key (see "
               "`zoning rules show`).")
 @click.option("-o", "--output", required=True, metavar="OUT.gpkg",
-              help="Output GeoPackage: layers conflicts, violations, county_summary.")
+              help="Output GeoPackage: layers conflicts, violations, parcels (the parcel ledger), county_summary.")
 @click.option("--report", "report_dir", metavar="DIR", help="Also write violations.csv, report.xlsx, report.html.")
 @crs_option
 @encoding_option
@@ -203,9 +203,9 @@ def rules_check(file):
 def run(project, outdir, overwrite):
     """Run the whole job from a project file: classify, check, GeoPackage, map, reports, run record.
 
-    Without PROJECT.toml it runs the bundled Sichuan sample project. Writes OUTDIR/zoning.gpkg (zones, red_line,
-    farmland, urban_boundary, conflicts, violations, county_summary), map.html, report/, styles/, run.json and
-    zoning.log.
+    Without PROJECT.toml it runs the bundled Sichuan sample project. Writes OUTDIR/zoning.gpkg (zones, comparison
+    when the project names a reference, red_line, farmland, urban_boundary, conflicts, violations, parcels,
+    county_summary), map.html, report/, styles/, run.json and zoning.log.
     """
     res = pipeline.run_project(Path(project) if project else None, Path(outdir), overwrite)
     echo_zone_summary(res["zones"])
