@@ -9,7 +9,7 @@ from affine import Affine
 
 from . import legends
 from .areas import cell_sizes_m
-from .coverage import Coverage, coverage
+from .coverage import Coverage
 from .legends import GROUPS
 
 # land-cover groups (see zoning.legends: every legend's codes are mapped to these before use)
@@ -283,40 +283,6 @@ def attribute_indicators(table: pd.DataFrame, area_km2: pd.Series, national_gdp_
         "grain_ratio": grain_density / med if med and np.isfinite(med) else grain_density * np.nan,
         "urbanization_rate": num("urbanization_rate"),
     }, index=table.index)
-
-
-def raster_indicators(geoms, grid: dict, kind: str, steep_relief_m: float = 1000.0) -> tuple[pd.DataFrame, dict]:
-    """Coverage-weighted indicators of one raster for polygons already in the raster's CRS.
-
-    Parameters
-    ----------
-    geoms : shapely polygons in the grid CRS
-    grid : ``{"data": 2-D float array (NaN = nodata), "transform": Affine, "crs": pyproj.CRS}``
-    kind : ``"landcover"`` (group codes, see :mod:`zoning.legends`) or ``"dem"`` (metres)
-
-    Returns
-    -------
-    (indicator DataFrame, info dict with the method used and the cell size)
-    """
-    from .coverage import coverage
-
-    crs = grid["crs"]
-    data = grid["data"]
-    tr = grid["transform"]
-    cov = coverage(geoms, tr, data.shape, crs.to_wkt(), crs.is_geographic)
-    if crs.is_geographic:
-        cell_m = abs(tr.a) * 111_320.0  # at the equator; only used to choose the slope method
-    else:
-        cell_m = abs(tr.a)
-    if kind == "landcover":
-        return landcover_shares(cov, data), {"cell_size_m": cell_m}
-    if kind == "dem":
-        dx = dy = None
-        if not crs.is_geographic:
-            dx, dy = abs(tr.a), abs(tr.e)
-        out, method = terrain(cov, data, cell_m, dx, dy, steep_relief_m)
-        return out, {"cell_size_m": cell_m, "steep_method": method}
-    raise ValueError(f"unknown raster kind {kind!r}")
 
 
 def people_and_lights(area_km2: np.ndarray, population: np.ndarray | None = None,
