@@ -134,6 +134,13 @@ def model_check(file):
 @click.option("--counties", metavar="PATH", help="County polygons: violations get county_id and county_name.")
 @click.option("--zones", metavar="PATH", help="A `zones` layer from `zoning classify`, used as counties when "
               "--counties is not given.")
+@click.option("--cropland", metavar="PATH", help="Cultivated land 耕地: the parcel ledger gains cropland_m2/_ha/_mu.")
+@click.option("--baseline", metavar="PATH", help="The construction parcels of the earlier survey: violations gain "
+              "change (new / expanded / existing) and new_area_m2/_ha/_mu; county_summary new counts and areas.")
+@click.option("--baseline-id", metavar="F", help="Id field of the baseline parcels.")
+@click.option("--previous", metavar="PREVIOUS.gpkg", help="The output of an earlier `zoning check`: findings keep "
+              "their violation_id and first_detected_on, gone ones go to layer rectified, the ledger's follow-up "
+              "fields (verdict, status, checked_by, checked_on, remark) are carried to the same parcels.")
 @click.option("--id-field", metavar="F",
               help="Id field of every input layer (default: id, else the feature id; counties: county_id, adcode, "
               "code, id).")
@@ -147,16 +154,22 @@ def model_check(file):
 @encoding_option
 @overwrite_option
 @handle_errors
-def check(red_line, farmland, urban_boundary, construction, counties, zones, id_field, rules_path, output,
-          report_dir, assume_crs, encoding, overwrite, **ids):
-    """Check the three control lines for conflicts and construction encroachment."""
-    read = _read_options(id_field, assume_crs, encoding, **ids)
+def check(red_line, farmland, urban_boundary, construction, counties, zones, cropland, baseline, baseline_id,
+          previous, id_field, rules_path, output, report_dir, assume_crs, encoding, overwrite, **ids):
+    """Check the three control lines for conflicts and construction encroachment.
+
+    With --baseline and --previous it is the year-on-year check (卫片执法): what is new since the earlier
+    survey, which earlier findings are gone, with ids and the auditor's follow-up carried over.
+    """
+    read = _read_options(id_field, assume_crs, encoding, baseline_id=baseline_id, **ids)
     out = pipeline.run_check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary},
                              output, construction=construction, counties=counties, zones=zones, read=read,
-                             rules_path=rules_path, report_dir=report_dir, overwrite=overwrite)
+                             rules_path=rules_path, report_dir=report_dir, overwrite=overwrite,
+                             extra={"cropland": cropland, "baseline": baseline, "previous": previous})
     res = out["result"]
     echo_check_summary(res.county_summary)
-    click.echo(f"wrote {out['output']} (conflicts {len(res.conflicts)}, violations {res.info['violations']})")
+    rect = f", rectified {len(res.rectified)}" if res.rectified is not None else ""
+    click.echo(f"wrote {out['output']} (conflicts {len(res.conflicts)}, violations {res.info['violations']}{rect})")
     for p in out["reports"]:
         click.echo(f"wrote {p}")
 
@@ -166,9 +179,14 @@ def echo_check_summary(summary) -> None:
     if totals.empty or not totals["count"].any():
         click.echo("no conflicts and no violations")
         return
-    click.echo(f"{'check':<38}{'count':>8}{'slivers':>9}{'ha':>14}{'亩':>14}   (areas: union per parcel)")
+    new = "new_count" in totals.columns
+    click.echo(f"{'check':<38}{'count':>8}{'slivers':>9}{'ha':>14}{'亩':>14}" + (f"{'new':>8}{'new 亩':>14}" if new else "")
+               + "   (areas: union per parcel)")
     for _, r in totals.iterrows():
-        click.echo(f"{r['check_id']:<38}{r['count']:>8}{r['slivers']:>9}{r['area_ha']:>14,.2f}{r['area_mu']:>14,.2f}")
+        line = f"{r['check_id']:<38}{r['count']:>8}{r['slivers']:>9}{r['area_ha']:>14,.2f}{r['area_mu']:>14,.2f}"
+        if new and r["new_count"] == r["new_count"]:  # NaN for checks without a baseline figure
+            line += f"{int(r['new_count']):>8}{r['new_area_mu']:>14,.2f}"
+        click.echo(line)
 
 
 @cli.group()

@@ -154,3 +154,56 @@ def _write_data_columns(con: sqlite3.Connection, layers) -> None:
         constraint_type TEXT NOT NULL, value TEXT, min NUMERIC, min_is_inclusive BOOLEAN, max NUMERIC,
         max_is_inclusive BOOLEAN, description TEXT,
         CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type, value))""")
+
+
+def read_previous(path, required: dict[str, tuple[str, ...]]) -> dict:
+    """An earlier ``zoning check`` output: its ``violations`` and ``parcels`` tables (no geometry) and run date.
+
+    ``required``: layer → fields it must have. Raises :class:`DataError` naming every missing layer or field.
+    """
+    from zoning.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"--previous {path}: file not found.")
+    try:
+        present = {name for name, _ in pyogrio.list_layers(path)}
+    except Exception as exc:  # not a GeoPackage at all
+        raise DataError(f"--previous {path}: cannot be read as a GeoPackage ({exc}). Give the .gpkg an earlier "
+                        "`zoning check` or `zoning run` wrote.") from None
+    problems, out = [], {}
+    for layer, fields in required.items():
+        if layer not in present:
+            problems.append(f"layer {layer!r} is missing")
+            continue
+        have = set(pyogrio.read_info(path, layer=layer)["fields"])
+        miss = [f for f in fields if f not in have]
+        if miss:
+            problems.append(f"layer {layer!r} lacks field(s) {', '.join(miss)}")
+            continue
+        out[layer] = pyogrio.read_dataframe(path, layer=layer, read_geometry=False, fid_as_index=True)
+    if problems:
+        raise DataError(f"--previous {path} is not the output of an earlier `zoning check`: {'; '.join(problems)}. "
+                        "Give the .gpkg that `zoning check -o` or `zoning run` wrote; nothing was written.")
+    run_date = None
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = con.execute("SELECT value FROM zoning_run WHERE key = 'run_time'").fetchone()
+        finally:
+            con.close()
+        run_date = json.loads(row[0])[:10] if row else None
+    except sqlite3.Error:
+        pass
+    out["run_date"], out["path"] = run_date, path
+    return out
+
+
+def read_rows(path, layer: str, fids) -> gpd.GeoDataFrame:
+    """Rows of ``layer`` by feature id (GeoPackage fids), geometry included."""
+    import numpy as np
+
+    fids = np.asarray(fids, dtype=np.int64)
+    if len(fids) == 0:
+        return pyogrio.read_dataframe(path, layer=layer, max_features=0)
+    return pyogrio.read_dataframe(path, layer=layer, fids=fids)

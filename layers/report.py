@@ -41,13 +41,41 @@ def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _batches(gpkg: Path, where: str | None = None, batch: int = 10_000):
-    """Violation rows from the written GeoPackage as Arrow batches (memory follows the batch, not the run)."""
+def fields(gpkg: Path, layer: str) -> list[str] | None:
+    """The declared order of the fields ``layer`` has in ``gpkg`` (None when the layer is absent)."""
+    import pyogrio
+
+    from zoning import outputs
+
+    if layer not in {n for n, _ in pyogrio.list_layers(gpkg)}:
+        return None
+    return outputs.columns(layer, pyogrio.read_info(gpkg, layer=layer)["fields"])
+
+
+def _rank_sql(column: str) -> str:
+    from zoning import outputs
+
+    whens = " ".join(f"WHEN '{k}' THEN {c.rank}" for k, c in outputs.SEVERITIES.items())
+    return f"CASE {column} {whens} ELSE -1 END"
+
+
+def batches(gpkg: Path, layer: str = "violations", where: str | None = None, order: str | None = None,
+            batch: int = 10_000):
+    """Rows of ``layer`` (no geometry) as Arrow batches, in SQL ``order``: memory follows the batch, not the run."""
     from pyogrio import open_arrow
 
-    with open_arrow(gpkg, layer="violations", read_geometry=False, where=where, batch_size=batch,
-                    use_pyarrow=True) as (_, reader):
+    cols = fields(gpkg, layer)
+    sql = f"SELECT {', '.join(_quote(c) for c in cols)} FROM {_quote(layer)}" + (f" WHERE {where}" if where else "") \
+        + (f" ORDER BY {order}" if order else "")
+    with open_arrow(gpkg, sql=sql, sql_dialect="SQLITE", batch_size=batch, use_pyarrow=True) as (_, reader):
         yield from reader
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+SEVERE_FIRST = f"{_rank_sql('severity')} DESC, area_m2 DESC, violation_id"
 
 
 def _frame_batches(df: pd.DataFrame):
@@ -57,12 +85,21 @@ def _frame_batches(df: pd.DataFrame):
 def _width(col: str) -> float:
     from zoning import outputs
 
-    return {"violation_id": 40, "county_name": 12, "note": 40, "check_zh": 24}.get(
-        col, max(10.0, min(24.0, 1.6 * len(outputs.zh(col)) + 2)))
+    return {"violation_id": 40, "violation_ids": 40, "county_name": 12, "note": 40, "check_zh": 24, "remark": 24,
+            "control_name": 20}.get(col, max(10.0, min(24.0, 1.6 * len(outputs.zh(col)) + 2)))
 
 
 def _style(col: str) -> str:
-    return "area" if col.startswith("area_") else "coord" if col.startswith("centroid_") else "plain"
+    from zoning import outputs
+
+    f = outputs.FIELDS.get(col)
+    if col.startswith("centroid_"):
+        return "coord"
+    if col.endswith("_on") or (f is not None and f.type == "date"):
+        return "date"
+    if col.endswith(("_m2", "_ha", "_mu")) or "面积" in col:
+        return "area"
+    return "int" if f is not None and f.type == "int" else "plain"
 
 
 def _sheet(wb: xlsx.Workbook, title: str, columns: list[str], batches) -> int:
@@ -77,85 +114,81 @@ def _sheet(wb: xlsx.Workbook, title: str, columns: list[str], batches) -> int:
 
 
 def _write_csv(path: Path, gpkg: Path) -> int:
-    """violations.csv: the contract's field names (a second header row would break scripts), UTF-8 with BOM so
-    Excel shows Chinese, formula-like text prefixed with an apostrophe."""
+    """violations.csv: the XLSX's bilingual headers (Chinese first), UTF-8 with BOM so Excel shows Chinese,
+    formula-like text prefixed with an apostrophe, rows most severe first."""
+    import csv
+    import io
+
     import pyarrow.csv as pacsv
 
     from zoning import outputs
 
-    n, writer = 0, None
+    cols = fields(gpkg, "violations")
+    n = 0
     with open(path, "wb") as f:
-        f.write("\ufeff".encode("utf-8"))
-        for batch in _batches(gpkg):
+        head = io.StringIO()
+        csv.writer(head, lineterminator="\n").writerow([outputs.label(c) for c in cols])
+        f.write(("\ufeff" + head.getvalue()).encode("utf-8"))
+        writer = None
+        for batch in batches(gpkg, order=SEVERE_FIRST):
             if writer is None:
-                writer = pacsv.CSVWriter(f, batch.schema)
+                writer = pacsv.CSVWriter(f, batch.schema, write_options=pacsv.WriteOptions(include_header=False))
             writer.write_batch(_safe_batch(batch))
             n += batch.num_rows
-        if writer is None:
-            f.write((",".join(outputs.columns("violations")) + "\n").encode("utf-8"))
-        else:
+        if writer is not None:
             writer.close()
     return n
 
 
 def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame) -> None:
-    from zoning import outputs
+    """A filing: the summary (every county, TOTAL last), new findings, one sheet per check most severe first
+    (rows by severity, then area), the parcel ledger and the rectified findings."""
+    from zoning import outputs, report as rep
 
-    order = sorted(outputs.CHECKS.values(), key=lambda c: -outputs.SEVERITIES[c.severity].rank)
+    vcols = fields(gpkg, "violations")
     with xlsx.Workbook(path) as wb:
-        _sheet(wb, "汇总 summary", list(summary.columns), _frame_batches(summary))
-        for spec in order:  # most severe first: the red-line sheet right after the summary
-            if spec.kind == "conflict" and len(conflicts):
-                grp = conflicts[conflicts["check_id"] == spec.id]
+        wide = rep.wide_summary(summary)
+        _sheet(wb, "汇总 summary", list(wide.columns), _frame_batches(wide))
+        if "change" in vcols:
+            _sheet(wb, "新增 new", vcols, batches(gpkg, where="change <> 'existing'", order=SEVERE_FIRST))
+        for check in rep.check_order():
+            spec = outputs.CHECKS[check]
+            if spec.kind == "conflict":
+                grp = conflicts[conflicts["check_id"] == check] if len(conflicts) else conflicts
                 if len(grp):
+                    grp = grp.sort_values(["area_m2", "violation_id"], ascending=[False, True])
                     _sheet(wb, spec.zh, list(grp.columns), _frame_batches(grp))
-            elif spec.kind == "construction":
-                _sheet(wb, spec.zh, outputs.columns("violations"), _batches(gpkg, f"check_id = '{spec.id}'"))
+            else:
+                _sheet(wb, spec.zh, vcols, batches(gpkg, where=f"check_id = '{check}'", order=SEVERE_FIRST))
+        pcols = fields(gpkg, "parcels")
+        if pcols:
+            _sheet(wb, "图斑台账 parcels", pcols,
+                   batches(gpkg, "parcels", order=f"{_rank_sql('worst_severity')} DESC, area_m2 DESC, parcel_id"))
+        rcols = fields(gpkg, "rectified")
+        if rcols:
+            _sheet(wb, "已整改 rectified", rcols, batches(gpkg, "rectified", order=SEVERE_FIRST))
 
 
 def write_reports(directory: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame,
-                  top: pd.DataFrame, meta: dict) -> list[Path]:
+                  meta: dict, lines: dict | None = None) -> list[Path]:
     """Write the three report files into ``directory`` (a directory being built inside an atomic output).
 
-    Violations are streamed from the GeoPackage ``gpkg`` (layer ``violations``) as Arrow batches, so memory does not
-    grow with them; ``top`` holds the most serious ones for the HTML page.
+    Rows are streamed from the GeoPackage ``gpkg`` (layers ``violations``, ``parcels``, ``rectified``) as Arrow
+    batches, so memory does not grow with them. ``lines``: the control lines, drawn in the HTML's map thumbnail.
     """
+    from pyogrio import read_dataframe
+
+    from .report_html import thumbnail, write_html
+
+    pts = read_dataframe(gpkg, layer="violations", columns=["centroid_lon", "centroid_lat", "severity"],
+                         read_geometry=False).rename(columns={"centroid_lon": "lon", "centroid_lat": "lat"})
+
     directory = Path(directory)
     csv_path, xlsx_path, html_path = (directory / f for f in REPORT_FILES)
-    n = _write_csv(csv_path, gpkg)
+    _write_csv(csv_path, gpkg)
     _write_xlsx(xlsx_path, gpkg, conflicts, summary)
-    html_path.write_text(_html(top, n, conflicts, summary, meta), encoding="utf-8")
+    write_html(html_path, gpkg, conflicts, summary, meta, thumbnail(lines, pts))
     log.debug("wrote reports to %s", directory)
     return [csv_path, xlsx_path, html_path]
 
 
-def _table(df: pd.DataFrame) -> str:
-    if len(df) == 0:
-        return "<p>无 none</p>"
-    return df.to_html(index=False, escape=True, border=0, classes="t", na_rep="", float_format=lambda v: f"{v:,.2f}")
-
-
-def _html(top, n_violations, conflicts, summary, meta) -> str:
-    from zoning import report as rep
-
-    totals = summary[summary["county_id"] == "TOTAL"] if len(summary) else summary
-    e = html.escape
-    meta_rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in meta.items()
-                        if not isinstance(v, dict))
-    return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8">{GENERATOR}<title>三条控制线检查报告 Control-line audit report</title>
-<style>
-body {{ font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 2em; color: #222; }}
-table.t {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }}
-table.t th, table.t td {{ border: 1px solid #bbb; padding: 3px 6px; text-align: right; }}
-table.t th {{ background: #eee; }}
-h1 {{ font-size: 1.4em; }} h2 {{ font-size: 1.15em; border-bottom: 1px solid #ccc; }}
-</style></head><body>
-<h1>三条控制线检查报告 · Control-line audit report</h1>
-<table class="t">{meta_rows}</table>
-<h2>检查项合计 Totals by check</h2>{_table(rep.with_chinese_headers(totals))}
-<h2>按县汇总 Summary by county</h2>{_table(rep.with_chinese_headers(summary))}
-<h2>控制线冲突 Conflicts between lines ({len(conflicts)})</h2>{_table(rep.with_chinese_headers(conflicts))}
-<h2>最严重的问题图斑 Most serious findings (of {n_violations:,})</h2>{_table(rep.with_chinese_headers(top))}
-</body></html>
-"""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -36,9 +37,15 @@ LAYERS = {
                   ["violation_id", "check_zh", "severity_zh", "layer", "control_id", "other_layer",
                    "other_control_id", "county_name", "area_mu", "area_ha"], True),
     "violations": ("建设占用问题图斑 Construction findings", ["violation_id", "severity_zh", "check_zh"],
-                   ["violation_id", "check_zh", "severity_zh", "parcel_id", "control_id", "county_name", "area_mu",
-                    "area_ha", "detected_on", "note"], True),
+                   ["violation_id", "check_zh", "severity_zh", "parcel_id", "control_id", "control_name", "county_name",
+                    "area_mu", "area_ha", "centroid_lon", "centroid_lat", "detected_on", "first_detected_on",
+                    "change_zh", "new_area_mu", "note"], True),
+    "rectified": ("已整改问题图斑 Rectified findings", ["violation_id", "check_zh"],
+                  ["violation_id", "check_zh", "severity_zh", "parcel_id", "control_id", "county_name", "area_mu",
+                   "detected_on", "status"], False),
 }
+MAX_FINDINGS = 50_000  # beyond this the map keeps the most severe (the page would pass ~25 MB and slow down)
+MARKER_BELOW_ZOOM = 12
 CHECK_COLOURS = {c.id: c.colour for c in outputs.CHECKS.values()}
 LINE_COLOURS = {k: c.colour for k, c in outputs.LINES.items()}
 
@@ -63,7 +70,7 @@ def _display_frame(gdf: gpd.GeoDataFrame, fields: list[str], simplify_m: float) 
     for f in keep:
         col = out[f]
         if col.dtype.kind == "f":
-            out[f] = col.round(3)
+            out[f] = col.round(6 if f.startswith("centroid_") else 3)
         elif col.dtype.kind in "biu":
             out[f] = col
         else:
@@ -91,6 +98,9 @@ def _style(layer: str):
         return lambda f: {"fillColor": sev.get(f["properties"].get("severity"), "#999999"),
                           "color": sev.get(f["properties"].get("severity"), "#999999"), "weight": 1.5,
                           "fillOpacity": 0.8}
+    if layer == "rectified":
+        return lambda f: {"fillColor": "#969696", "color": "#525252", "weight": 1, "fillOpacity": 0.5,
+                          "dashArray": "4 3"}
     if layer == "conflicts":
         return lambda f: {"fillColor": CHECK_COLOURS.get(f["properties"].get("check_id"), "#999999"),
                           "color": "#000000", "weight": 1, "fillOpacity": 0.8}
@@ -116,7 +126,10 @@ def _legend(layers: dict) -> str:
     rows += rows_for("三条控制线 Control lines", outputs.LINES, {k for k in outputs.LINES if k in layers})
     rows += rows_for("建设占用问题图斑 Construction findings", outputs.SEVERITIES, present("violations", "severity"))
     rows += rows_for("控制线冲突 Conflicts", outputs.CHECKS, present("conflicts", "check_id"))
-    return ('<div id="zoning-legend" style="position:absolute; bottom:60px; left:10px; z-index:1000; '
+    if layers.get("rectified") is not None and len(layers["rectified"]):
+        rows += ["<b>已整改 Rectified</b>", '<div><i style="background:#969696;border-style:dashed"></i>'
+                 '已整改问题图斑 rectified findings</div>']
+    return ('<div id="zoning-legend" style="position:absolute; bottom:30px; right:10px; z-index:1000; '
             'background:rgba(255,255,255,0.92); padding:8px 10px; font:12px sans-serif; border-radius:4px; '
             'box-shadow:0 1px 4px rgba(0,0,0,0.3); max-height:60%; overflow:auto">'
             '<style>#zoning-legend i{display:inline-block;width:14px;height:10px;margin-right:6px;'
@@ -124,8 +137,9 @@ def _legend(layers: dict) -> str:
 
 
 def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tianditu_key: str | None = None,
-              simplify_m: float = 100.0) -> folium.Map:
-    """A folium map of the given output layers (any of ``zones``, the three lines, ``conflicts``, ``violations``)."""
+              simplify_m: float = 100.0, title: str | None = None, max_findings: int = MAX_FINDINGS) -> folium.Map:
+    """A folium map of the given output layers (any of ``zones``, the three lines, ``conflicts``, ``violations``,
+    ``rectified``, ``comparison``); construction findings get the auditor's panel (search, filters, list, print)."""
     if basemap not in BASEMAPS:
         raise ValueError(f"basemap must be one of {', '.join(BASEMAPS)}")
     allb = [g.to_crs(4326).total_bounds for g in layers.values() if len(g)]
@@ -147,29 +161,73 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
                          f"&TILECOL={{x}}&tk={tianditu_key}", attr="天地图 Tianditu", name="天地图",
                          subdomains="01234567").add_to(m)
     for name, gdf in layers.items():
-        if name not in LAYERS or gdf is None:
+        if name not in LAYERS or gdf is None or name == "violations":
             continue
-        title, tips, pops, show = LAYERS[name]
-        if name == "violations" and len(gdf) and "severity" in gdf.columns:
-            # drawn in order: the most severe last, so it is on top and a click picks it
-            gdf = gdf.iloc[np.argsort(outputs.severity_rank(gdf["severity"]), kind="stable")]
+        layer_title, tips, pops, show = LAYERS[name]
         disp = _display_frame(gdf, list(dict.fromkeys(tips + pops + ["zone", "severity", "check_id"])), simplify_m)
         data = json.loads(disp.to_json(drop_id=True))
         # folium checks tooltip fields against the features: an empty layer gets none (and is still listed)
         tips = [f for f in tips if f in disp.columns] if len(disp) else []
         pops = [f for f in pops if f in disp.columns] if len(disp) else []
-        fg = folium.FeatureGroup(name=f"{title} ({len(disp)})", show=show)
-        folium.GeoJson(data, name=title, style_function=_style(name),
+        fg = folium.FeatureGroup(name=f"{layer_title} ({len(disp)})", show=show)
+        folium.GeoJson(data, name=layer_title, style_function=_style(name),
                        tooltip=folium.GeoJsonTooltip(tips, aliases=[_alias(f) for f in tips]) if tips
                        else None,
                        popup=folium.GeoJsonPopup(pops, aliases=[_alias(f) for f in pops]) if pops
                        else None).add_to(fg)
         fg.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    control = folium.LayerControl(collapsed=False).add_to(m)
+    if layers.get("violations") is not None:
+        _audit_panel(m, control, layers["violations"], title or "三条控制线监管图 Control-line audit map", simplify_m,
+                     max_findings)
     m.get_root().html.add_child(Element(_legend(layers)))
-    m.get_root().header.add_child(Element(GENERATOR), name="zoning_generator")
+    m.get_root().header.add_child(Element(GENERATOR), name="zoning_generator", index=0)
     m.fit_bounds(bounds)
     return m
+
+
+def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str, simplify_m: float,
+                 max_findings: int) -> None:
+    """The construction findings as the auditor's layer: most severe drawn last, markers at province scale, and a
+    panel with the title, search by id, filters, a list that zooms to each finding and a print button."""
+    total = len(findings)
+    if total and "severity" in findings.columns:
+        rank = outputs.severity_rank(findings["severity"])
+        area = findings["area_m2"].to_numpy() if "area_m2" in findings else np.zeros(total)
+        order = np.lexsort((area, rank))  # ascending: the most severe and largest last
+        if total > max_findings:
+            log.warning("map.html shows the %d most severe of %d findings (more would pass ~25 MB); the GeoPackage "
+                        "and the report hold them all", max_findings, total)
+            order = order[-max_findings:]
+        findings = findings.iloc[order]
+    _, tips, pops, _ = LAYERS["violations"]
+    fields = list(dict.fromkeys(pops + ["severity", "check_id", "county_id", "county_name", "area_mu",
+                                        "centroid_lon", "centroid_lat", "severity_zh", "check_zh"]))
+    disp = _display_frame(findings, fields, simplify_m)
+    data = _safe_json_script(disp.to_json(drop_id=True))
+    cfg = {"map": m.get_name(), "control": control.get_name(), "title_layer": f"{LAYERS['violations'][0]} ({len(disp)})",
+           "severity_colours": {k: c.colour for k, c in outputs.SEVERITIES.items()},
+           "labels": {f: outputs.zh(f) for f in fields}, "popup": [f for f in pops if f in disp.columns],
+           "marker_below_zoom": MARKER_BELOW_ZOOM, "omitted": total > len(disp), "total": total}
+    e = html.escape
+    panel = f"""<div id="zoning-audit"><h1>{e(title)}</h1>
+<div id="za-sub">{e(time.strftime('%Y-%m-%d'))} · {total:,} 个问题图斑 findings</div>
+<input id="za-q" type="search" placeholder="搜索问题或图斑编号 search violation / parcel id">
+<div class="row"><select id="za-sev"><option value="">全部严重程度 all severities</option></select></div>
+<div class="row"><select id="za-check"><option value="">全部检查项 all checks</option></select></div>
+<div class="row"><select id="za-county"><option value="">全部县 all counties</option></select></div>
+<div id="za-count"></div><ul id="za-list"></ul>
+<div class="row"><button id="za-more">更多 more</button><button id="za-print">打印 print</button></div></div>"""
+    root = m.get_root()
+    root.header.add_child(Element(f"<style>{_static('audit_map.css')}</style>"), name="zoning_audit_css")
+    root.html.add_child(Element(panel + f'<script type="application/json" id="zoning-findings">{data}</script>'))
+    root.html.add_child(Element(f"<script>window.ZONING_AUDIT = {_safe_json_script(json.dumps(cfg, ensure_ascii=False))};"
+                                f"document.addEventListener('DOMContentLoaded', function () {{ "
+                                f"{_static('audit_map.js')} }});</script>"))
+
+
+def _static(name: str) -> str:
+    return resources.files("layers.static").joinpath(name).read_text(encoding="utf-8")
 
 
 def write_map(path: Path, m: folium.Map) -> int:

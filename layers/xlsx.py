@@ -4,7 +4,8 @@ openpyxl, XlsxWriter and PyExcelerate all build each cell in Python (7–60 s fo
 this writer builds each column's XML with Arrow compute kernels and streams it into the zip, batch by batch
 (~2 s for the same rows, memory per batch). Text goes in as inline strings, which a spreadsheet never evaluates,
 so ids that start with ``=`` stay text. It writes what audit tables need and nothing more: a bold frozen header
-with an auto-filter, column widths, and number formats for areas and coordinates.
+with an auto-filter, column widths, number formats for areas and coordinates, dates as dates, and a print set-up
+for filing (A4 landscape, one page wide, the header row repeated on every page).
 """
 from __future__ import annotations
 
@@ -20,18 +21,21 @@ import pyarrow.compute as pc
 MAX_ROWS = 1_048_575  # Excel's row limit, less the header
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 NS_R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
-STYLE = {"plain": 0, "area": 1, "coord": 2, "header": 3}
+STYLE = {"plain": 0, "area": 1, "coord": 2, "header": 3, "date": 4, "int": 5}
+EXCEL_EPOCH_DAYS = 25569  # 1970-01-01 as an Excel serial day (the 1900 date system)
 STYLES = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<styleSheet {NS}><numFmts count="2"><numFmt numFmtId="164" formatCode="#,##0.00"/>
-<numFmt numFmtId="165" formatCode="0.0000000"/></numFmts>
+<styleSheet {NS}><numFmts count="3"><numFmt numFmtId="164" formatCode="#,##0.00"/>
+<numFmt numFmtId="165" formatCode="0.000000"/><numFmt numFmtId="166" formatCode="yyyy-mm-dd"/></numFmts>
 <fonts count="2"><font><sz val="11"/><name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/></font>
 </fonts><fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>
 </fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
-<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
+<cellXfs count="6"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
 <xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
 <xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
-<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>
+<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>
+<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
+<xf numFmtId="3" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>
 <cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>"""
 _BAD_XML = "[\x00-\x08\x0b\x0c\x0e-\x1f]"  # not allowed in XML 1.0
 
@@ -54,9 +58,27 @@ def _text(col: pa.Array) -> pa.Array:
     return s
 
 
+def _serial_days(col: pa.Array) -> pa.Array:
+    """Excel serial days of ISO dates (``2024-06-30``, or a date/timestamp column); null where not a date."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        col = pc.strptime(pc.utf8_slice_codeunits(col, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
+    if pa.types.is_timestamp(col.type):
+        col = pc.cast(col, pa.date32())
+    if not pa.types.is_date32(col.type):
+        return pa.nulls(len(col), pa.int32())
+    return pc.add(pc.cast(col, pa.int32()), EXCEL_EPOCH_DAYS)
+
+
 def _cells(col: pa.Array, ref: str, rows: pa.Array, style: int) -> pa.Array:
     """The ``<c>`` element of each row for one column ('' for nulls)."""
     t = col.type
+    if style == STYLE["date"]:
+        days = _serial_days(col)
+        as_date = pc.binary_join_element_wise(f'<c r="{ref}', rows, f'" s="{style}"><v>', pc.cast(days, pa.string()),
+                                              "</v></c>", "")
+        text = _cells(col, ref, rows, STYLE["plain"])  # what is not a date stays as it was written
+        return pc.fill_null(pc.if_else(pc.is_valid(days), as_date, text), "")
     if pa.types.is_boolean(t):
         v = pc.if_else(col, "1", "0")
         cell = pc.binary_join_element_wise(f'<c r="{ref}', rows, '" t="b"><v>', v, "</v></c>", "")
@@ -77,7 +99,7 @@ class Workbook:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
-        self.sheets: list[tuple[str, str]] = []  # (name, filter range)
+        self.sheets: list[tuple[str, str, int]] = []  # (name, filter range, header rows)
 
     def __enter__(self) -> "Workbook":
         return self
@@ -100,7 +122,7 @@ class Workbook:
         n = 0
         with self.zip.open(f"xl/worksheets/sheet{n_sheet}.xml", "w", force_zip64=True) as f:
             f.write((f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet {NS} {NS_R}>'
-                     '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
+                     '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
                      'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
                      f'<cols>{cols}</cols><sheetData><row r="1">{head}</row>').encode())
             # compression (zlib releases the GIL) on a second thread while the next batch's XML is built;
@@ -125,15 +147,22 @@ class Workbook:
                     n += batch.num_rows
                 if pending is not None:
                     pending.result()
-            f.write(f'</sheetData><autoFilter ref="A1:{last}{n + 1}"/></worksheet>'.encode())
-        self.sheets.append((name[:31], f"$A$1:${last}${n + 1}"))
+            # filing: A4 (paperSize 9) landscape, one page wide and as many pages tall as needed
+            f.write(f'</sheetData><autoFilter ref="A1:{last}{n + 1}"/><pageMargins left="0.4" right="0.4" top="0.5" '
+                    'bottom="0.5" header="0.3" footer="0.3"/><pageSetup paperSize="9" orientation="landscape" '
+                    'fitToWidth="1" fitToHeight="0"/><headerFooter><oddFooter>&amp;L&amp;A&amp;R&amp;P / &amp;N</oddFooter>'
+                    '</headerFooter></worksheet>'.encode())
+        self.sheets.append((name[:31], f"$A$1:${last}${n + 1}", 1))
         return n
 
     def _finish(self) -> None:
         sheets = "".join(f'<sheet name={quoteattr(nm)} sheetId="{i}" r:id="rId{i}"/>'
-                         for i, (nm, _) in enumerate(self.sheets, 1))
+                         for i, (nm, _, _) in enumerate(self.sheets, 1))
         names = "".join(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">'
-                        f"{escape(_quote_sheet(nm))}!{rng}</definedName>" for i, (nm, rng) in enumerate(self.sheets))
+                        f"{escape(_quote_sheet(nm))}!{rng}</definedName>"
+                        f'<definedName name="_xlnm.Print_Titles" localSheetId="{i}">'
+                        f"{escape(_quote_sheet(nm))}!$1:${head}</definedName>"
+                        for i, (nm, rng, head) in enumerate(self.sheets))
         self.zip.writestr("xl/workbook.xml", f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                           f"<workbook {NS} {NS_R}><sheets>{sheets}</sheets>"
                           f"{'<definedNames>' + names + '</definedNames>' if names else ''}</workbook>")

@@ -16,11 +16,12 @@ FOLLOW_UP = {"verdict": "待核实", "status": "未整改", "checked_by": "", "c
 
 
 def parcel_ledger(parcels: np.ndarray, parcel_ids: np.ndarray, findings: dict, counties: vio.Counties | None,
-                  method: str) -> pd.DataFrame:
+                  method: str, cropland_m2: np.ndarray | None = None) -> pd.DataFrame:
     """One row per parcel of a chunk (same order as ``parcels``, China Albers).
 
     ``findings``: check → (violation rows, their China-Albers geometries) from
-    :func:`zoning.violations.construction_findings`.
+    :func:`zoning.violations.construction_findings`; ``cropland_m2``: each parcel's area on cultivated land (耕地),
+    when a cultivated-land layer was given.
     """
     n = len(parcels)
     out = pd.DataFrame({"parcel_id": np.asarray(parcel_ids, dtype=object)})
@@ -44,6 +45,9 @@ def parcel_ledger(parcels: np.ndarray, parcel_ids: np.ndarray, findings: dict, c
             ids.append(pd.Series(rows["violation_id"].to_numpy(), index=p))
         for k, v in areas.units(inside).items():
             out[f"{name}_{k.split('_', 1)[1]}"] = v
+    if cropland_m2 is not None:
+        for k, v in areas.units(np.asarray(cropland_m2, dtype=float)).items():
+            out[f"cropland_{k.split('_', 1)[1]}"] = v
     out["in_red_line"] = out["red_line_m2"] > 0
     out["on_farmland"] = out["farmland_m2"] > 0
     codes = np.array([""] + [k for k, _ in sorted(outputs.SEVERITIES.items(), key=lambda kv: kv[1].rank)],

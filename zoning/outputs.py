@@ -123,6 +123,12 @@ _FIELDS = [
     _F("centroid_lat", "real", "centroid latitude", "中心纬度", "°"),
     _F("detected_on", "text", "detected on", "发现日期"),
     _F("note", "text", "note", "说明"),
+    _F("change", "text", "change since the baseline (code)", "变化类型代码",
+       description="new: the parcel was not in the baseline survey; expanded: it grew; existing: already there"),
+    _F("change_zh", "text", "change since the baseline", "变化类型"),
+    _F("first_detected_on", "text", "first detected on", "首次发现日期",
+       description="carried from the earlier run (--previous), else the detection date, else the run date"),
+    _F("new_count", "int", "new or expanded rows", "新增数量"),
     _F("reference_zone", "text", "official zone (code)", "规划主体功能区类型代码",
        description="the zone of the reference (official) scheme"),
     _F("agrees", "bool", "agrees with the reference", "与规划一致", description="null where the county is not in the reference"),
@@ -144,7 +150,9 @@ _FIELDS = [
 _FIELDS += [_F(k, "real", en, zh) for k, (en, zh) in INDICATORS.items()]
 _FIELDS += [_F(f"{line}_{u}", "real", f"{en} ({unit_en})", f"{zh}面积({unit_zh})", unit_en)
             for line, en, zh in (("red_line", "in the red line", "占用红线"), ("farmland", "on farmland", "占用农田"),
-                                 ("outside_boundary", "outside the urban boundary", "城镇开发边界外"))
+                                 ("outside_boundary", "outside the urban boundary", "城镇开发边界外"),
+                                 ("cropland", "on cultivated land", "占用耕地"),
+                                 ("new_area", "new since the baseline", "新增"))
             for u, unit_en, unit_zh in (("m2", "m²", "平方米"), ("ha", "ha", "公顷"), ("mu", "亩", "亩"))]
 FIELDS: dict[str, FieldSpec] = {f.name: f for f in _FIELDS}
 
@@ -153,9 +161,13 @@ _CONFLICT_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severit
                     "centroid_lon", "centroid_lat", "note")
 _VIOLATION_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severity_zh", "parcel_id", "control_id",
                      "control_name", "control_code", "overlap", "county_id", "county_name", "area_m2", "area_ha", "area_mu", "centroid_lon",
-                     "centroid_lat", "detected_on", "note")
+                     "centroid_lat", "detected_on", "first_detected_on", "change", "change_zh", "new_area_m2",
+                     "new_area_ha", "new_area_mu", "note")
+# added by the year-on-year check (zoning.epochs), not by the checks themselves
+EPOCH_FIELDS = ("first_detected_on", "change", "change_zh", "new_area_m2", "new_area_ha", "new_area_mu")
 _SUMMARY_FIELDS = ("county_id", "county_name", "check_id", "check_zh", "count", "parcels", "slivers", "area_m2",
-                   "area_ha", "area_mu", "expansion_factor", "expansion_cap")
+                   "area_ha", "area_mu", "new_count", "new_area_m2", "new_area_ha", "new_area_mu",
+                   "expansion_factor", "expansion_cap")
 _LINE_FIELDS: tuple[str, ...] = ()
 
 LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
@@ -175,10 +187,13 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
     LayerSpec("parcels", "Parcel ledger", "图斑台账", "MultiPolygon",
               ("parcel_id", "county_id", "county_name", "zone", "area_m2", "area_ha", "area_mu", "red_line_m2",
                "red_line_ha", "red_line_mu", "farmland_m2", "farmland_ha", "farmland_mu", "outside_boundary_m2",
-               "outside_boundary_ha", "outside_boundary_mu", "in_red_line", "on_farmland", "worst_severity",
+               "outside_boundary_ha", "outside_boundary_mu", "cropland_m2", "cropland_ha", "cropland_mu", "in_red_line", "on_farmland", "worst_severity",
                "violation_ids", "verdict", "status", "checked_by", "checked_on", "remark"),
               "One row per construction parcel: its area in each line counted once, its findings, and follow-up "
               "fields for the auditor; the parcel's own fields follow.", passthrough=True),
+    LayerSpec("rectified", "Rectified findings", "已整改问题图斑", "MultiPolygon", _VIOLATION_FIELDS + ("status",),
+              "Findings of the earlier run (--previous) whose (check, parcel, control feature) no longer occurs, "
+              "with their earlier attributes and geometry."),
     LayerSpec("comparison", "Comparison with the official scheme", "与规划方案对比", "MultiPolygon",
               ("county_id", "name", "zone", "reference_zone", "agrees", "margin", "top_factors", "reason"),
               "One row per county: the classified zone beside the reference zone (zoning compare)."),
@@ -244,7 +259,11 @@ STATUSES: dict[str, Category] = {c.code: c for c in [
     Category("未整改", "未整改", "not rectified", "#d73027"), Category("整改中", "整改中", "being rectified", "#fdbb84"),
     Category("已整改", "已整改", "rectified", "#1a9850"),
 ]}
-VALUE_MAPS.update({"verdict": VERDICTS, "status": STATUSES})
+CHANGES: dict[str, Category] = {c.code: c for c in [
+    Category("new", "新增", "new", "#d7301f"), Category("expanded", "扩建", "expanded", "#fc8d59"),
+    Category("existing", "原有", "existing", "#bdbdbd"),
+]}
+VALUE_MAPS.update({"verdict": VERDICTS, "status": STATUSES, "change": CHANGES})
 AGREEMENT: dict[str, Category] = {c.code: c for c in [
     Category("true", "一致", "agrees", "#1a9850"), Category("false", "不一致", "disagrees", "#d73027"),
 ]}
@@ -296,3 +315,13 @@ def field_table(layer: str) -> str:
         f = FIELDS[c]
         rows.append(f"| `{f.name}` | {f.zh} | {f.type} | {f.unit} | {f.description or f.en} |")
     return "\n".join(rows)
+
+
+def change_zh(codes):
+    return _lookup(codes, {k: c.zh for k, c in CHANGES.items()})
+
+
+def fields_by_label() -> dict[str, str]:
+    """Bilingual header → field name, to read violations.csv or report.xlsx back by field name
+    (``pd.read_csv(p).rename(columns=fields_by_label())``)."""
+    return {f.label: f.name for f in FIELDS.values()}

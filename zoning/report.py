@@ -91,3 +91,53 @@ def zone_summary(zones: pd.DataFrame) -> pd.DataFrame:
     g["share"] = g["counties"] / len(zones)
     g["land"] = g["area_km2"] / total if total else np.nan
     return g.reset_index()
+
+
+OUTSIDE = "县界外 outside the counties"
+
+
+def totals_by_check(summary: pd.DataFrame) -> pd.DataFrame:
+    """The ``TOTAL`` row of every check, most severe first, bilingual headers (and new figures with a baseline)."""
+    t = summary[summary["county_id"] == "TOTAL"].set_index("check_id")
+    t = t.reindex([c for c in check_order() if c in t.index]).reset_index()
+    cols = ["check_zh", "count", "parcels", "area_ha", "area_mu"] + \
+        (["new_count", "new_area_mu"] if "new_count" in t and t["new_count"].notna().any() else [])
+    out = t[cols].copy()
+    for c in ("count", "parcels", "new_count"):
+        if c in out:
+            out[c] = out[c].fillna(0).astype("int64")
+    return with_chinese_headers(out)
+
+
+def check_order(kinds: tuple[str, ...] = ("construction", "conflict")) -> list[str]:
+    """Check ids most severe first (construction before conflicts at equal severity): the filing order."""
+    specs = [c for c in outputs.CHECKS.values() if c.kind in kinds]
+    return [c.id for c in sorted(specs, key=lambda c: (-outputs.SEVERITIES[c.severity].rank, kinds.index(c.kind)))]
+
+
+def wide_summary(summary: pd.DataFrame, areas: bool = True) -> pd.DataFrame:
+    """One row per county (zeros included), a count and an area (亩) column per check in severity order, new counts
+    and areas where a baseline was given, and the ``TOTAL`` row last; headers bilingual, for filing.
+    ``areas=False``: counts only (a summary that fits a printed page)."""
+    s = summary[summary["check_id"].isin(check_order())]
+    if len(s) == 0:
+        return pd.DataFrame({"县代码 county id": [], "县名称 county": []})
+    checks = [c for c in check_order() if c in set(s["check_id"])]
+    new = "new_count" in s and s["new_count"].notna().any()
+    values = ["count", "area_mu"] + (["new_count", "new_area_mu"] if new else [])
+    if not areas:
+        values = ["count"] + (["new_count"] if new else [])
+    wide = s.pivot_table(index=["county_id", "county_name"], columns="check_id", values=values, aggfunc="first",
+                         sort=False)
+    counties = wide.index.get_level_values("county_id")
+    wide = pd.concat([wide[counties != "TOTAL"].sort_index(level="county_id"), wide[counties == "TOTAL"]])
+    names = pd.Series(wide.index.get_level_values(1), dtype=object).replace("", OUTSIDE)
+    out = pd.DataFrame({"县代码 county id": wide.index.get_level_values(0), "县名称 county": names.to_numpy()})
+    unit = {"count": "数量 count", "area_mu": "面积(亩) mu", "new_count": "新增数量 new", "new_area_mu": "新增面积(亩) new mu"}
+    for c in checks:
+        for v in values:
+            if (v, c) in wide.columns:
+                col = wide[(v, c)].to_numpy()
+                out[f"{outputs.CHECKS[c].zh} {unit[v]}"] = col.astype(float).round(0).astype("int64") \
+                    if v.endswith("count") and not pd.isna(col).any() else col
+    return out

@@ -329,7 +329,7 @@ def construction_findings(parcels: np.ndarray, parcel_ids: np.ndarray, dates: np
         frames.append(rows)
         if collect is not None:
             collect[check] = (rows, alb)
-    cols = outputs.columns("violations") + ["geometry"]
+    cols = [c for c in outputs.columns("violations") if c not in outputs.EPOCH_FIELDS] + ["geometry"]
     if not frames:
         return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in cols[:-1]}, geometry=[], crs=out_crs)
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=out_crs)[cols]

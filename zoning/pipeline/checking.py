@@ -17,7 +17,7 @@ import shapely
 from layers import gpkg, report as lreport, styles, vector as lvector
 from layers.files import Output, check_target
 
-from .. import areas, ledger, outputs, report as rep, validate, violations as vio
+from .. import areas, controllines as cl, epochs, ledger, outputs, report as rep, validate, violations as vio
 from ..errors import DataError
 from . import record
 from .config import ReadOptions, load_rules
@@ -33,6 +33,22 @@ DATE_FIELDS = ("detected_on", "date", "detect_date", "jcrq", "发现日期")
 
 
 @dataclass
+class Supervision:
+    """What beside the three lines a check may use: cultivated land (耕地), the baseline survey's parcels, the
+    earlier run's findings and ledger (year-on-year supervision)."""
+
+    cropland: cl.ControlIndex | None = None
+    baseline: cl.ControlIndex | None = None
+    previous: pd.DataFrame | None = None  # the earlier findings by key (epochs.previous_lookup)
+    previous_parcels: pd.DataFrame | None = None
+    run_date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d"))
+    new: vio.Tally = field(default_factory=vio.Tally)
+    previous_rows: pd.DataFrame | None = None  # the earlier run's violations (no geometry, fid index)
+    previous_path: Path | None = None
+    keys: list = field(default_factory=list)  # keys of this run's findings (to find the rectified ones)
+
+
+@dataclass
 class CheckResult:
     """What :func:`check` found. ``violations`` is None when the rows went to a ``sink``."""
 
@@ -44,6 +60,7 @@ class CheckResult:
     rules: dict
     info: dict = field(default_factory=dict)
     parcels: gpd.GeoDataFrame | None = None  # the parcel ledger (None when streamed to a sink)
+    rectified: gpd.GeoDataFrame | None = None  # earlier findings that no longer occur (with ``previous``)
 
 
 def _parcel_chunks(construction, chunk_size: int, read: ReadOptions):
@@ -58,7 +75,8 @@ def _parcel_chunks(construction, chunk_size: int, read: ReadOptions):
 
 def check(red_line, farmland, urban_boundary, *, construction=None, counties=None, rules=None,
           id_field: str | None = None, ids: dict | None = None, assume_crs: str | None = None,
-          encoding: str | None = None, progress: Callable | None = None, sink: Callable | None = None) -> CheckResult:
+          encoding: str | None = None, progress: Callable | None = None, sink: Callable | None = None,
+          cropland=None, baseline=None, previous=None) -> CheckResult:
     """Check the three control lines for conflicts and construction encroachment.
 
     Parameters
@@ -71,21 +89,30 @@ def check(red_line, farmland, urban_boundary, *, construction=None, counties=Non
     progress : ``progress(stage, done, total)``; return False to cancel
     sink : ``sink(rows, ledger)`` receives violation rows and the parcel ledger chunk by chunk instead of keeping
         them (flat memory)
+    cropland : cultivated land (耕地): the parcel ledger gains ``cropland_m2``/``_ha``/``_mu``
+    baseline : the construction parcels of the earlier survey: violations gain ``change`` and ``new_area_m2``
+    previous : an earlier check's GeoPackage: findings keep their ids, gone ones are ``rectified``, the auditor's
+        follow-up fields are carried to the same parcels
     """
     read = ReadOptions(id_field, dict(ids or {}), assume_crs, encoding)
     if not isinstance(rules, dict):
         rules = load_rules(rules)
     return _check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary}, construction,
-                  counties, read, rules, progress, sink)
+                  counties, read, rules, progress, sink,
+                  extra={"cropland": cropland, "baseline": baseline, "previous": previous})
 
 
 def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: dict, progress, sink,
-           county_role: str = "counties", zones: dict | None = None) -> CheckResult:
+           county_role: str = "counties", zones: dict | None = None, extra: dict | None = None) -> CheckResult:
     t0 = time.perf_counter()
-    timings, problems, lines = {}, [], {}
-    for key, role in LINE_ROLES.items():
+    timings, problems, lines, others = {}, [], {}, {}
+    extra = {k: v for k, v in (extra or {}).items() if v is not None}
+    for key, role in {**LINE_ROLES, **EXTRA_ROLES}.items():
+        if key in EXTRA_ROLES and key not in extra:
+            continue
         try:
-            lines[key] = load_polygons(line_specs[key], role, read, key)
+            (lines if key in LINE_ROLES else others)[key] = load_polygons(
+                line_specs[key] if key in LINE_ROLES else extra[key], role, read, key)
         except DataError as exc:  # report every bad input at once
             problems.append(str(exc))
     cty = None
@@ -97,6 +124,7 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
     if problems:
         raise DataError(f"{len(problems)} input problem(s)", problems) if len(problems) > 1 else DataError(problems[0])
     out_crs = lines["red_line"].crs
+    sup = _supervision(others, extra.get("previous"), out_crs, rules)
     alb = {k: areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS) for k, g in lines.items()}
     for k, g in lines.items():
         if g.crs != out_crs:
@@ -134,7 +162,7 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                 if len(chunk) == 0:
                     break
                 frame, ledger_rows = _chunk(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs, tally,
-                                            pool.map)
+                                            pool.map, sup)
                 n_parcels += len(chunk)
                 if sink is not None:
                     sink(frame, ledger_rows)  # to the writer; only tallies and the most serious rows stay here
@@ -156,6 +184,8 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
            (spec.kind == "construction" and construction is not None)]
     ran = [c for c in ran if rules["checks"].get(c, {}).get("enabled", True)]
     summary = rep.county_summary(rows, slv, lookup, ran)
+    if sup.baseline is not None:
+        summary = _with_new(summary, sup, lookup, [c for c in ran if outputs.CHECKS[c].kind == "construction"])
     exp = vio.expansion_rows(cvio, lv.geoms["urban_boundary"], rules["checks"]["urban_expansion"])
     if exp is not None:
         summary = pd.concat([summary, exp], ignore_index=True)
@@ -172,8 +202,58 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
             {"albers": "planar, China Albers equal-area (GRS80)", "geodesic": "ellipsoidal (GRS80)"}[
                 rules["rules"]["area_method"]], "parcels": n_parcels, "timings_s": timings,
             "crs": out_crs.to_string(), "violations": n_viol}
+    rectified = _rectified(sup, out_crs)
+    if rectified is not None:
+        info["rectified"] = len(rectified)
     return CheckResult(conflicts, violations, summary, top, lines, rules, info,
-                       parcels if sink is None else None)
+                       parcels if sink is None else None, rectified)
+
+
+EXTRA_ROLES = {"cropland": "cultivated land 耕地", "baseline": "baseline construction 基期建设图斑"}
+
+
+def _supervision(others: dict, previous, out_crs, rules: dict) -> Supervision:
+    sup = Supervision()
+    for key, g in others.items():
+        if g.crs != out_crs:
+            log.info("%s is in %s, the red line in %s: reprojecting", key, g.crs.to_string(), out_crs.to_string())
+        geoms = np.asarray(areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS), dtype=object)
+        setattr(sup, key, cl.prepare_control(geoms, g["_id"].astype(str).to_numpy(dtype=object),
+                                             rules["rules"]["subdivide_m"]))
+    if previous is not None:
+        prev = previous if isinstance(previous, dict) else gpkg.read_previous(previous, epochs.PREVIOUS_FIELDS)
+        sup.previous_rows = prev["violations"]
+        sup.previous = epochs.previous_lookup(prev["violations"], prev["run_date"] or sup.run_date)
+        sup.previous_parcels = prev["parcels"]
+        sup.previous_path = prev["path"]
+        log.info("previous run %s (%s): %d findings, %d parcels", prev["path"], prev["run_date"] or "undated",
+                 len(sup.previous_rows), len(sup.previous_parcels))
+    return sup
+
+
+def _with_new(summary: pd.DataFrame, sup: Supervision, lookup, checks: list[str]) -> pd.DataFrame:
+    """``new_count`` and ``new_area_*`` per county and construction check (rows new or expanded since the
+    baseline; each parcel's new area counted once)."""
+    rows = pd.concat(sup.new.rows, ignore_index=True) if sup.new.rows else \
+        pd.DataFrame({"check_id": [], "county_id": [], "area_m2": [], "count": [], "parcels": []})
+    new = rep.county_summary(rows, None, lookup, checks)
+    new = new.rename(columns={"count": "new_count", "area_m2": "new_area_m2", "area_ha": "new_area_ha",
+                              "area_mu": "new_area_mu"})
+    keep = ["check_id", "county_id", "new_count", "new_area_m2", "new_area_ha", "new_area_mu"]
+    return summary.merge(new[keep], on=["check_id", "county_id"], how="left")
+
+
+def _rectified(sup: Supervision, out_crs) -> gpd.GeoDataFrame | None:
+    """The earlier findings whose (check, parcel, control feature) no longer occurs, as the earlier run wrote them."""
+    if sup.previous_rows is None:
+        return None
+    keys = pd.concat(sup.keys, ignore_index=True) if sup.keys else pd.Series([], dtype=object)
+    gone = epochs.rectified(sup.previous_rows, keys)
+    rows = gpkg.read_rows(sup.previous_path, "violations", sup.previous_rows.index.to_numpy()[gone])
+    rows = rows.to_crs(out_crs) if rows.crs is not None and rows.crs != out_crs else rows
+    rows["status"] = "已整改"
+    cols = outputs.columns("rectified", rows.columns)
+    return rows[[c for c in cols if c in rows.columns] + [rows.geometry.name]]
 
 
 def _labels(g: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +268,7 @@ def _empty(layer: str, crs) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in outputs.columns(layer)}, geometry=[], crs=crs)
 
 
-def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, tally, map_fn):
+def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, tally, map_fn, sup: Supervision):
     chunk = validate.ensure_crs(chunk, "construction", read.assume_crs)
     fld = read.id_for("construction") or "id"
     if fld not in chunk.columns:
@@ -214,12 +294,35 @@ def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, t
     collect: dict = {}
     parcels = np.asarray(parcels, dtype=object)
     frame = vio.construction_findings(parcels, ids, dates, lv, cvio, rules, out_crs, tally, src, map_fn, collect)
-    return frame, _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src)
+    frame = _supervise(frame, collect, parcels, ids, sup, rules)
+    return frame, _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup)
 
 
-def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src) -> gpd.GeoDataFrame:
+def _supervise(frame, collect: dict, parcels, ids, sup: Supervision, rules) -> gpd.GeoDataFrame:
+    """Year-on-year columns of a chunk's findings: change since the baseline, ids and first detection carried."""
+    method, sliver = rules["rules"]["area_method"], rules["rules"]["sliver_m2"]
+    if sup.baseline is not None:
+        alb = np.concatenate([np.asarray(a, dtype=object) for _, a in collect.values()]) if collect else \
+            np.array([], dtype=object)
+        shared = pd.Series(epochs.covered_area(parcels, sup.baseline, method), index=ids)
+        frame, new = epochs.change_columns(frame, alb, shared, sup.baseline, sliver, method)
+        grew = (frame["change"] != "existing").to_numpy() & ~shapely.is_missing(new)
+        for check in pd.unique(frame["check_id"][grew]):
+            sel = grew & (frame["check_id"] == check).to_numpy()
+            sup.new.add(check, frame["county_id"].to_numpy()[sel], frame["parcel_id"].to_numpy()[sel], new[sel],
+                        method, parcels=True, row_area=frame["new_area_m2"].to_numpy()[sel])
+    frame = epochs.carry_ids(frame, sup.previous, sup.run_date)
+    if sup.previous_rows is not None:
+        sup.keys.append(epochs.finding_keys(frame))
+    return frame[outputs.columns("violations", frame.columns) + ["geometry"]]
+
+
+def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup: Supervision) -> gpd.GeoDataFrame:
     """The parcel ledger of a chunk, with the parcel's own fields carried through (prefixed where names clash)."""
-    table = ledger.parcel_ledger(parcels, ids, collect, cvio, rules["rules"]["area_method"])
+    method = rules["rules"]["area_method"]
+    crop = None if sup.cropland is None else epochs.covered_area(parcels, sup.cropland, method)
+    table = epochs.carry_follow_up(ledger.parcel_ledger(parcels, ids, collect, cvio, method, crop),
+                                   sup.previous_parcels)
     own = pd.DataFrame(chunk.drop(columns=[chunk.geometry.name, "_id"])).reset_index(drop=True)
     own.columns = [f"input_{c}" if c in table.columns else c for c in own.columns]
     geoms = src if src is not None else vio.valid_polygonal(areas.to_crs(parcels, areas.CHINA_ALBERS, out_crs))
@@ -227,7 +330,8 @@ def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src) -> gpd.GeoD
 
 
 def write_check(path: Path, line_specs, construction, counties, read, rules, *, county_role="counties",
-                extra_layers=None, include_lines=False, extra_meta=None, progress=None, target=None, zones=None):
+                extra_layers=None, include_lines=False, extra_meta=None, progress=None, target=None, zones=None,
+                extra=None):
     """Run the checks and write the GeoPackage at ``path`` (a temporary path inside an :class:`Output`).
 
     Returns (result, metadata, QML styles by layer).
@@ -235,9 +339,11 @@ def write_check(path: Path, line_specs, construction, counties, read, rules, *, 
     w = gpkg.GpkgWriter(path, target)
     res = _check(line_specs, construction, counties, read, rules, progress,
                  sink=lambda f, lg: (w.write("violations", f, append=True), w.write("parcels", lg, append=True)),
-                 county_role=county_role, zones=zones)
+                 county_role=county_role, zones=zones, extra=extra)
     if "violations" not in w.layers:
         w.write("violations", _empty("violations", res.conflicts.crs))
+    if res.rectified is not None:
+        w.write("rectified", res.rectified)
     w.write("conflicts", res.conflicts)
     w.write("county_summary", res.county_summary)
     for name, df in (extra_layers or {}).items():
@@ -254,22 +360,27 @@ def write_check(path: Path, line_specs, construction, counties, read, rules, *, 
 def write_report(directory: Path, gpkg_path: Path, res: CheckResult, meta: dict) -> list[Path]:
     """Reports streamed from the written GeoPackage (flat memory)."""
     return lreport.write_reports(directory, gpkg_path, pd.DataFrame(res.conflicts.drop(columns="geometry")),
-                                 res.county_summary, res.top_violations, meta)
+                                 res.county_summary, meta, res.lines)
 
 
 def run_check(line_specs: dict, output, construction=None, counties=None, zones=None, read: ReadOptions | None = None,
-              rules_path=None, report_dir=None, overwrite: bool = False, progress=None) -> dict:
-    """``zoning check``: run the checks, write ``conflicts``, ``violations``, ``county_summary`` (and reports)."""
+              rules_path=None, report_dir=None, overwrite: bool = False, progress=None, extra=None) -> dict:
+    """``zoning check``: run the checks, write ``conflicts``, ``violations``, ``parcels``, ``county_summary``
+    (``rectified`` with a previous run) and the reports. ``extra``: cropland, baseline, previous."""
     read = read or ReadOptions()
     out = Path(output)
-    inputs = input_paths(*line_specs.values(), construction, counties, zones)
+    extra = {k: v for k, v in (extra or {}).items() if v is not None}
+    inputs = input_paths(*line_specs.values(), construction, counties, zones, *extra.values())
+    if extra.get("previous") is not None:  # a wrong --previous fails before any work
+        extra["previous"] = gpkg.read_previous(extra["previous"], epochs.PREVIOUS_FIELDS)
     check_target(out, overwrite, inputs)
     if report_dir:
         check_target(Path(report_dir), overwrite, inputs, "report directory")
     rules = load_rules(rules_path)  # a bad rules file fails before any work
     with Output(out, overwrite, inputs=inputs) as tmp:
-        res, meta, _ = write_check(tmp, line_specs, construction, counties or zones, read, rules,
-                                county_role="counties" if counties else "zones", progress=progress, target=out)
+        res, meta, _ = write_check(tmp, line_specs, construction, zones if counties is None else counties, read,
+                                rules, county_role="zones" if counties is None else "counties", progress=progress, target=out,
+                                extra=extra)
         reports = []
         if report_dir:
             with Output(Path(report_dir), overwrite, directory=True, inputs=inputs, what="report directory") as rtmp:

@@ -6,9 +6,10 @@ import logging
 import time
 from pathlib import Path
 
-from layers import vector as lvector
+from layers import gpkg, vector as lvector
 from layers.files import Output, check_target
 
+from .. import epochs
 from ..errors import DataError, UsageError
 from . import record
 from .checking import write_check, write_report
@@ -35,6 +36,9 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
     inp, opt = proj.inputs, proj.options
     inputs = [lvector.parse_source(v).path for v in inp.values()] + [project]
     check_target(outdir, overwrite, inputs)
+    supervision = {k: inp[k] for k in ("cropland", "baseline", "previous") if inp.get(k)}
+    if "previous" in supervision:  # a wrong earlier run fails before any work
+        supervision["previous"] = gpkg.read_previous(supervision["previous"], epochs.PREVIOUS_FIELDS)
     timings = {}
     with Output(outdir, overwrite, directory=True, inputs=inputs) as tmp, record.log_file(tmp / "zoning.log"):
         log.info("project %s (%s)", proj.name, project)
@@ -63,7 +67,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                                 extra_meta={"model": cinfo["model"], "classify_area_method": cinfo["area_method"],
                                             "project": proj.name}, progress=progress,
                                 target=outdir / "zoning.gpkg",
-                                zones=dict(zip(zones["county_id"].astype(str), zones["zone"])))
+                                zones=dict(zip(zones["county_id"].astype(str), zones["zone"])),
+                                extra=supervision)
         (tmp / "report").mkdir()
         write_report(tmp / "report", tmp / "zoning.gpkg", res, meta)
         (tmp / "styles").mkdir()
@@ -73,8 +78,10 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         t = time.perf_counter()
         map_layers = {**extra, **res.lines, "conflicts": res.conflicts,
                       "violations": pyogrio.read_dataframe(tmp / "zoning.gpkg", layer="violations")}
+        if res.rectified is not None:
+            map_layers["rectified"] = res.rectified
         m = webmap.build_map(map_layers, basemap=opt.get("basemap", "none"), tianditu_key=opt.get("tianditu_key"),
-                             simplify_m=opt.get("simplify_m", 100.0))
+                             simplify_m=opt.get("simplify_m", 100.0), title=f"{proj.name} · 三条控制线监管图")
         size = webmap.write_map(tmp / "map.html", m)
         timings["map"] = round(time.perf_counter() - t, 3)
         log.info("wrote map.html (%.1f MB)", size / 1e6)

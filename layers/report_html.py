@@ -1,0 +1,271 @@
+"""report.html, a filing: Chinese first; the summary; a map thumbnail; a section per county with every finding
+(paged on screen, all rows in print); conflicts; rectified findings. Self-contained (no network), streamed from
+the GeoPackage so the page's memory on our side follows one county, not the run."""
+from __future__ import annotations
+
+import html
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from zoning import outputs, report as rep
+
+from .files import GENERATOR
+
+log = logging.getLogger("zoning")
+PAGE_ROWS = 100
+# the columns that fit an A4 landscape page; the XLSX and CSV have them all
+SHOWN = ("violation_id", "check_zh", "severity_zh", "parcel_id", "control_id", "area_mu", "area_ha", "centroid_lon",
+         "centroid_lat", "detected_on", "change_zh", "new_area_mu")
+META = {"run_time": "运行时间 run time", "version": "版本 version", "rules": "规则 rules", "area_method": "面积算法 area method",
+        "parcels": "建设图斑数 parcels", "violations": "问题图斑数 findings", "rectified": "已整改数 rectified",
+        "crs": "坐标系 CRS"}
+WARN_BYTES = 25 * 1024 * 1024
+
+CSS = """
+body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; border-bottom: 1px solid #ccc; margin-top: 1.6em; }
+h3 { font-size: 1em; margin: 1em 0 0.3em; }
+table.t { border-collapse: collapse; margin: 0.4em 0 1em; font-size: 0.8em; }
+table.t th, table.t td { border: 1px solid #bbb; padding: 2px 5px; text-align: right; white-space: nowrap; }
+table.t th { background: #eee; position: sticky; top: 0; }
+table.t td.s, table.t th.s { text-align: left; }
+tr.total td { font-weight: bold; border-top: 2px solid #555; }
+.sev-critical { color: #7f0000; font-weight: bold; } .sev-high { color: #c0392b; }
+.pager button { margin: 0 2px; } .muted { color: #777; font-size: 0.85em; }
+#tools { margin: 0.5em 0 1em; } svg.thumb { border: 1px solid #ccc; background: #fafafa; }
+@media print {
+  @page { size: A4 landscape; margin: 8mm; }
+  body { margin: 0; font-size: 9pt; }
+  #tools, .pager, summary .hint { display: none; }
+  table.t { font-size: 7pt; width: 100%; } table.t th { position: static; }
+  table.t th, table.t td { white-space: normal; word-break: break-all; padding: 1px 3px; }
+  section.county { break-inside: auto; } h2, h3 { break-after: avoid; }
+  tr { break-inside: avoid; } thead { display: table-header-group; }
+}
+"""
+
+SCRIPT = """
+(function () {
+  const PAGE = %(page)d;
+  const fmt = (c, v) => {
+    if (v === null || v === undefined) return '';
+    if (typeof v === 'number') {
+      if (c.startsWith('centroid_')) return v.toFixed(6);
+      if (/_(mu|ha|m2)$/.test(c)) return v.toLocaleString('en-US', {minimumFractionDigits: 2, maximumFractionDigits: 2});
+    }
+    return String(v);
+  };
+  function render(box, page, all) {
+    const data = JSON.parse(document.getElementById(box.dataset.src).textContent);
+    const COLS = data.c, rows = data.r;
+    const pages = Math.max(1, Math.ceil(rows.length / PAGE));
+    page = Math.min(Math.max(page, 0), pages - 1);
+    const part = all ? rows : rows.slice(page * PAGE, page * PAGE + PAGE);
+    const table = document.createElement('table'); table.className = 't';
+    const head = table.createTHead().insertRow();
+    COLS.forEach(c => { const th = document.createElement('th'); th.textContent = c[1]; head.appendChild(th); });
+    const body = table.createTBody();
+    part.forEach(r => {
+      const tr = body.insertRow();
+      r.forEach((v, j) => { const td = tr.insertCell(); td.textContent = fmt(COLS[j][0], v);
+        if (typeof v !== 'number') td.className = 's'; });
+      const sev = r[COLS.findIndex(c => c[0] === 'severity_zh')];
+      if (sev === '严重') tr.className = 'sev-critical'; else if (sev === '较重') tr.className = 'sev-high';
+    });
+    box.replaceChildren(table);
+    const pager = box.nextElementSibling;
+    pager.replaceChildren();
+    if (!all && pages > 1) {
+      const btn = (label, p) => { const b = document.createElement('button'); b.textContent = label;
+        b.onclick = () => render(box, p, false); pager.appendChild(b); };
+      btn('« 上一页', page - 1);
+      pager.appendChild(document.createTextNode(` 第 ${page + 1} / ${pages} 页 (${rows.length} 条) `));
+      btn('下一页 »', page + 1);
+    }
+    box.dataset.page = page;
+  }
+  document.querySelectorAll('details.rows').forEach(d => d.addEventListener('toggle', () => {
+    const box = d.querySelector('.box'); if (d.open && !box.firstChild) render(box, 0, false); }));
+  function all(on) {
+    document.querySelectorAll('details.rows').forEach(d => { d.open = on; if (on) render(d.querySelector('.box'), 0, true); });
+  }
+  window.addEventListener('beforeprint', () => all(true));
+  document.getElementById('expand').onclick = () => all(true);
+  document.getElementById('print').onclick = () => { all(true); window.print(); };
+  window.zoningRender = render;
+})();
+"""
+
+
+def _json_block(block_id: str, text: str) -> str:
+    # JSON inside <script>: a value holding "</script>" must not close the block
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f'<script type="application/json" id="{block_id}">{text}</script>'
+
+
+def _rows_json(df: pd.DataFrame, cols: list[str]) -> str:
+    """``{"c": [[field, label], …], "r": [[value, …], …]}``: the rows of one section for the script."""
+    labels = json.dumps([[c, outputs.zh(c)] for c in cols], ensure_ascii=False)
+    return '{"c":' + labels + ',"r":' + df[cols].to_json(orient="values", force_ascii=False, double_precision=7) + "}"
+
+
+def _table(df: pd.DataFrame, total: bool = False) -> str:
+    if len(df) == 0:
+        return "<p>无 none</p>"
+    e = html.escape
+    head = "".join(f'<th class="s">{e(str(c))}</th>' if df[c].dtype == object else f"<th>{e(str(c))}</th>"
+                   for c in df.columns)
+    rows = []
+    for i, rec in enumerate(df.itertuples(index=False)):  # tables of counties and checks: thousands of rows at most
+        cls = ' class="total"' if total and i == len(df) - 1 else ""
+        cells = "".join(f'<td class="s">{e("" if v is None else str(v))}</td>' if isinstance(v, str) or v is None
+                        else f"<td>{v:,.2f}</td>" if isinstance(v, float) else f"<td>{v:,}</td>"
+                        for v in rec)
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def thumbnail(lines: dict, points: pd.DataFrame, width: int = 640) -> str:
+    """An SVG map: control-line outlines and findings as dots (the worst severity per pixel), lon/lat."""
+    from zoning import areas
+
+    frames = {k: g for k, g in (lines or {}).items() if g is not None and len(g)}
+    b = [shapely.total_bounds(areas.to_crs(np.array([shapely.box(*g.total_bounds)]), g.crs, areas.CGCS2000))
+         for g in frames.values()]
+    if len(points):
+        b.append((points["lon"].min(), points["lat"].min(), points["lon"].max(), points["lat"].max()))
+    if not b:
+        return ""
+    b = np.array(b, dtype=float)
+    x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    kx = np.cos(np.radians((y0 + y1) / 2))
+    span = max((x1 - x0) * kx, y1 - y0, 1e-6)
+    scale = width / span
+    height = int(max(120, (y1 - y0) * scale))
+    px = lambda x: (x - x0) * kx * scale  # noqa: E731
+    py = lambda y: (y1 - y) * scale  # noqa: E731
+    parts = []
+    for name, g in frames.items():
+        if len(g) > 20_000:  # an outline per patch would not be seen at this size
+            continue
+        geo = areas.to_crs(g.geometry.values, g.crs, areas.CGCS2000)
+        geo = shapely.simplify(np.asarray(geo, dtype=object), 1.5 / scale)
+        rings = shapely.get_rings(shapely.get_parts(geo[~shapely.is_empty(geo)]))
+        coords, idx = shapely.get_coordinates(rings, return_index=True)
+        sx, sy = np.round(px(coords[:, 0]), 1), np.round(py(coords[:, 1]), 1)
+        starts = np.r_[0, np.nonzero(np.diff(idx))[0] + 1]
+        d = np.char.add(np.char.add(np.where(np.isin(np.arange(len(sx)), starts), "M", "L"), sx.astype(str)),
+                        np.char.add(",", sy.astype(str)))
+        colour = outputs.LINES[name].colour
+        parts.append(f'<path d="{"".join(d)}" fill="{colour}" fill-opacity="0.15" stroke="{colour}" '
+                     f'stroke-width="0.6"><title>{html.escape(outputs.LINES[name].zh)}</title></path>')
+    if len(points):
+        cx = np.round(px(points["lon"].to_numpy()), 0)
+        cy = np.round(py(points["lat"].to_numpy()), 0)
+        rank = outputs.severity_rank(points["severity"])
+        cell = pd.DataFrame({"x": cx, "y": cy, "r": rank}).groupby(["x", "y"])["r"].max().reset_index()
+        cell = cell.sort_values("r")  # the most severe drawn last, on top
+        colours = {c.rank: c.colour for c in outputs.SEVERITIES.values()}
+        parts += [f'<circle cx="{x:g}" cy="{y:g}" r="2.5" fill="{colours.get(r, "#999")}" stroke="#333" '
+                  'stroke-width="0.3"/>' for x, y, r in cell.itertuples(index=False)]
+    legend = " ".join(f'<span style="color:{c.colour}">●</span> {html.escape(c.zh)}' for c in outputs.SEVERITIES.values()
+                      if len(points) and (points["severity"] == c.code).any())
+    legend += " " + " ".join(f'<span style="color:{outputs.LINES[k].colour}">■</span> {html.escape(outputs.LINES[k].zh)}'
+                             for k in frames)
+    return (f'<svg class="thumb" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}">{"".join(parts)}</svg><div class="muted">{legend}　'
+            f'经度 {x0:.3f}–{x1:.3f}°E，纬度 {y0:.3f}–{y1:.3f}°N</div>')
+
+
+def _county_sections(f, gpkg: Path, cols: list[str], counts: pd.DataFrame) -> int:
+    """One section per county with findings, its rows as JSON (rendered page by page by the script)."""
+    from .report import _rank_sql, batches
+
+    order = f"county_id, {_rank_sql('severity')} DESC, area_m2 DESC, violation_id"
+    pending, n, k = None, 0, 0
+
+    def flush(g: pd.DataFrame) -> None:
+        nonlocal k
+        cid, name = str(g["county_id"].iloc[0]), str(g["county_name"].iloc[0] or "") or rep.OUTSIDE
+        k += 1
+        mu = g["area_mu"].sum()
+        by = g.groupby("check_zh", sort=False).size()
+        what = "，".join(f"{html.escape(str(c))} {v}" for c, v in by.items())
+        f.write(f'<section class="county" id="county-{html.escape(cid)}"><h3>{html.escape(name)} ({html.escape(cid)})'
+                f'：{len(g):,} 个问题图斑，{mu:,.2f} 亩 <span class="muted">{what}</span></h3>'
+                f'<details class="rows"><summary>问题图斑清单 findings <span class="hint">(点击展开 click to open)'
+                f'</span></summary><div class="box" data-src="c{k}"></div><div class="pager"></div></details>'
+                + _json_block(f"c{k}", _rows_json(g, cols)) + "</section>\n")
+
+    for batch in batches(gpkg, order=order, batch=50_000):
+        df = batch.to_pandas()
+        if pending is not None:
+            df = pd.concat([pending, df], ignore_index=True)
+        last = df["county_id"].iloc[-1] if len(df) else None
+        done = df[df["county_id"] != last]
+        pending = df[df["county_id"] == last]
+        for _, g in done.groupby("county_id", sort=False):  # one iteration per county, not per row
+            flush(g)
+        n += len(done)
+    if pending is not None and len(pending):
+        flush(pending)
+        n += len(pending)
+    return n
+
+
+def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame, meta: dict,
+               thumb: str = "") -> None:
+    from .report import SEVERE_FIRST, batches, fields
+
+    e = html.escape
+    vcols = fields(gpkg, "violations")
+    cols = [c for c in SHOWN if c in vcols]
+    wide = rep.wide_summary(summary, areas=False)
+    meta_rows = "".join(f"<tr><th class='s'>{e(label)}</th><td class='s'>{e(str(meta[k]))}</td></tr>"
+                        for k, label in META.items() if k in meta)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">{GENERATOR}<title>三条控制线检查报告 Control-line audit report</title>
+<style>{CSS}</style></head><body>
+<h1>三条控制线检查报告 <span class="muted">Control-line audit report</span></h1>
+<div id="tools"><button id="expand">展开全部 expand all</button> <button id="print">打印全部 print all</button></div>
+<table class="t">{meta_rows}</table>
+<h2>汇总 Totals by check（按严重程度排序）</h2>{_table(rep.totals_by_check(summary))}
+<h2>各县问题数 Findings per county（含无问题县；合计在末行）</h2>{_table(wide, total=True)}
+""")
+        if thumb:
+            f.write(f"<h2>位置示意图 Map</h2>{thumb}\n")
+        if "change" in vcols:
+            new = summary[(summary["county_id"] == "TOTAL") & summary["check_id"].isin(rep.check_order(("construction",)))]
+            new = new[["check_zh", "new_count", "new_area_mu", "count", "area_mu"]].rename(columns={
+                "check_zh": "检查项 check", "new_count": "新增数量 new", "new_area_mu": "新增面积(亩) new mu",
+                "count": "总数 all", "area_mu": "总面积(亩) all mu"})
+            f.write(f"<h2>新增问题 New since the baseline survey</h2>{_table(new)}\n")
+        f.write("<h2>分县问题图斑 Findings by county</h2><p class='muted'>每县按严重程度、面积排序；屏幕上分页显示，"
+                "打印时全部列出。Sorted by severity, then area; paged on screen, every row in print.</p>\n")
+        n = _county_sections(f, gpkg, cols, wide)
+        if n == 0:
+            f.write("<p>无 none</p>")
+        show = [c for c in ("violation_id", "check_zh", "severity_zh", "layer", "control_id", "other_layer",
+                            "other_control_id", "county_name", "area_mu", "area_ha") if c in conflicts.columns]
+        f.write(f"<h2>控制线冲突 Conflicts between lines ({len(conflicts)})</h2>"
+                f"{_table(rep.with_chinese_headers(conflicts[show]))}\n")
+        rcols = fields(gpkg, "rectified")
+        if rcols:
+            rows = pd.concat([b.to_pandas() for b in batches(gpkg, "rectified", order=SEVERE_FIRST)] or [pd.DataFrame()],
+                             ignore_index=True)
+            f.write(f"<h2>已整改 Rectified since the earlier run ({len(rows):,})</h2>")
+            if len(rows):
+                f.write('<details class="rows"><summary>清单 list</summary><div class="box" data-src="rect"></div>'
+                        '<div class="pager"></div></details>'
+                        + _json_block("rect", _rows_json(rows, [c for c in cols if c in rows.columns])))
+        f.write(f"<script>{SCRIPT % {'page': PAGE_ROWS}}</script></body></html>\n")
+    size = Path(path).stat().st_size
+    if size > WARN_BYTES:
+        log.warning("%s is %.0f MB: it opens slowly; report.xlsx and violations.csv hold the same rows", path,
+                    size / 1e6)
