@@ -102,11 +102,19 @@ def _style(col: str) -> str:
     return "int" if f is not None and f.type == "int" else "plain"
 
 
+# codes beside their Chinese label, m² and ha beside 亩: in the sheet for filters and scripts, hidden on paper
+_PRINT_HIDDEN = {"check_id", "severity", "change", "overlap", "control_code", "county_id", "worst_severity"}
+
+
+def _hidden(col: str) -> bool:
+    return col in _PRINT_HIDDEN or col.endswith(("_m2", "_ha")) and col != "area_ha"
+
+
 def _sheet(wb: xlsx.Workbook, title: str, columns: list[str], batches) -> int:
     from zoning import outputs
 
     n = wb.sheet(title, columns, [outputs.label(c) for c in columns], batches, [_width(c) for c in columns],
-                 {c: _style(c) for c in columns})
+                 {c: _style(c) for c in columns}, {c for c in columns if _hidden(c)})
     if n >= xlsx.MAX_ROWS:
         log.warning("report.xlsx: sheet %s keeps the first %d rows (the Excel limit); violations.csv has them all",
                     title, xlsx.MAX_ROWS)

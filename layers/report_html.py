@@ -240,7 +240,7 @@ def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Data
 """)
         if thumb:
             f.write(f"<h2>位置示意图 Map</h2>{thumb}\n")
-        if "change" in vcols:
+        if "change" in vcols and "new_count" in summary:
             new = summary[(summary["county_id"] == "TOTAL") & summary["check_id"].isin(rep.check_order(("construction",)))]
             new = new[["check_zh", "new_count", "new_area_mu", "count", "area_mu"]].rename(columns={
                 "check_zh": "检查项 check", "new_count": "新增数量 new", "new_area_mu": "新增面积(亩) new mu",

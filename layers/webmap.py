@@ -182,7 +182,8 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
                      max_findings)
     m.get_root().html.add_child(Element(_legend(layers)))
     m.get_root().header.add_child(Element(GENERATOR), name="zoning_generator", index=0)
-    m.fit_bounds(bounds)
+    # the auditor's panel covers the top left: keep the data clear of it
+    m.fit_bounds(bounds, padding_top_left=(400, 10) if layers.get("violations") is not None else None)
     return m
 
 

@@ -110,13 +110,16 @@ class Workbook:
         self.zip.close()
 
     def sheet(self, name: str, columns: list[str], labels: list[str], batches: Iterable[pa.RecordBatch],
-              widths: list[float], styles: dict[str, str] | None = None) -> int:
-        """Write one sheet from Arrow record batches holding ``columns``; returns the number of data rows."""
-        styles = styles or {}
+              widths: list[float], styles: dict[str, str] | None = None, hidden: set[str] | None = None) -> int:
+        """Write one sheet from Arrow record batches holding ``columns``; returns the number of data rows.
+
+        ``hidden``: columns kept in the sheet (filters, formulas) but hidden, so the printed page stays legible.
+        """
+        styles, hidden = styles or {}, hidden or set()
         n_sheet = len(self.sheets) + 1
         last = column_letter(len(columns) - 1)
-        cols = "".join(f'<col min="{j + 1}" max="{j + 1}" width="{w:g}" customWidth="1"/>'
-                       for j, w in enumerate(widths))
+        cols = "".join(f'<col min="{j + 1}" max="{j + 1}" width="{w:g}" customWidth="1"'
+                       + (' hidden="1"' if c in hidden else "") + "/>" for j, (c, w) in enumerate(zip(columns, widths)))
         head = "".join(f'<c r="{column_letter(j)}1" t="inlineStr" s="{STYLE["header"]}"><is><t>{escape(lb)}</t></is>'
                        f"</c>" for j, lb in enumerate(labels))
         n = 0

@@ -35,19 +35,61 @@ def test_layers_and_summary(checked, expected):
 
 
 def test_reports_read_back(checked):
+    from zoning import outputs
+
     d, _ = checked
     csv = pd.read_csv(d / "report" / "violations.csv", dtype=str, encoding="utf-8-sig")
+    # the XLSX's bilingual headers, Chinese first; scripts map them back to field names
+    assert csv.columns[0] == "问题图斑编号 violation id"
+    csv = csv.rename(columns=outputs.fields_by_label())
     assert {"violation_id", "area_mu", "county_name"} <= set(csv.columns)
     assert csv.county_name.str.contains("县|区|市").any()
-    wb = openpyxl.load_workbook(d / "report" / "report.xlsx", read_only=True)
-    assert wb.sheetnames[0] == "汇总 summary"
-    assert "建设占用生态保护红线" in wb.sheetnames
-    # severity order: the critical red-line sheet comes right after the summary and the conflicts
-    assert wb.sheetnames.index("建设占用生态保护红线") < wb.sheetnames.index("城镇开发边界外建设")
-    header = [c.value for c in next(wb["建设占用生态保护红线"].iter_rows(max_row=1))]
-    assert "面积(亩) area (mu)" in header and "问题图斑编号 violation id" in header
+    assert csv.severity.iloc[0] == "critical"  # most severe first
     html = (d / "report" / "report.html").read_text(encoding="utf-8")
-    assert "三条控制线检查报告" in html and "<script" not in html and "http" not in html.split("</style>")[1]
+    import re
+
+    assert "三条控制线检查报告" in html and not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html)
+
+
+def test_xlsx_is_a_filing(checked):
+    d, _ = checked
+    wb = openpyxl.load_workbook(d / "report" / "report.xlsx")
+    names = wb.sheetnames
+    assert names[0] == "汇总 summary" and "图斑台账 parcels" in names
+    # severity order: critical red line, then high (farmland, conflicts), then medium
+    assert names.index("建设占用生态保护红线") < names.index("建设占用永久基本农田") < names.index("城镇开发边界外建设")
+    assert names.index("生态保护红线与永久基本农田重叠") < names.index("城镇开发边界外建设")
+    for ws in wb.worksheets:
+        assert ws.freeze_panes == "A2", ws.title
+        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:"), ws.title
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9, ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1, ws.title
+        assert ws.page_setup.fitToHeight == 0 and ws.print_title_rows == "$1:$1", ws.title
+        assert all(ws.column_dimensions[c].width >= 10 for c in ("A", "B")), ws.title
+    summary = wb["汇总 summary"]
+    rows = list(summary.iter_rows(values_only=True))
+    assert rows[-1][0] == "TOTAL" and sum(r[0] == "TOTAL" for r in rows) == 1
+    assert len(rows) - 2 == 183 + 1  # every county, zeros included, and the parcels outside every county
+    head = rows[0]
+    red = head.index("建设占用生态保护红线 数量 count")
+    assert rows[-1][red] == sum(r[red] for r in rows[1:-1]) == 143
+    mu = head.index("建设占用生态保护红线 面积(亩) mu")
+    assert rows[-1][mu] == pytest.approx(6718.58, abs=0.01)
+    ws = wb["建设占用永久基本农田"]
+    header = [c.value for c in ws[1]]
+    assert "面积(亩) area (mu)" in header and "问题图斑编号 violation id" in header
+    sev, area = header.index("严重程度代码 severity (code)"), header.index("面积(平方米) area (m²)")
+    vals = [(r[sev], r[area]) for r in ws.iter_rows(min_row=2, values_only=True)]
+    rank = {"critical": 3, "high": 2, "medium": 1}
+    assert vals == sorted(vals, key=lambda v: (-rank[v[0]], -v[1]))  # severity, then area
+    row2 = ws[2]
+    assert row2[header.index("面积(亩) area (mu)")].number_format == "#,##0.00"
+    assert row2[header.index("中心经度 centroid longitude")].number_format == "0.000000"
+    date = row2[header.index("发现日期 detected on")]
+    assert date.is_date and date.number_format == "yyyy-mm-dd"
+    led = [c.value for c in wb["图斑台账 parcels"][1]]
+    assert led[:3] == ["建设图斑编号 parcel id", "县级行政区代码 county code", "县级行政区名称 county"]
+    assert wb["图斑台账 parcels"].max_row == 3002 + 1
 
 
 def test_violation_ids_are_stable_across_runs(checked, sample, cli, tmp_path):

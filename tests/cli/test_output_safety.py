@@ -195,7 +195,10 @@ def test_formula_cells_are_written_as_text(tmp_path):
                 "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"), "--construction", str(tmp_path / "p.gpkg"),
                 "-o", str(tmp_path / "c.gpkg"), "--report", str(tmp_path / "rep"))
     assert r.returncode == 0, r.stderr
+    from zoning.outputs import fields_by_label
+
     csv = pd.read_csv(tmp_path / "rep" / "violations.csv", dtype=str, encoding="utf-8-sig")
+    csv = csv.rename(columns=fields_by_label())
     hits = csv[csv.parcel_id.str.contains("HYPERLINK")]
     assert len(hits) and hits.parcel_id.str.startswith("'=").all()
     wb = openpyxl.load_workbook(tmp_path / "rep" / "report.xlsx")

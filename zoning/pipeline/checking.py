@@ -265,7 +265,8 @@ def _labels(g: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _empty(layer: str, crs) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in outputs.columns(layer)}, geometry=[], crs=crs)
+    cols = [c for c in outputs.columns(layer) if c not in outputs.EPOCH_FIELDS or c == "first_detected_on"]
+    return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in cols}, geometry=[], crs=crs)
 
 
 def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, tally, map_fn, sup: Supervision):

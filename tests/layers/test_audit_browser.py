@@ -1,0 +1,154 @@
+"""The auditor's files as users get them: map.html and report.html in real headless Chromium (network blocked),
+report.xlsx printed by real LibreOffice. Screenshots go to test-artifacts/."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                                    reason="Debian chromium not installed (.ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory, sample):
+    d = tmp_path_factory.mktemp("audit")
+    r = run_cli("check", "--red-line", str(sample / "red_line.gpkg"), "--farmland", str(sample / "farmland.gpkg"),
+                "--urban-boundary", str(sample / "urban_boundary.gpkg"), "--construction",
+                str(sample / "construction.gpkg"), "--counties", str(sample / "counties.gpkg"), "--baseline",
+                str(sample / "baseline.gpkg"), "-o", str(d / "c.gpkg"), "--report", str(d / "rep"))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("map", str(d / "c.gpkg"), "-o", str(d / "map.html"))
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                              "--disable-background-networking", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def _page(browser, path, errors, requests, width=1300, height=950):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.route("**/*", lambda route: (requests.append(route.request.url), route.abort())
+               if not route.request.url.startswith(("file:", "data:")) else route.continue_())
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(path.as_uri())
+    page.wait_for_timeout(800)
+    return page
+
+
+@needs_chromium
+def test_map_search_filter_and_list(audit, browser):
+    import geopandas as gpd
+
+    v = gpd.read_file(audit / "c.gpkg", layer="violations")
+    errors, requests = [], []
+    page = _page(browser, audit / "map.html", errors, requests)
+    assert "三条控制线监管图" in page.locator("#zoning-audit h1").inner_text()
+    assert page.locator("#za-count").inner_text().startswith(f"显示 {len(v)} / {len(v)}")
+    # at province scale the findings are markers (canvas), not invisible specks
+    assert page.evaluate("() => window.zoningAudit.shown().length") == len(v)
+    # search a parcel id: its findings only, Enter zooms to the most severe and opens its popup in Chinese
+    pid = v.loc[v.check_id == "construction_in_red_line", "parcel_id"].iloc[0]
+    page.fill("#za-q", pid)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(900)
+    assert sorted(page.evaluate("() => window.zoningAudit.shown()")) == sorted(v.loc[v.parcel_id == pid, "violation_id"])
+    popup = page.locator(".leaflet-popup-content").inner_text()
+    assert "建设占用生态保护红线" in popup and "严重" in popup and pid in popup and "critical" not in popup
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "audit-map-search.png"))
+    # filter by severity (and clear the search): exactly the critical findings, listed most severe first
+    page.fill("#za-q", "")
+    page.select_option("#za-sev", "critical")
+    page.wait_for_timeout(300)
+    shown = page.evaluate("() => window.zoningAudit.shown()")
+    assert sorted(shown) == sorted(v.loc[v.severity == "critical", "violation_id"])
+    first = page.locator("#za-list li").first.inner_text()
+    assert "严重" in first
+    page.select_option("#za-check", "construction_on_farmland")
+    page.wait_for_timeout(300)
+    crit_farm = v[(v.severity == "critical") & (v.check_id == "construction_on_farmland")]
+    assert sorted(page.evaluate("() => window.zoningAudit.shown()")) == sorted(crit_farm.violation_id)
+    # a click in the list zooms to the finding
+    page.evaluate("() => Object.values(window).find(x => x instanceof L.Map).setZoom(7, {animate: false}) && null")
+    z0 = page.evaluate("() => Object.values(window).find(x => x instanceof L.Map).getZoom()")
+    page.locator("#za-list li").first.click()
+    page.wait_for_timeout(800)
+    assert page.evaluate("() => Object.values(window).find(x => x instanceof L.Map).getZoom()") > z0
+    legend = page.locator("#zoning-legend").inner_text()
+    assert "严重 critical" in legend and "轻微" not in legend  # only the classes present
+    page.close()
+    assert not errors, errors
+    assert not requests, requests
+
+
+@needs_chromium
+def test_report_html_pages_and_prints_every_column(audit, browser):
+    import geopandas as gpd
+
+    v = gpd.read_file(audit / "c.gpkg", layer="violations")
+    errors, requests = [], []
+    page = _page(browser, audit / "rep" / "report.html", errors, requests)
+    text = page.locator("body").inner_text()
+    assert text.startswith("三条控制线检查报告") and "新增问题" in text
+    sections = page.locator("section.county")
+    assert sections.count() == v.county_id.nunique()
+    # the county with most findings: paged on screen
+    big = v.county_id.value_counts()
+    cid, n = big.index[0], int(big.iloc[0])
+    d = page.locator(f"#county-{cid} details")
+    d.locator("summary").click()
+    page.wait_for_timeout(300)
+    rows = page.locator(f"#county-{cid} tbody tr").count()
+    assert rows == min(n, 100)
+    # every finding with coordinates to 6 decimals
+    cells = page.locator(f"#county-{cid} tbody tr").first.locator("td").all_inner_texts()
+    assert any(c.count(".") == 1 and len(c.split(".")[1]) == 6 for c in cells)
+    # print: every row of every county, and no table wider than an A4 landscape page
+    page.emulate_media(media="print")
+    page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+    page.set_viewport_size({"width": 1085, "height": 760})  # A4 landscape less 8 mm margins, at 96 dpi
+    page.wait_for_timeout(500)
+    assert page.locator("section.county tbody tr").count() == len(v)
+    too_wide = page.evaluate("() => [...document.querySelectorAll('table')].filter("
+                             "t => t.getBoundingClientRect().right > document.documentElement.clientWidth + 1).length")
+    assert too_wide == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    pdf = ARTIFACTS / "report.pdf"
+    page.pdf(path=str(pdf), format="A4", landscape=True, print_background=True)
+    assert pdf.stat().st_size > 10_000
+    page.close()
+    assert not errors, errors
+    assert not requests, requests
+
+
+@pytest.mark.skipif(not SOFFICE and not os.environ.get("CI"), reason="LibreOffice not installed (.ci/run installs it)")
+def test_xlsx_prints_landscape_one_page_wide_in_libreoffice(audit, tmp_path):
+    out = subprocess.run([SOFFICE or "soffice", "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path),
+                          str(audit / "rep" / "report.xlsx")], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "HOME": str(tmp_path)})
+    pdf = tmp_path / "report.pdf"
+    assert pdf.exists(), out.stderr
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+    w, h = (float(x) for x in info.split("Page size:")[1].split("pts")[0].split("x"))
+    assert w > h and abs(w - 842) < 3 and abs(h - 595) < 3  # A4 landscape
+    pages = int(info.split("Pages:")[1].split()[0])
+    # one page wide: the pages follow the rows (3,000 ledger rows, ~1,500 findings, 185 counties), not the columns
+    assert pages < 250
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(pdf, ARTIFACTS / "report-xlsx.pdf")
