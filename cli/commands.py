@@ -141,6 +141,8 @@ def model_check(file):
 @click.option("--previous", metavar="PREVIOUS.gpkg", help="The output of an earlier `zoning check`: findings keep "
               "their violation_id and first_detected_on, gone ones go to layer rectified, the ledger's follow-up "
               "fields (verdict, status, checked_by, checked_on, remark) are carried to the same parcels.")
+@click.option("--no-ledger", "no_ledger", is_flag=True, help="Skip the parcels layer (the parcel ledger): a "
+              "smaller, faster output when only the findings are wanted.")
 @click.option("--id-field", metavar="F",
               help="Id field of every input layer (default: id, else the feature id; counties: county_id, adcode, "
               "code, id).")
@@ -155,7 +157,7 @@ def model_check(file):
 @overwrite_option
 @handle_errors
 def check(red_line, farmland, urban_boundary, construction, counties, zones, cropland, baseline, baseline_id,
-          previous, id_field, rules_path, output, report_dir, assume_crs, encoding, overwrite, **ids):
+          previous, no_ledger, id_field, rules_path, output, report_dir, assume_crs, encoding, overwrite, **ids):
     """Check the three control lines for conflicts and construction encroachment.
 
     With --baseline and --previous it is the year-on-year check (卫片执法): what is new since the earlier
@@ -165,7 +167,8 @@ def check(red_line, farmland, urban_boundary, construction, counties, zones, cro
     out = pipeline.run_check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary},
                              output, construction=construction, counties=counties, zones=zones, read=read,
                              rules_path=rules_path, report_dir=report_dir, overwrite=overwrite,
-                             extra={"cropland": cropland, "baseline": baseline, "previous": previous})
+                             extra={"cropland": cropland, "baseline": baseline, "previous": previous,
+                                    "ledger": not no_ledger})
     res = out["result"]
     echo_check_summary(res.county_summary)
     rect = f", rectified {len(res.rectified)}" if res.rectified is not None else ""

@@ -46,6 +46,7 @@ class Supervision:
     previous_rows: pd.DataFrame | None = None  # the earlier run's violations (no geometry, fid index)
     previous_path: Path | None = None
     keys: list = field(default_factory=list)  # keys of this run's findings (to find the rectified ones)
+    ledger: bool = True  # build the parcel ledger (``parcels``)
 
 
 @dataclass
@@ -125,6 +126,7 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
         raise DataError(f"{len(problems)} input problem(s)", problems) if len(problems) > 1 else DataError(problems[0])
     out_crs = lines["red_line"].crs
     sup = _supervision(others, extra.get("previous"), out_crs, rules)
+    sup.ledger = bool(extra.get("ledger", True))
     alb = {k: areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS) for k, g in lines.items()}
     for k, g in lines.items():
         if g.crs != out_crs:
@@ -168,7 +170,8 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                     sink(frame, ledger_rows)  # to the writer; only tallies and the most serious rows stay here
                 else:
                     kept.append(frame)
-                    ledgers.append(ledger_rows)
+                    if ledger_rows is not None:
+                        ledgers.append(ledger_rows)
                 if len(frame):
                     top = rep.top_violations(pd.concat([top, pd.DataFrame(frame.drop(columns="geometry"))]), TOP_N)
                 record.step(progress, "checking construction parcels", n_parcels, total)
@@ -296,7 +299,7 @@ def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, t
     parcels = np.asarray(parcels, dtype=object)
     frame = vio.construction_findings(parcels, ids, dates, lv, cvio, rules, out_crs, tally, src, map_fn, collect)
     frame = _supervise(frame, collect, parcels, ids, sup, rules)
-    return frame, _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup)
+    return frame, _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup) if sup.ledger else None
 
 
 def _supervise(frame, collect: dict, parcels, ids, sup: Supervision, rules) -> gpd.GeoDataFrame:
@@ -339,7 +342,8 @@ def write_check(path: Path, line_specs, construction, counties, read, rules, *, 
     """
     w = gpkg.GpkgWriter(path, target)
     res = _check(line_specs, construction, counties, read, rules, progress,
-                 sink=lambda f, lg: (w.write("violations", f, append=True), w.write("parcels", lg, append=True)),
+                 sink=lambda f, lg: (w.write("violations", f, append=True),
+                                     lg is not None and w.write("parcels", lg, append=True)),
                  county_role=county_role, zones=zones, extra=extra)
     if "violations" not in w.layers:
         w.write("violations", _empty("violations", res.conflicts.crs))
@@ -371,7 +375,8 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
     read = read or ReadOptions()
     out = Path(output)
     extra = {k: v for k, v in (extra or {}).items() if v is not None}
-    inputs = input_paths(*line_specs.values(), construction, counties, zones, *extra.values())
+    inputs = input_paths(*line_specs.values(), construction, counties, zones,
+                         *(v for k, v in extra.items() if k in ("cropland", "baseline", "previous")))
     if extra.get("previous") is not None:  # a wrong --previous fails before any work
         extra["previous"] = gpkg.read_previous(extra["previous"], epochs.PREVIOUS_FIELDS)
     check_target(out, overwrite, inputs)
