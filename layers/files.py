@@ -207,6 +207,8 @@ class Output:
             # SQLite journals of a GeoPackage being written
             for extra in ("-journal", "-wal", "-shm"):
                 Path(str(self.tmp) + extra).unlink(missing_ok=True)
+            for spool in self.tmp.parent.glob(self.tmp.name + ".*.spool"):  # layers spooled by GpkgWriter
+                spool.unlink(missing_ok=True)
         self.tmp = None
 
     def _acquire_lock(self, parent: Path) -> None:

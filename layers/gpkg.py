@@ -21,13 +21,36 @@ log = logging.getLogger("zoning")
 
 
 class GpkgWriter:
-    """Write layers one after another (or in appended chunks) into a GeoPackage being built at ``path``."""
+    """Write layers one after another (or in appended chunks) into a GeoPackage being built at ``path``.
+
+    :meth:`append` spools chunks to an Arrow IPC stream beside the file and :meth:`finish` writes each spooled layer
+    in one pass: GeoPackage appends update the R-tree row by row (measured 2.5× slower than one write, whose index
+    GDAL builds in bulk), and the spool keeps memory at one chunk.
+    """
 
     def __init__(self, path: Path, target: Path | None = None):
         self.path = Path(path)
         self.target = Path(target) if target else self.path  # named in messages (path may be a temporary)
         self.layers: dict[str, pd.DataFrame] = {}
         self.counts: dict[str, int] = {}
+        self._spools: dict[str, _Spool] = {}
+
+    def append(self, name: str, gdf: gpd.GeoDataFrame) -> None:
+        """Add the rows of ``gdf`` to spatial layer ``name`` (written by :meth:`finish`)."""
+        sp = self._spools.get(name)
+        if sp is None:
+            sp = self._spools[name] = _Spool(Path(f"{self.path}.{name}.spool"), gdf)
+        try:
+            sp.write(gdf)
+        except OSError as exc:
+            raise self._error(exc, name) from None
+        self.layers.setdefault(name, gdf.iloc[:0])
+        self.counts[name] = self.counts.get(name, 0) + len(gdf)
+
+    def discard(self) -> None:
+        """Remove the spool files (after a failure; :meth:`finish` removes them after writing)."""
+        for sp in self._spools.values():
+            sp.close(remove=True)
 
     def write(self, name: str, df: pd.DataFrame, append: bool = False) -> None:
         try:
@@ -58,9 +81,84 @@ class GpkgWriter:
 
     def finish(self, metadata: dict | None = None, styles: dict[str, str] | None = None) -> None:
         try:
+            for name, sp in self._spools.items():
+                sp.write_into(self.path, name, first=not self.path.exists())
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+            raise self._error(exc, name) from None
+        finally:
+            self.discard()
+        try:
             _finish(self.path, self.layers, metadata or {}, styles or {})
         except sqlite3.Error as exc:
             raise self._error(exc, "layer_styles") from None
+
+
+_ARROW_TYPES = {"text": "string", "real": "float64", "int": "int64", "bool": "bool", "date": "string"}
+
+
+class _Spool:
+    """One layer's chunks as an Arrow IPC stream on disk (WKB MultiPolygons, one schema for every chunk)."""
+
+    def __init__(self, path: Path, first: gpd.GeoDataFrame):
+        import pyarrow as pa
+
+        self.path, self.crs = path, first.crs
+        schema = _to_arrow(first).schema
+        fields = []
+        for f in schema:
+            spec = outputs.FIELDS.get(f.name)
+            if f.name == "geometry":
+                fields.append(f)
+            elif spec is not None:  # declared fields: the schema's type, whatever the first chunk held
+                fields.append(pa.field(f.name, pa.type_for_alias(_ARROW_TYPES[spec.type])))
+            else:  # the input's own fields: as read; a column with nothing in it yet becomes text
+                fields.append(pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f)
+        self.schema = pa.schema(fields, metadata=schema.metadata)
+        self.sink = pa.OSFile(str(path), "wb")
+        self.writer = pa.ipc.new_stream(self.sink, self.schema)
+
+    def write(self, gdf: gpd.GeoDataFrame) -> None:
+        if len(gdf):
+            table = _to_arrow(gdf)
+            self.writer.write_table(table.select(self.schema.names).cast(self.schema))
+
+    def close(self, remove: bool = False) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.sink.close()
+            self.writer = None
+        if remove:
+            self.path.unlink(missing_ok=True)
+
+    def write_into(self, path: Path, layer: str, first: bool) -> None:
+        import pyarrow as pa
+        from pyogrio.raw import write_arrow
+
+        self.close()
+        with pa.memory_map(str(self.path)) as src:
+            reader = pa.ipc.open_stream(src)
+            write_arrow(reader, path, layer=layer, driver="GPKG", geometry_name="geometry",
+                        geometry_type="MultiPolygon", crs=self.crs.to_wkt() if self.crs else None,
+                        layer_options={"SPATIAL_INDEX": "YES"},
+                        dataset_options={"VERSION": "1.2"} if first else None)
+        self.path.unlink(missing_ok=True)
+
+
+def _to_arrow(gdf: gpd.GeoDataFrame):
+    """An Arrow table with the geometry as WKB MultiPolygons (what ``promote_to_multi`` does, vectorised)."""
+    import numpy as np
+    import pyarrow as pa
+    import shapely
+
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    single = shapely.get_type_id(geoms) == 3
+    if single.any():
+        geoms = geoms.copy()
+        geoms[single] = shapely.multipolygons(geoms[single], indices=np.arange(int(single.sum())))
+    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).reset_index(drop=True)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    wkb = pa.array(shapely.to_wkb(geoms), type=pa.binary())
+    return table.append_column("geometry", wkb)
 
 
 def write_layers(path: Path, layers: dict[str, pd.DataFrame], overwrite: bool = False,

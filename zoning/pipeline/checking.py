@@ -341,10 +341,13 @@ def write_check(path: Path, line_specs, construction, counties, read, rules, *, 
     Returns (result, metadata, QML styles by layer).
     """
     w = gpkg.GpkgWriter(path, target)
-    res = _check(line_specs, construction, counties, read, rules, progress,
-                 sink=lambda f, lg: (w.write("violations", f, append=True),
-                                     lg is not None and w.write("parcels", lg, append=True)),
-                 county_role=county_role, zones=zones, extra=extra)
+    try:
+        res = _check(line_specs, construction, counties, read, rules, progress,
+                     sink=lambda f, lg: (w.append("violations", f), lg is not None and w.append("parcels", lg)),
+                     county_role=county_role, zones=zones, extra=extra)
+    except BaseException:
+        w.discard()
+        raise
     if "violations" not in w.layers:
         w.write("violations", _empty("violations", res.conflicts.crs))
     if res.rectified is not None:
