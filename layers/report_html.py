@@ -18,6 +18,7 @@ from .files import GENERATOR
 
 log = logging.getLogger("zoning")
 PAGE_ROWS = 100
+INLINE_ROWS = 20_000  # above this, each county's findings go to a page of its own (counties/<id>.html)
 # the columns that fit an A4 landscape page; the XLSX and CSV have them all
 SHOWN = ("violation_id", "check_zh", "severity_zh", "parcel_id", "control_id", "area_mu", "area_ha", "centroid_lon",
          "centroid_lat", "detected_on", "change_zh", "new_area_mu")
@@ -182,8 +183,25 @@ def thumbnail(lines: dict, points: pd.DataFrame, width: int = 640) -> str:
             f'经度 {x0:.3f}–{x1:.3f}°E，纬度 {y0:.3f}–{y1:.3f}°N</div>')
 
 
-def _county_sections(f, gpkg: Path, cols: list[str], counts: pd.DataFrame) -> int:
-    """One section per county with findings, its rows as JSON (rendered page by page by the script)."""
+def _head(title: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">{GENERATOR}<title>{html.escape(title)}'
+            f'</title><style>{CSS}</style></head><body>\n')
+
+
+def _tools() -> str:
+    return ('<div id="tools"><button id="expand">展开全部 expand all</button> <button id="print">打印全部 print all'
+            '</button></div>\n')
+
+
+def _foot() -> str:
+    return f"<script>{SCRIPT % {'page': PAGE_ROWS}}</script></body></html>\n"
+
+
+def _county_sections(f, gpkg: Path, cols: list[str], pages: Path | None) -> int:
+    """One section per county with findings, its rows as JSON (rendered page by page by the script); with
+    ``pages`` (a folder), each county's rows go to a page of their own there and the section links to it."""
+    import re
+
     from .report import _rank_sql, batches
 
     order = f"county_id, {_rank_sql('severity')} DESC, area_m2 DESC, violation_id"
@@ -193,14 +211,21 @@ def _county_sections(f, gpkg: Path, cols: list[str], counts: pd.DataFrame) -> in
         nonlocal k
         cid, name = str(g["county_id"].iloc[0]), str(g["county_name"].iloc[0] or "") or rep.OUTSIDE
         k += 1
-        mu = g["area_mu"].sum()
         by = g.groupby("check_zh", sort=False).size()
         what = "，".join(f"{html.escape(str(c))} {v}" for c, v in by.items())
-        f.write(f'<section class="county" id="county-{html.escape(cid)}"><h3>{html.escape(name)} ({html.escape(cid)})'
-                f'：{len(g):,} 个问题图斑，{mu:,.2f} 亩 <span class="muted">{what}</span></h3>'
-                f'<details class="rows"><summary>问题图斑清单 findings <span class="hint">(点击展开 click to open)'
+        head = (f'<h3>{html.escape(name)} ({html.escape(cid)})：{len(g):,} 个问题图斑，{g["area_mu"].sum():,.2f} 亩 '
+                f'<span class="muted">{what}</span></h3>')
+        rows = ('<details class="rows"><summary>问题图斑清单 findings <span class="hint">(点击展开 click to open)'
                 f'</span></summary><div class="box" data-src="c{k}"></div><div class="pager"></div></details>'
-                + _json_block(f"c{k}", _rows_json(g, cols)) + "</section>\n")
+                + _json_block(f"c{k}", _rows_json(g, cols)))
+        if pages is None:
+            f.write(f'<section class="county" id="county-{html.escape(cid)}">{head}{rows}</section>\n')
+            return
+        page = f"{re.sub(r'[^0-9A-Za-z_.-]', '_', cid)}.html"
+        (pages / page).write_text(_head(f"{name} 问题图斑 findings") + f"<h1>{html.escape(name)} 问题图斑清单</h1>"
+                                  + _tools() + head + rows + _foot(), encoding="utf-8")
+        f.write(f'<section class="county" id="county-{html.escape(cid)}">{head}<p><a href="{pages.name}/{page}">'
+                f"问题图斑清单 findings → {pages.name}/{page}</a></p></section>\n")
 
     for batch in batches(gpkg, order=order, batch=50_000):
         df = batch.to_pandas()
@@ -228,13 +253,16 @@ def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Data
     wide = rep.wide_summary(summary, areas=False)
     meta_rows = "".join(f"<tr><th class='s'>{e(label)}</th><td class='s'>{e(str(meta[k]))}</td></tr>"
                         for k, label in META.items() if k in meta)
+    import pyogrio
+
+    pages = None
+    if pyogrio.read_info(gpkg, layer="violations")["features"] > INLINE_ROWS:
+        pages = Path(path).parent / "counties"
+        pages.mkdir(exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8">{GENERATOR}<title>三条控制线检查报告 Control-line audit report</title>
-<style>{CSS}</style></head><body>
-<h1>三条控制线检查报告 <span class="muted">Control-line audit report</span></h1>
-<div id="tools"><button id="expand">展开全部 expand all</button> <button id="print">打印全部 print all</button></div>
-<table class="t">{meta_rows}</table>
+        f.write(_head("三条控制线检查报告 Control-line audit report") + "<h1>三条控制线检查报告 <span class=\"muted\">"
+                "Control-line audit report</span></h1>\n" + _tools())
+        f.write(f"""<table class="t">{meta_rows}</table>
 <h2>汇总 Totals by check（按严重程度排序）</h2>{_table(rep.totals_by_check(summary))}
 <h2>各县问题数 Findings per county（含无问题县；合计在末行）</h2>{_table(wide, total=True)}
 """)
@@ -248,7 +276,10 @@ def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Data
             f.write(f"<h2>新增问题 New since the baseline survey</h2>{_table(new)}\n")
         f.write("<h2>分县问题图斑 Findings by county</h2><p class='muted'>每县按严重程度、面积排序；屏幕上分页显示，"
                 "打印时全部列出。Sorted by severity, then area; paged on screen, every row in print.</p>\n")
-        n = _county_sections(f, gpkg, cols, wide)
+        if pages is not None:
+            f.write(f"<p class='muted'>{INLINE_ROWS:,} 条以上：每县的清单在 counties/ 下单独成页。"
+                    f"Over {INLINE_ROWS:,} findings: each county's list is a page of its own in counties/.</p>")
+        n = _county_sections(f, gpkg, cols, pages)
         if n == 0:
             f.write("<p>无 none</p>")
         show = [c for c in ("violation_id", "check_zh", "severity_zh", "layer", "control_id", "other_layer",
@@ -264,7 +295,7 @@ def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Data
                 f.write('<details class="rows"><summary>清单 list</summary><div class="box" data-src="rect"></div>'
                         '<div class="pager"></div></details>'
                         + _json_block("rect", _rows_json(rows, [c for c in cols if c in rows.columns])))
-        f.write(f"<script>{SCRIPT % {'page': PAGE_ROWS}}</script></body></html>\n")
+        f.write(_foot())
     size = Path(path).stat().st_size
     if size > WARN_BYTES:
         log.warning("%s is %.0f MB: it opens slowly; report.xlsx and violations.csv hold the same rows", path,

@@ -152,3 +152,30 @@ def test_xlsx_prints_landscape_one_page_wide_in_libreoffice(audit, tmp_path):
     assert pages < 250
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(pdf, ARTIFACTS / "report-xlsx.pdf")
+
+
+@needs_chromium
+def test_large_reports_put_each_county_on_a_page_of_its_own(audit, browser, tmp_path, monkeypatch):
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
+    from layers import report, report_html
+
+    monkeypatch.setattr(report_html, "INLINE_ROWS", 50)
+    summary = pyogrio.read_dataframe(audit / "c.gpkg", layer="county_summary", read_geometry=False)
+    conflicts = pd.DataFrame(gpd.read_file(audit / "c.gpkg", layer="conflicts").drop(columns="geometry"))
+    report.write_reports(tmp_path, audit / "c.gpkg", conflicts, summary, {"run_time": "2026-01-01"})
+    v = gpd.read_file(audit / "c.gpkg", layer="violations")
+    pages = sorted((tmp_path / "counties").glob("*.html"))
+    assert len(pages) == v.county_id.nunique()
+    main = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert main.count('href="counties/') == len(pages)
+    cid, n = v.county_id.value_counts().index[0], int(v.county_id.value_counts().iloc[0])
+    errors, requests = [], []
+    page = _page(browser, tmp_path / "counties" / f"{cid}.html", errors, requests)
+    page.locator("#print").evaluate("b => { window.print = () => {}; b.click(); }")  # renders every row
+    page.wait_for_timeout(300)
+    assert page.locator("tbody tr").count() == n
+    page.close()
+    assert not errors and not requests, (errors, requests)

@@ -112,3 +112,22 @@ def test_invalid_result_geometry_is_repaired():
     out = vio.valid_polygonal(np.array([bow, line], dtype=object))
     assert shapely.is_valid(out).all()
     assert out[0].area == pytest.approx(50.0) and out[1].geom_type == "Polygon"
+
+
+def test_cropland_in_the_ledger_is_counted_once_against_a_geodesic_truth():
+    """Two overlapping cultivated-land patches under one parcel: cropland_m2 is the area on their union."""
+    sq, crs = gk_square(104.0, 30.6, 100.0)
+    x0, y0 = sq.bounds[:2]
+    box = lambda a, b, c, d: shapely.box(x0 + a, y0 + b, x0 + c, y0 + d)  # noqa: E731
+    red = gpd.GeoDataFrame({"id": ["A"]}, geometry=[box(5000, 5000, 5100, 5100)], crs=crs)
+    farm = gpd.GeoDataFrame({"id": ["F"]}, geometry=[box(1000, 1000, 1100, 1100)], crs=crs)
+    udb = gpd.GeoDataFrame({"id": ["U"]}, geometry=[box(-1000, -1000, 1000, 1000)], crs=crs)
+    crop = gpd.GeoDataFrame({"id": ["G1", "G2"]}, geometry=[box(0, 0, 60, 100), box(40, 0, 90, 100)], crs=crs)
+    parcel = box(20, 20, 120, 80)
+    cons = gpd.GeoDataFrame({"id": ["P"]}, geometry=[parcel], crs=crs)
+    led = zoning.check(red, farm, udb, construction=cons, cropland=crop.to_crs(4490)).parcels
+    inside = gpd.GeoSeries([parcel.intersection(shapely.union_all(crop.geometry.values))], crs=crs).to_crs(4490)
+    truth = abs(Geod(ellps="GRS80").geometry_area_perimeter(inside.iloc[0])[0])
+    assert truth == pytest.approx(70 * 60, rel=2e-3)
+    assert led.cropland_m2.iloc[0] == pytest.approx(truth, rel=5e-3)
+    assert led.cropland_mu.iloc[0] == pytest.approx(truth / (10000 / 15), rel=5e-3)
