@@ -32,12 +32,14 @@ def _read_options(id_field, assume_crs, encoding, **ids):
     return pipeline.ReadOptions(id_field, {k[:-3]: v for k, v in ids.items() if v}, assume_crs, encoding)
 
 
-def _parse_rasters(values: tuple[str, ...], hint: str = "--raster") -> dict[str, str]:
+def _parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple[str, ...] = ()) -> dict[str, str]:
     out = {}
     for v in values:
         kind, sep, path = v.partition("=")
         if not sep or not path:
             raise click.BadParameter(f"{v!r}: expected KIND=PATH, e.g. landcover=lc.tif", param_hint=hint)
+        if kinds and kind not in kinds:
+            raise click.BadParameter(f"{kind!r}: expected one of {', '.join(kinds)}", param_hint=hint)
         if kind in out:
             raise click.BadParameter(f"{kind} given twice", param_hint=hint)
         out[kind] = path
@@ -141,6 +143,10 @@ def model_check(file):
 @click.option("--previous", metavar="PREVIOUS.gpkg", help="The output of an earlier `zoning check`: findings keep "
               "their violation_id and first_detected_on, gone ones go to layer rectified, the ledger's follow-up "
               "fields (verdict, status, checked_by, checked_on, remark) are carried to the same parcels.")
+@click.option("--raster", "rasters", multiple=True, metavar="KIND=PATH",
+              help="landcover=PATH and landcover_previous=PATH (two land covers, with --counties): county_summary "
+              "gains the built-up gain inside the red line and on farmland.")
+@click.option("--legend", metavar="NAME|LEGEND.toml", help="Legend of the land-cover rasters (default igbp).")
 @click.option("--no-ledger", "no_ledger", is_flag=True, help="Skip the parcels layer (the parcel ledger): a "
               "smaller, faster output when only the findings are wanted.")
 @click.option("--id-field", metavar="F",
@@ -157,7 +163,7 @@ def model_check(file):
 @overwrite_option
 @handle_errors
 def check(red_line, farmland, urban_boundary, construction, counties, zones, cropland, baseline, baseline_id,
-          previous, no_ledger, id_field, rules_path, output, report_dir, assume_crs, encoding, overwrite, **ids):
+          previous, rasters, legend, no_ledger, id_field, rules_path, output, report_dir, assume_crs, encoding, overwrite, **ids):
     """Check the three control lines for conflicts and construction encroachment.
 
     With --baseline and --previous it is the year-on-year check (卫片执法): what is new since the earlier
@@ -168,7 +174,8 @@ def check(red_line, farmland, urban_boundary, construction, counties, zones, cro
                              output, construction=construction, counties=counties, zones=zones, read=read,
                              rules_path=rules_path, report_dir=report_dir, overwrite=overwrite,
                              extra={"cropland": cropland, "baseline": baseline, "previous": previous,
-                                    "ledger": not no_ledger})
+                                    "ledger": not no_ledger, "legend": legend,
+                                    **_parse_rasters(rasters, kinds=("landcover", "landcover_previous"))})
     res = out["result"]
     echo_check_summary(res.county_summary)
     rect = f", rectified {len(res.rectified)}" if res.rectified is not None else ""

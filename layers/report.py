@@ -1,7 +1,6 @@
 """Audit report files: violations.csv, report.xlsx (Chinese headers), report.html (self-contained)."""
 from __future__ import annotations
 
-import html
 import logging
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import xlsx
-from .files import GENERATOR
 
 log = logging.getLogger("zoning")
 REPORT_FILES = ("violations.csv", "report.xlsx", "report.html")

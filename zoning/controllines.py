@@ -132,13 +132,22 @@ def outside_parts(parcels: np.ndarray, ctrl: ControlIndex) -> pd.DataFrame:
     n = len(parcels)
     result = np.asarray(parcels, dtype=object).copy()
     if len(pi):
-        inside = shapely.contains_properly(ctrl.pieces[ci], parcels[pi])
+        # covers, not contains_properly: a parcel that is also a control feature (an identical earlier survey
+        # parcel) has nothing outside either, and skips the set operations
+        inside = shapely.covers(ctrl.pieces[ci], parcels[pi])
         covered = np.zeros(n, dtype=bool)
         covered[pi[inside]] = True
         cross = ~inside & ~covered[pi]
         if cross.any():
-            keys, cover = group_reduce(pi[cross], shapely.intersection(parcels[pi[cross]], ctrl.pieces[ci[cross]]))
-            result[keys] = shapely.difference(parcels[keys], cover)
+            # a parcel crossing a single piece: one difference; crossing several: the union of what it has in
+            # each (intersections keep that union small), then one difference
+            alone = cross & (np.bincount(pi[cross], minlength=n)[pi] == 1)
+            if alone.any():
+                result[pi[alone]] = shapely.difference(parcels[pi[alone]], ctrl.pieces[ci[alone]])
+            many = cross & ~alone
+            if many.any():
+                keys, cover = group_reduce(pi[many], shapely.intersection(parcels[pi[many]], ctrl.pieces[ci[many]]))
+                result[keys] = shapely.difference(parcels[keys], cover)
         result[covered] = None
     untouched = np.ones(n, dtype=bool)
     untouched[pi] = False

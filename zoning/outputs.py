@@ -146,6 +146,10 @@ _FIELDS = [
     _F("slivers", "int", "slivers (not listed)", "碎片数(未列出)"),
     _F("expansion_factor", "real", "expansion factor", "扩展倍数"),
     _F("expansion_cap", "real", "expansion cap", "扩展倍数上限"),
+    _F("builtup_before_m2", "real", "built-up, earlier land cover (m²)", "前期建设用地面积(平方米)", "m²",
+       "built-up area of the county's part of the line in the earlier land cover (coverage-weighted, true area)"),
+    _F("builtup_after_m2", "real", "built-up, current land cover (m²)", "本期建设用地面积(平方米)", "m²",
+       "built-up area of the county's part of the line in the current land cover"),
 ]
 _FIELDS += [_F(k, "real", en, zh) for k, (en, zh) in INDICATORS.items()]
 _FIELDS += [_F(f"{line}_{u}", "real", f"{en} ({unit_en})", f"{zh}面积({unit_zh})", unit_en)
@@ -167,7 +171,7 @@ _VIOLATION_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severi
 EPOCH_FIELDS = ("first_detected_on", "change", "change_zh", "new_area_m2", "new_area_ha", "new_area_mu")
 _SUMMARY_FIELDS = ("county_id", "county_name", "check_id", "check_zh", "count", "parcels", "slivers", "area_m2",
                    "area_ha", "area_mu", "new_count", "new_area_m2", "new_area_ha", "new_area_mu",
-                   "expansion_factor", "expansion_cap")
+                   "expansion_factor", "expansion_cap", "builtup_before_m2", "builtup_after_m2")
 _LINE_FIELDS: tuple[str, ...] = ()
 
 LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
@@ -222,6 +226,10 @@ CHECKS: dict[str, CheckSpec] = {c.id: c for c in [
        "construction", "high", "#e34a33"),
     _C("construction_outside_urban_boundary", "CON-OUT", "城镇开发边界外建设", "construction outside the urban boundary",
        "construction", "medium", "#fdbb84"),
+    _C("builtup_gain_red_line", "LCC-ERL", "生态保护红线内建设用地增加", "built-up gain in the red line", "county",
+       "high", "#67000d"),
+    _C("builtup_gain_farmland", "LCC-PBF", "永久基本农田上建设用地增加", "built-up gain on permanent farmland", "county",
+       "high", "#b30000"),
     _C("urban_expansion", "UEX", "城镇开发边界扩展倍数超限", "urban boundary expansion above the cap", "county", "high",
        "#6a51a3"),
 ]}

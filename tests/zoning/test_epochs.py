@@ -158,3 +158,52 @@ def test_a_previous_file_that_is_not_a_check_output_is_refused_before_any_work(t
 def test_change_rule_thresholds():
     got = epochs.change(np.array([0.0, 0.9, 5.0, 5.0, 5.0]), np.array([100.0, 100.0, 0.5, 1.0, 1.5]), 1.0)
     assert got.tolist() == ["new", "new", "existing", "existing", "expanded"]
+
+
+def _landcover(path, built):
+    """A 0.01° IGBP raster over 103.9–104.1°E, 29.9–30.1°N: cropland (12), built-up (13) where ``built(lon, lat)``."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    lon = 103.9 + 0.01 * (np.arange(20) + 0.5)
+    lat = 30.1 - 0.01 * (np.arange(20) + 0.5)
+    lo, la = np.meshgrid(lon, lat)
+    data = np.where(built(lo, la), 13, 12).astype("uint8")
+    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8", crs="EPSG:4326",
+                       transform=from_origin(103.9, 30.1, 0.01, 0.01), nodata=255) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def test_builtup_gain_in_the_lines_between_two_land_covers(tmp_path):
+    red = frame(["ERL1"], [sq(103.95, 29.95, 0.1, 0.1)])
+    farm = frame(["PBF1"], [sq(103.92, 30.0, 0.02, 0.02)])
+    before = _landcover(tmp_path / "lc2019.tif", lambda lo, la: np.zeros_like(lo, dtype=bool))
+    after = _landcover(tmp_path / "lc2023.tif", lambda lo, la: ((lo > 103.95) & (lo < 103.98) & (la > 29.95)
+                                                                & (la < 30.05)) | ((lo > 103.92) & (lo < 103.94)
+                                                                                   & (la > 30.0) & (la < 30.02)))
+    res = zoning.check(red, farm, URBAN, counties=COUNTIES, landcover=after, landcover_previous=before)
+    s = res.county_summary.set_index(["check_id", "county_id"])
+    west_red = geodesic(sq(103.95, 29.95, 0.03, 0.1))
+    farm_area = geodesic(sq(103.92, 30.0, 0.02, 0.02))
+    assert s.loc[("builtup_gain_red_line", "510001"), "area_m2"] == pytest.approx(west_red, rel=0.005)
+    assert s.loc[("builtup_gain_red_line", "510002"), "area_m2"] == pytest.approx(0.0, abs=1.0)
+    assert s.loc[("builtup_gain_red_line", "TOTAL"), "area_m2"] == pytest.approx(west_red, rel=0.005)
+    assert s.loc[("builtup_gain_red_line", "510001"), "builtup_before_m2"] == pytest.approx(0.0, abs=1.0)
+    assert s.loc[("builtup_gain_farmland", "510001"), "area_m2"] == pytest.approx(farm_area, rel=0.005)
+    assert s.loc[("builtup_gain_farmland", "510001"), "area_mu"] == pytest.approx(farm_area / (10000 / 15), rel=0.005)
+    assert s.loc[("builtup_gain_farmland", "510001"), "check_zh"] == "永久基本农田上建设用地增加"
+    # the other epoch order is a loss: negative gain
+    back = zoning.check(red, farm, URBAN, counties=COUNTIES, landcover=before, landcover_previous=after)
+    b = back.county_summary.set_index(["check_id", "county_id"])
+    assert b.loc[("builtup_gain_red_line", "TOTAL"), "area_m2"] == pytest.approx(-west_red, rel=0.005)
+
+
+def test_landcover_change_needs_both_rasters_and_counties(tmp_path):
+    from zoning.errors import UsageError
+
+    lc = _landcover(tmp_path / "lc.tif", lambda lo, la: lo > 104)
+    with pytest.raises(UsageError, match="needs the current land cover"):
+        zoning.check(RED, FARM, URBAN, counties=COUNTIES, landcover_previous=lc)
+    with pytest.raises(UsageError, match="counties"):
+        zoning.check(RED, FARM, URBAN, landcover=lc, landcover_previous=lc)

@@ -1,5 +1,4 @@
 """Rasters in windows give the whole-raster answer: known shares, counties cut by windows, mixed CRSs, slopes."""
-import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio

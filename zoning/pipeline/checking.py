@@ -17,9 +17,9 @@ import shapely
 from layers import gpkg, report as lreport, styles, vector as lvector
 from layers.files import Output, check_target
 
-from .. import areas, controllines as cl, epochs, ledger, outputs, report as rep, validate, violations as vio
-from ..errors import DataError
-from . import record
+from .. import areas, epochs, ledger, outputs, report as rep, validate, violations as vio
+from ..errors import DataError, UsageError
+from . import record, supervising
 from .config import ReadOptions, load_rules
 from .inputs import counties_for_check, input_paths, load_counties, load_polygons
 
@@ -30,23 +30,6 @@ WORKERS = max(1, min(3, os.cpu_count() or 1))
 TOP_N = 50  # most serious violations kept for the HTML report
 OVERLAP_MARGIN_M = 100_000.0  # layers whose extents are further apart than this point to a CRS mix-up
 DATE_FIELDS = ("detected_on", "date", "detect_date", "jcrq", "发现日期")
-
-
-@dataclass
-class Supervision:
-    """What beside the three lines a check may use: cultivated land (耕地), the baseline survey's parcels, the
-    earlier run's findings and ledger (year-on-year supervision)."""
-
-    cropland: cl.ControlIndex | None = None
-    baseline: cl.ControlIndex | None = None
-    previous: pd.DataFrame | None = None  # the earlier findings by key (epochs.previous_lookup)
-    previous_parcels: pd.DataFrame | None = None
-    run_date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d"))
-    new: vio.Tally = field(default_factory=vio.Tally)
-    previous_rows: pd.DataFrame | None = None  # the earlier run's violations (no geometry, fid index)
-    previous_path: Path | None = None
-    keys: list = field(default_factory=list)  # keys of this run's findings (to find the rectified ones)
-    ledger: bool = True  # build the parcel ledger (``parcels``)
 
 
 @dataclass
@@ -77,7 +60,8 @@ def _parcel_chunks(construction, chunk_size: int, read: ReadOptions):
 def check(red_line, farmland, urban_boundary, *, construction=None, counties=None, rules=None,
           id_field: str | None = None, ids: dict | None = None, assume_crs: str | None = None,
           encoding: str | None = None, progress: Callable | None = None, sink: Callable | None = None,
-          cropland=None, baseline=None, previous=None) -> CheckResult:
+          cropland=None, baseline=None, previous=None, landcover=None, landcover_previous=None,
+          legend=None) -> CheckResult:
     """Check the three control lines for conflicts and construction encroachment.
 
     Parameters
@@ -91,6 +75,8 @@ def check(red_line, farmland, urban_boundary, *, construction=None, counties=Non
     sink : ``sink(rows, ledger)`` receives violation rows and the parcel ledger chunk by chunk instead of keeping
         them (flat memory)
     cropland : cultivated land (耕地): the parcel ledger gains ``cropland_m2``/``_ha``/``_mu``
+    landcover, landcover_previous : two land-cover rasters (with ``counties``): ``county_summary`` gains the built-up
+        gain inside the red line and on farmland (``legend``: their legend, default IGBP)
     baseline : the construction parcels of the earlier survey: violations gain ``change`` and ``new_area_m2``
     previous : an earlier check's GeoPackage: findings keep their ids, gone ones are ``rectified``, the auditor's
         follow-up fields are carried to the same parcels
@@ -100,7 +86,8 @@ def check(red_line, farmland, urban_boundary, *, construction=None, counties=Non
         rules = load_rules(rules)
     return _check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary}, construction,
                   counties, read, rules, progress, sink,
-                  extra={"cropland": cropland, "baseline": baseline, "previous": previous})
+                  extra={"cropland": cropland, "baseline": baseline, "previous": previous, "landcover": landcover,
+                         "landcover_previous": landcover_previous, "legend": legend})
 
 
 def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: dict, progress, sink,
@@ -108,8 +95,11 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
     t0 = time.perf_counter()
     timings, problems, lines, others = {}, [], {}, {}
     extra = {k: v for k, v in (extra or {}).items() if v is not None}
-    for key, role in {**LINE_ROLES, **EXTRA_ROLES}.items():
-        if key in EXTRA_ROLES and key not in extra:
+    if extra.get("landcover_previous") and (not extra.get("landcover") or counties is None):
+        raise UsageError("the land-cover change (landcover_previous) needs the current land cover "
+                         "(--raster landcover=PATH) and the counties (--counties or --zones)")
+    for key, role in {**LINE_ROLES, **supervising.EXTRA_ROLES}.items():
+        if key in supervising.EXTRA_ROLES and key not in extra:
             continue
         try:
             (lines if key in LINE_ROLES else others)[key] = load_polygons(
@@ -125,7 +115,7 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
     if problems:
         raise DataError(f"{len(problems)} input problem(s)", problems) if len(problems) > 1 else DataError(problems[0])
     out_crs = lines["red_line"].crs
-    sup = _supervision(others, extra.get("previous"), out_crs, rules)
+    sup = supervising.load(others, extra.get("previous"), out_crs, rules)
     sup.ledger = bool(extra.get("ledger", True))
     alb = {k: areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS) for k, g in lines.items()}
     for k, g in lines.items():
@@ -164,7 +154,7 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                 if len(chunk) == 0:
                     break
                 frame, ledger_rows = _chunk(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs, tally,
-                                            pool.map, sup)
+                                            pool, sup)
                 n_parcels += len(chunk)
                 if sink is not None:
                     sink(frame, ledger_rows)  # to the writer; only tallies and the most serious rows stay here
@@ -188,10 +178,15 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
     ran = [c for c in ran if rules["checks"].get(c, {}).get("enabled", True)]
     summary = rep.county_summary(rows, slv, lookup, ran)
     if sup.baseline is not None:
-        summary = _with_new(summary, sup, lookup, [c for c in ran if outputs.CHECKS[c].kind == "construction"])
+        summary = supervising.with_new(summary, sup, lookup,
+                                       [c for c in ran if outputs.CHECKS[c].kind == "construction"])
     exp = vio.expansion_rows(cvio, lv.geoms["urban_boundary"], rules["checks"]["urban_expansion"])
     if exp is not None:
         summary = pd.concat([summary, exp], ignore_index=True)
+    if extra.get("landcover_previous"):
+        summary = pd.concat([summary, supervising.landcover_change(
+            cvio, lv.geoms, {k: extra.get(k) for k in ("landcover", "landcover_previous")}, extra.get("legend"),
+            rules["rules"]["area_method"])], ignore_index=True)
     summary = summary[outputs.columns("county_summary", summary.columns)]
     violations = None
     if sink is None:
@@ -205,58 +200,11 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
             {"albers": "planar, China Albers equal-area (GRS80)", "geodesic": "ellipsoidal (GRS80)"}[
                 rules["rules"]["area_method"]], "parcels": n_parcels, "timings_s": timings,
             "crs": out_crs.to_string(), "violations": n_viol}
-    rectified = _rectified(sup, out_crs)
+    rectified = supervising.rectified(sup, out_crs)
     if rectified is not None:
         info["rectified"] = len(rectified)
     return CheckResult(conflicts, violations, summary, top, lines, rules, info,
                        parcels if sink is None else None, rectified)
-
-
-EXTRA_ROLES = {"cropland": "cultivated land 耕地", "baseline": "baseline construction 基期建设图斑"}
-
-
-def _supervision(others: dict, previous, out_crs, rules: dict) -> Supervision:
-    sup = Supervision()
-    for key, g in others.items():
-        if g.crs != out_crs:
-            log.info("%s is in %s, the red line in %s: reprojecting", key, g.crs.to_string(), out_crs.to_string())
-        geoms = np.asarray(areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS), dtype=object)
-        setattr(sup, key, cl.prepare_control(geoms, g["_id"].astype(str).to_numpy(dtype=object),
-                                             rules["rules"]["subdivide_m"]))
-    if previous is not None:
-        prev = previous if isinstance(previous, dict) else gpkg.read_previous(previous, epochs.PREVIOUS_FIELDS)
-        sup.previous_rows = prev["violations"]
-        sup.previous = epochs.previous_lookup(prev["violations"], prev["run_date"] or sup.run_date)
-        sup.previous_parcels = prev["parcels"]
-        sup.previous_path = prev["path"]
-        log.info("previous run %s (%s): %d findings, %d parcels", prev["path"], prev["run_date"] or "undated",
-                 len(sup.previous_rows), len(sup.previous_parcels))
-    return sup
-
-
-def _with_new(summary: pd.DataFrame, sup: Supervision, lookup, checks: list[str]) -> pd.DataFrame:
-    """``new_count`` and ``new_area_*`` per county and construction check (rows new or expanded since the
-    baseline; each parcel's new area counted once)."""
-    rows = pd.concat(sup.new.rows, ignore_index=True) if sup.new.rows else \
-        pd.DataFrame({"check_id": [], "county_id": [], "area_m2": [], "count": [], "parcels": []})
-    new = rep.county_summary(rows, None, lookup, checks)
-    new = new.rename(columns={"count": "new_count", "area_m2": "new_area_m2", "area_ha": "new_area_ha",
-                              "area_mu": "new_area_mu"})
-    keep = ["check_id", "county_id", "new_count", "new_area_m2", "new_area_ha", "new_area_mu"]
-    return summary.merge(new[keep], on=["check_id", "county_id"], how="left")
-
-
-def _rectified(sup: Supervision, out_crs) -> gpd.GeoDataFrame | None:
-    """The earlier findings whose (check, parcel, control feature) no longer occurs, as the earlier run wrote them."""
-    if sup.previous_rows is None:
-        return None
-    keys = pd.concat(sup.keys, ignore_index=True) if sup.keys else pd.Series([], dtype=object)
-    gone = epochs.rectified(sup.previous_rows, keys)
-    rows = gpkg.read_rows(sup.previous_path, "violations", sup.previous_rows.index.to_numpy()[gone])
-    rows = rows.to_crs(out_crs) if rows.crs is not None and rows.crs != out_crs else rows
-    rows["status"] = "已整改"
-    cols = outputs.columns("rectified", rows.columns)
-    return rows[[c for c in cols if c in rows.columns] + [rows.geometry.name]]
 
 
 def _labels(g: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -272,7 +220,8 @@ def _empty(layer: str, crs) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in cols}, geometry=[], crs=crs)
 
 
-def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, tally, map_fn, sup: Supervision):
+def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, tally, pool,
+           sup: supervising.Supervision):
     chunk = validate.ensure_crs(chunk, "construction", read.assume_crs)
     fld = read.id_for("construction") or "id"
     if fld not in chunk.columns:
@@ -297,31 +246,16 @@ def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, t
     dates = chunk[dfield].astype(str).to_numpy(dtype=object) if dfield else np.full(len(chunk), None, dtype=object)
     collect: dict = {}
     parcels = np.asarray(parcels, dtype=object)
-    frame = vio.construction_findings(parcels, ids, dates, lv, cvio, rules, out_crs, tally, src, map_fn, collect)
-    frame = _supervise(frame, collect, parcels, ids, sup, rules)
+    # what each parcel adds to the baseline does not depend on the findings: worked out beside them
+    news = None if sup.baseline is None else pool.submit(epochs.parcel_news, parcels, sup.baseline,
+                                                          rules["rules"]["area_method"])
+    frame = vio.construction_findings(parcels, ids, dates, lv, cvio, rules, out_crs, tally, src, pool.map, collect)
+    frame = supervising.supervise(frame, collect, parcels, ids, sup, rules, news)
     return frame, _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup) if sup.ledger else None
 
 
-def _supervise(frame, collect: dict, parcels, ids, sup: Supervision, rules) -> gpd.GeoDataFrame:
-    """Year-on-year columns of a chunk's findings: change since the baseline, ids and first detection carried."""
-    method, sliver = rules["rules"]["area_method"], rules["rules"]["sliver_m2"]
-    if sup.baseline is not None:
-        alb = np.concatenate([np.asarray(a, dtype=object) for _, a in collect.values()]) if collect else \
-            np.array([], dtype=object)
-        shared = pd.Series(epochs.covered_area(parcels, sup.baseline, method), index=ids)
-        frame, new = epochs.change_columns(frame, alb, shared, sup.baseline, sliver, method)
-        grew = (frame["change"] != "existing").to_numpy() & ~shapely.is_missing(new)
-        for check in pd.unique(frame["check_id"][grew]):
-            sel = grew & (frame["check_id"] == check).to_numpy()
-            sup.new.add(check, frame["county_id"].to_numpy()[sel], frame["parcel_id"].to_numpy()[sel], new[sel],
-                        method, parcels=True, row_area=frame["new_area_m2"].to_numpy()[sel])
-    frame = epochs.carry_ids(frame, sup.previous, sup.run_date)
-    if sup.previous_rows is not None:
-        sup.keys.append(epochs.finding_keys(frame))
-    return frame[outputs.columns("violations", frame.columns) + ["geometry"]]
-
-
-def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup: Supervision) -> gpd.GeoDataFrame:
+def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src,
+            sup: supervising.Supervision) -> gpd.GeoDataFrame:
     """The parcel ledger of a chunk, with the parcel's own fields carried through (prefixed where names clash)."""
     method = rules["rules"]["area_method"]
     crop = None if sup.cropland is None else epochs.covered_area(parcels, sup.cropland, method)
@@ -380,6 +314,7 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
     extra = {k: v for k, v in (extra or {}).items() if v is not None}
     inputs = input_paths(*line_specs.values(), construction, counties, zones,
                          *(v for k, v in extra.items() if k in ("cropland", "baseline", "previous")))
+    inputs += [Path(extra[k]) for k in ("landcover", "landcover_previous") if extra.get(k)]
     if extra.get("previous") is not None:  # a wrong --previous fails before any work
         extra["previous"] = gpkg.read_previous(extra["previous"], epochs.PREVIOUS_FIELDS)
     check_target(out, overwrite, inputs)

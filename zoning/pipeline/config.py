@@ -96,7 +96,7 @@ class ReadOptions:
 PROJECT_INPUTS = {"counties": True, "landcover": True, "dem": False, "population": False, "nightlights": False,
                   "places": False, "attributes": False, "reference": False, "red_line": True, "farmland": True,
                   "urban_boundary": True, "construction": False, "cropland": False, "baseline": False,
-                  "previous": False}
+                  "previous": False, "landcover_previous": False}
 PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field": str, "name_field": str,
                    "red_line_id": str, "farmland_id": str, "urban_boundary_id": str, "construction_id": str,
                    "sensitivity": int, "seed": int, "spread": float, "simplify_m": float, "basemap": str,

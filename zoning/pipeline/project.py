@@ -36,7 +36,9 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
     inp, opt = proj.inputs, proj.options
     inputs = [lvector.parse_source(v).path for v in inp.values()] + [project]
     check_target(outdir, overwrite, inputs)
-    supervision = {k: inp[k] for k in ("cropland", "baseline", "previous") if inp.get(k)}
+    supervision = {k: inp[k] for k in ("cropland", "baseline", "previous", "landcover_previous") if inp.get(k)}
+    if "landcover_previous" in supervision:  # the built-up gain in the lines between the two land covers
+        supervision.update(landcover=inp["landcover"], legend=opt.get("legend"))
     if "previous" in supervision:  # a wrong earlier run fails before any work
         supervision["previous"] = gpkg.read_previous(supervision["previous"], epochs.PREVIOUS_FIELDS)
     timings = {}
