@@ -141,6 +141,8 @@ def decide(ind: pd.DataFrame, scores: pd.DataFrame, model: Model) -> pd.DataFram
 
 
 def _top_factors(detail: dict, zone: np.ndarray, k: int) -> list[str]:
+    """The indicators that weigh most in the chosen zone's score, Chinese label first (``耕地占比 cropland_share
+    grade 3 × 62%``); indicators without data are never listed."""
     out = []
     for i, z in enumerate(zone):
         d = detail[z]
@@ -151,9 +153,32 @@ def _top_factors(detail: dict, zone: np.ndarray, k: int) -> list[str]:
             continue
         contrib = w / w.sum() * np.nan_to_num(g)
         order = np.argsort(-contrib, kind="stable")[:k]
-        out.append("; ".join(f"{d['indicators'][j]} grade {g[j]:.0f} × {w[j] / w.sum():.0%}"
+        out.append("; ".join(f"{_zh(d['indicators'][j])} {d['indicators'][j]} grade {g[j]:.0f} × {w[j] / w.sum():.0%}"
                              for j in order if w[j] > 0))
     return out
+
+
+def _zh(name: str) -> str:
+    """Chinese label of an indicator (or of each part of a combined one, ``ecological_share/barren_share``)."""
+    from .outputs import zh
+
+    return "/".join(zh(p) for p in name.split("/"))
+
+
+def _evidence(rule: dict | None, ind: pd.DataFrame, i: int) -> str:
+    """The values of the indicators a rule tests, for one county; those without data are said to have none."""
+    if rule is None or not rule.get("when"):
+        return ""
+    from .expr import names
+
+    parts = []
+    for n in sorted(names(rule["when"])):
+        if n not in ind.columns or n.startswith("score_") or n == "admin_type":
+            continue
+        v = ind[n].iat[i]
+        parts.append(f"{_zh(n)} {n} = {v:.4g}" if isinstance(v, (int, float, np.number)) and v == v
+                     else f"{_zh(n)} {n}: 无数据 no data")
+    return f" [依据 evidence: {'; '.join(parts)}]" if parts else ""
 
 
 def classify(ind: pd.DataFrame, model: Model) -> pd.DataFrame:
@@ -185,20 +210,21 @@ def classify(ind: pd.DataFrame, model: Model) -> pd.DataFrame:
     shares = {k: ind[f"{k}_valid_share"].to_numpy(dtype=float) if f"{k}_valid_share" in ind
               else np.ones(len(ind)) for k in ("landcover", "dem")}
     reasons_review = []
-    for i in range(len(ind)):  # short texts per county; every input is a numpy array here
+    for i in range(len(ind)):  # short texts per county, Chinese first; every input is a numpy array here
         r = []
         if rule_arr[i] in ("highest_score", "tie_break") and margin_arr[i] < st["review_margin"]:
-            r.append(f"small margin {margin_arr[i]:.2f}")
+            r.append(f"得分接近 small margin {margin_arr[i]:.2f}")
         if not cells[i] >= st["min_cells"]:
-            r.append(f"few cells ({cells[i]:.1f})" if np.isfinite(cells[i]) else "no raster cells")
+            r.append(f"像元过少 few cells ({cells[i]:.1f})" if np.isfinite(cells[i]) else "无栅格像元 no raster cells")
         if miss_w[i] >= st["max_missing_weight"]:
-            r.append(f"missing data ({miss_w[i]:.0%} of a function's weight)")
+            r.append(f"缺少数据 missing data ({miss_w[i]:.0%} of a function's weight)")
         if rule_arr[i] == "no_data":
-            r.append("no indicator data")
+            r.append("无指标数据 no indicator data")
         for kind in ("landcover", "dem"):
             share = shares[kind][i]
             if not share >= 0.5:
-                r.append(f"{kind} raster has no data for {1 - (share if share == share else 0):.0%} of the county")
+                r.append(f"栅格无数据 {kind} raster has no data for "
+                         f"{1 - (share if share == share else 0):.0%} of the county")
         reasons_review.append("; ".join(r))
     zone_zh = np.array([model.zones[z]["label_zh"] for z in zone], dtype=object)
     rule_label = {r["id"]: (r.get("label", r["id"]), r.get("label_zh", r["id"])) for r in model.rules}
@@ -213,10 +239,13 @@ def classify(ind: pd.DataFrame, model: Model) -> pd.DataFrame:
     out["review"] = np.array([bool(r) for r in reasons_review])
     out["review_reasons"] = reasons_review
     S = scores[SCORE_COLS].to_numpy()
+    rules_by_id = {r["id"]: r for r in model.rules}
     out["reason"] = [
-        f"{zone_zh[i]}：{rule_label[dec['rule'].iat[i]][1]} | {zone[i]}: {rule_label[dec['rule'].iat[i]][0]} "
-        f"(U {S[i, 0]:.2f}, A {S[i, 1]:.2f}, E {S[i, 2]:.2f})"
+        f"{zone_zh[i]}：{rule_label[rule_arr[i]][1]} | {zone[i]}: {rule_label[rule_arr[i]][0]} "
+        f"(U {S[i, 0]:.2f}, A {S[i, 1]:.2f}, E {S[i, 2]:.2f}){_evidence(rules_by_id.get(rule_arr[i]), ind, i)}"
         for i in range(len(ind))]
+    # the rule's short Chinese name beside its id (scripts split on " | ")
+    out["rule"] = [f"{rule_label[r][1].split('：')[0]} | {r}" for r in rule_arr]
     return out[["zone", "zone_zh"] + SCORE_COLS + ["margin", "rule", "top_factors", "missing", "low_confidence",
                                                    "review", "review_reasons", "reason"]]
 
@@ -261,6 +290,6 @@ def sensitivity(ind: pd.DataFrame, model: Model, runs: int, spread: float = 0.10
 def flag_unstable(review: pd.Series, reasons: pd.Series, stability: pd.Series, min_stability: float):
     """Counties whose zone changes in many perturbed runs go to review, with the reason."""
     low = stability < min_stability
-    text = stability.map(lambda v: f"unstable under ±perturbation (stability {v:.2f}) 扰动下不稳定")
+    text = stability.map(lambda v: f"扰动下不稳定 unstable under ±perturbation (stability {v:.2f})")
     reasons = reasons.where(~low, np.where(reasons.astype(str) != "", reasons.astype(str) + "; ", "") + text)
     return review | low, reasons

@@ -86,7 +86,9 @@ _FIELDS = [
     _F("score_grain_production", "real", "grain production score", "农业得分", "1-5"),
     _F("score_ecological", "real", "ecological score", "生态得分", "1-5"),
     _F("margin", "real", "score margin", "得分差", description="best score minus second best"),
-    _F("rule", "text", "rule", "判定规则", description="the model rule that decided, or argmax"),
+    _F("rule", "text", "rule", "判定规则",
+       description="the deciding rule's Chinese name and id, '强城镇化 | strong_urban' (highest_score, tie_break or no_data "
+                   "when no rule fired); scripts take the part after ' | '"),
     _F("review", "bool", "needs review", "需复核"),
     _F("review_reasons", "text", "review reasons", "复核原因"),
     _F("reason", "text", "reason", "判定理由"),

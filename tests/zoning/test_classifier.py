@@ -54,10 +54,10 @@ def test_hand_checked_sichuan_counties(zones):
 
 def test_rules_and_explanations(zones):
     row = zones.set_index("county_id").loc["510104"]
-    assert row.rule == "strong_urban" and row.zone_zh == "城镇化地区"
+    assert row.rule == "强城镇化 | strong_urban" and row.zone_zh == "城镇化地区"
     assert "城镇化地区" in row.reason and "urbanization" in row.reason
-    assert "built_up_share grade 5" in row.top_factors
-    assert zones.set_index("county_id").loc["513332"].rule == "ecological_priority"
+    assert "建设用地占比 built_up_share grade 5" in row.top_factors
+    assert zones.set_index("county_id").loc["513332"].rule.split(" | ")[-1] == "ecological_priority"
     assert set(zones.zone) == {"urbanization", "grain_production", "ecological"}
     assert zones.review.dtype == bool
 
@@ -130,7 +130,8 @@ def test_each_county_gets_one_zone_and_uniform_weight_scaling_changes_nothing(se
 def test_county_without_any_data_gets_the_fallback_zone():
     ind = pd.DataFrame({"built_up_share": [np.nan], "admin_type": ["COUNTY"]})
     r = classify(ind, load_default())
-    assert r.zone[0] == "ecological" and r.rule[0] == "no_data" and r.review[0]
+    assert r.zone[0] == "ecological" and r.rule[0].endswith("| no_data") and r.review[0]
+    assert r.review_reasons[0].startswith("缺少数据 missing data")
 
 
 def test_sensitivity_zero_spread_is_fully_stable():
@@ -173,3 +174,16 @@ def test_unstable_and_half_missing_counties_go_to_review(sample):
     assert z.review[unstable].all() and z.review_reasons[unstable].str.contains("stability").all()
     # no population, GDP or urbanization rate: half of the urbanization weight is missing, which is review
     assert z.review_reasons.str.contains("missing data").all()
+
+
+def test_explanations_never_cite_an_indicator_without_data():
+    """The strong-urban rule tests built-up share or population density: with no population figure the reason
+    shows the built-up share that fired and says the population had no data; top factors skip it."""
+    ind = pd.DataFrame({"built_up_share": [0.35, 0.35], "pop_density": [np.nan, 1500.0],
+                        "cropland_share": [0.3, 0.3], "ecological_share": [0.3, 0.3], "admin_type": ["DISTRICT"] * 2})
+    r = classify(ind, load_default())
+    assert r.rule.str.endswith("| strong_urban").all()
+    assert "建设用地占比 built_up_share = 0.35" in r.reason[0]
+    assert "人口密度(人/平方公里) pop_density: 无数据 no data" in r.reason[0]
+    assert "pop_density = 1500" in r.reason[1] and "无数据" not in r.reason[1]
+    assert "pop_density" not in r.top_factors[0] and "pop_density" in r.missing[0]
