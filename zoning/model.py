@@ -29,6 +29,7 @@ INDICATORS = {
     "grain_ratio": ("Grain output per km² ÷ median", "地均粮食产量比"),
     "urbanization_rate": ("Urbanization rate (%)", "城镇化率(%)"),
     "nightlight_density": ("Night-time light per km² (radiance sum ÷ km²)", "夜间灯光强度(每平方公里)"),
+    "city_distance_km": ("Distance to the nearest city district (km)", "距市辖区距离(公里)"),
 }
 SCORE_NAMES = tuple(f"score_{z}" for z in ZONES)
 EXPR_NAMES = set(INDICATORS) | set(SCORE_NAMES) | {"admin_type"}

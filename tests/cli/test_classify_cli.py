@@ -67,7 +67,7 @@ def test_model_show_is_pure_toml_and_check_reports_keys(cli, tmp_path):
     assert r.returncode == 0
     assert tomllib.loads(r.stdout)["model"]["id"] == "zoning-default"
     bad = tmp_path / "bad.toml"
-    bad.write_text(r.stdout.replace("weight = 0.40", "weight = 0.30", 1), encoding="utf-8")
+    bad.write_text(r.stdout.replace("weight = 0.30", "weight = 0.20", 1), encoding="utf-8")
     r = cli("model", "check", str(bad))
     assert r.returncode == 2
     assert "functions.urbanization.terms: weights add up to 0.9, not 1" in r.stderr

@@ -65,6 +65,23 @@ def test_county_summary_lists_every_county_and_union_totals(run_dir, counties):
     assert red[red.county_id == "TOTAL"].area_mu.iloc[0] == pytest.approx(6718.58, abs=0.01)
 
 
+def test_sample_run_is_year_on_year(run_dir):
+    """The sample ships a synthetic earlier survey: the run shows new, expanded and existing findings, with new
+    areas in the county summary and the report opening on them."""
+    import geopandas as gpd
+
+    v = gpd.read_file(run_dir / "zoning.gpkg", layer="violations")
+    assert set(v["change"]) == {"new", "expanded", "existing"}
+    assert (v.loc[v["change"] == "new", "new_area_m2"] == v.loc[v["change"] == "new", "area_m2"]).all()
+    assert (v.loc[v["change"] == "existing", "new_area_m2"] <= 1.0).all()
+    s = pyogrio.read_dataframe(run_dir / "zoning.gpkg", layer="county_summary", read_geometry=False)
+    tot = s[(s.county_id == "TOTAL") & (s.check_id == "construction_in_red_line")].iloc[0]
+    assert 0 < tot["new_count"] < tot["count"] and 0 < tot["new_area_m2"] < tot["area_m2"]
+    import openpyxl
+
+    assert openpyxl.load_workbook(run_dir / "report" / "report.xlsx", read_only=True).sheetnames[1] == "新增 new"
+
+
 def test_outputs_are_readable_by_colleagues(run_dir):
     # built under the test process's umask (022 in CI): group and others may read and enter
     for p in [run_dir, run_dir / "zoning.gpkg", run_dir / "report", run_dir / "report" / "report.xlsx",

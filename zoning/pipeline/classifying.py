@@ -212,6 +212,10 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     log.info("computing indicators for %d counties", len(cty))
     ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, memory_mb, places)
     ind["admin_type"] = ind_mod.admin_type(names)
+    # 区位: how far each county is from a city district (the prefecture-level cities' core, from the names)
+    ind["city_distance_km"] = ind_mod.city_distance_km(
+        np.asarray(areas.to_crs(cty.geometry.values, cty.crs, areas.CHINA_ALBERS), dtype=object),
+        (ind["admin_type"] == "DISTRICT").to_numpy())
     log.info("classifying with model %s", model.id)
     res = cls.classify(ind, model)
     zones = gpd.GeoDataFrame({"county_id": cty["_id"].astype(str), "name": names}, index=cty.index,
