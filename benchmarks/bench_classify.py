@@ -111,14 +111,19 @@ def main() -> None:
     if "national" in a.scenarios:
         import geopandas as gpd
 
-        z = gpd.read_file(out / "zoning_national.gpkg", layer="zones")
-        tot = z.area_km2.sum()
-        print("\nNational distribution of zones (default model, MODIS + DEM only) vs Fan (2015):")
-        print(f"{'zone':<18}{'counties':>9}{'share':>8}{'Fan':>6}{'land':>8}{'Fan':>6}")
-        for zone, (fu, fl) in FAN.items():
-            sel = z[z.zone == zone]
-            print(f"{zone:<18}{len(sel):>9}{len(sel) / len(z):>8.0%}{fu:>6.0%}{sel.area_km2.sum() / tot:>8.0%}"
-                  f"{fl:>6.0%}")
+        import zoning
+
+        plain = gpd.read_file(out / "zoning_national.gpkg", layer="zones")
+        counties, lc, dem = scenario("national")
+        places = zoning.classify(counties, {"landcover": str(lc), "dem": str(dem)}, default_places=True)
+        for title, z in (("MODIS + DEM only", plain), ("MODIS + DEM + the embedded GeoNames places", places)):
+            tot = z.area_km2.sum()
+            print(f"\nNational distribution of zones (default model, {title}) vs Fan (2015):")
+            print(f"{'zone':<18}{'counties':>9}{'share':>8}{'Fan':>6}{'land':>8}{'Fan':>6}")
+            for zone, (fu, fl) in FAN.items():
+                sel = z[z.zone == zone]
+                print(f"{zone:<18}{len(sel):>9}{len(sel) / len(z):>8.0%}{fu:>6.0%}{sel.area_km2.sum() / tot:>8.0%}"
+                      f"{fl:>6.0%}")
 
 
 if __name__ == "__main__":

@@ -252,29 +252,27 @@ def admin_type(names: pd.Series) -> pd.Series:
     return out
 
 
-def city_distance_km(geoms: np.ndarray, central: np.ndarray) -> np.ndarray:
-    """Geodesic distance (km) from each county to the nearest central-city polygon (区位 location): from the
-    county's representative point to the nearest point of a ``central`` county (0 for those themselves).
+def city_distance_km(points: np.ndarray, cities: np.ndarray) -> np.ndarray:
+    """Geodesic distance (km) from each county to the nearest central-city polygon (区位 location).
 
-    ``geoms`` in China Albers; NaN for every county when there is no central city in the study area.
+    ``points``: each county's representative point, ``cities``: the central-city polygons (a county inside one
+    gets 0), both in China Albers; NaN for every county when there is no central city in the study area.
     """
     from pyproj import Geod
 
-    geoms = np.asarray(geoms, dtype=object)
-    out = np.full(len(geoms), np.nan)
-    cities = geoms[np.asarray(central, dtype=bool)]
-    if len(cities) == 0 or len(geoms) == 0:
+    points = np.asarray(points, dtype=object)
+    out = np.full(len(points), np.nan)
+    cities = np.asarray(cities, dtype=object)
+    if len(cities) == 0 or len(points) == 0:
         return out
-    pts = shapely.point_on_surface(geoms)
     tree = shapely.STRtree(cities)
-    ip, ic = tree.query_nearest(pts, all_matches=False)
-    line = shapely.shortest_line(pts[ip], cities[ic])
+    ip, ic = tree.query_nearest(points, all_matches=False)
+    line = shapely.shortest_line(points[ip], cities[ic])
     ends = areas.to_crs(np.concatenate([shapely.get_point(line, 0), shapely.get_point(line, 1)]),
                         areas.CHINA_ALBERS, areas.CGCS2000)
     a, b = ends[: len(ip)], ends[len(ip):]
     _, _, dist = Geod(ellps="GRS80").inv(shapely.get_x(a), shapely.get_y(a), shapely.get_x(b), shapely.get_y(b))
     out[ip] = dist / 1000.0
-    out[np.asarray(central, dtype=bool)] = 0.0
     return out
 
 

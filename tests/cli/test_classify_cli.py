@@ -1,5 +1,6 @@
 """``zoning classify`` through the real command line."""
 import sqlite3
+from pathlib import Path
 
 import geopandas as gpd
 import pytest
@@ -155,3 +156,26 @@ def test_people_from_a_raster_places_and_the_table(cli, sample, tmp_path):
     assert set(holder.index) == set(want.index) and want.sum() == 1500
     for cid, people in want.items():
         assert holder.loc[cid, "pop_density"] * holder.loc[cid, "area_km2"] == pytest.approx(people)
+
+
+def test_embedded_places_fill_the_gaps_and_are_recorded(sample, tmp_path, cli):
+    """--default-places: counties without statistics get the people of the GeoNames places inside them."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+    import shapely
+
+    out = tmp_path / "z.gpkg"
+    r = cli("classify", str(sample / "counties.gpkg"), "--raster", f"landcover={sample / 'landcover.tif'}",
+            "--attributes", str(sample / "stats.csv"), "--default-places", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    z = gpd.read_file(out, layer="zones")
+    filled = z[z.pop_density_source == "populated places"]
+    assert len(filled) > 10 and (z.pop_density_source == "statistics").sum() == 128
+    places = pd.read_csv(Path(__file__).resolve().parents[2] / "zoning" / "data" / "places_cn.csv", comment="#")
+    pts = shapely.points(places.lon, places.lat)
+    for _, row in filled.head(5).iterrows():
+        inside = shapely.contains(row.geometry, pts)
+        assert row.pop_density * row.area_km2 == pytest.approx(places.population[inside].sum(), rel=1e-6)
+    meta = pyogrio.read_dataframe(out, layer="zoning_run", read_geometry=False)
+    assert "GeoNames" in meta.set_index("key").loc["default_places", "value"]

@@ -14,17 +14,17 @@ def test_city_distance_is_geodesic_from_the_representative_point_to_the_nearest_
     far = shapely.box(105.0, 31.0, 105.1, 31.1)
     lonlat = np.array([city, near, far], dtype=object)
     alb = np.asarray(areas.to_crs(lonlat, areas.CGCS2000, areas.CHINA_ALBERS), dtype=object)
-    got = city_distance_km(alb, np.array([True, False, False]))
+    got = city_distance_km(shapely.point_on_surface(alb), alb[:1])
     geod = Geod(ellps="GRS80")
     p = shapely.point_on_surface(near)
     # the nearest point of the city square is on its east edge at the same latitude (up to Albers' curvature)
     truth_near = geod.inv(p.x, p.y, 104.1, p.y)[2] / 1000
     q = shapely.point_on_surface(far)
     truth_far = geod.inv(q.x, q.y, 104.1, 30.1)[2] / 1000
-    assert got[0] == 0.0
+    assert got[0] == 0.0  # the city's own point lies in it
     assert got[1] == pytest.approx(truth_near, rel=0.005)
     assert got[2] == pytest.approx(truth_far, rel=0.005)
-    assert np.isnan(city_distance_km(alb, np.zeros(3, dtype=bool))).all()
+    assert np.isnan(city_distance_km(shapely.point_on_surface(alb), alb[:0])).all()
 
 
 def test_admin_type_from_names():

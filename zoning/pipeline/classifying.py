@@ -10,6 +10,7 @@ from typing import Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from layers import gpkg, raster as lraster, styles, vector as lvector, zonal as lzonal
@@ -165,7 +166,7 @@ def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: fl
 def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, id_field: str | None = None,
              name_field: str | None = None, sensitivity: int = 0, spread: float = 0.10, seed: int = 0,
              assume_crs: str | None = None, encoding: str | None = None, legend: str | None = None,
-             memory_mb: float = 1024.0, points: dict | None = None,
+             memory_mb: float = 1024.0, points: dict | None = None, default_places: bool = False,
              progress: Callable | None = None) -> gpd.GeoDataFrame:
     """Classify county polygons into main function zones (城镇化地区 / 农产品主产区 / 重点生态功能区).
 
@@ -175,6 +176,7 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     rasters : ``{"landcover": PATH, "dem": PATH, "population": PATH, "nightlights": PATH}`` (only landcover
         required; population in people per cell, nightlights in radiance)
     points : ``{"population": "PATH[:FIELD]"}``: populated places summed per county
+    default_places : without ``points``, the embedded GeoNames places of China (where no other source has people)
     attributes : DataFrame or CSV/XLSX path joined on county id (optional)
     model : :class:`zoning.model.Model`, a model TOML path, or None for the shipped default
     legend : land-cover legend: ``igbp`` (default), ``esa_worldcover``, ``clcd``, ``globeland30`` or a legend TOML
@@ -187,13 +189,14 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     """
     zones, info = _classify(counties, rasters, attributes, model, ReadOptions(None, {"county": id_field}
                             if id_field else {}, assume_crs, encoding), name_field, sensitivity, spread, seed,
-                            progress, load_legend(legend), None, memory_mb, points)
+                            progress, load_legend(legend), None, memory_mb, points, default_places)
     zones.attrs["info"] = info
     return zones
 
 
 def _classify(counties, rasters, attributes, model, read: ReadOptions, name_field, sensitivity, spread, seed,
-              progress, legend=None, header_row=None, memory_mb: float = 1024.0, points: dict | None = None):
+              progress, legend=None, header_row=None, memory_mb: float = 1024.0, points: dict | None = None,
+              default_places: bool = False):
     unknown = set(rasters) - set(RASTER_KINDS)
     if unknown:
         raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use "
@@ -208,14 +211,29 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     cty = load_counties(counties, read, name_field=name_field)
     names = cty["_name"]
     attrs = read_attributes(attributes, cty, header_row) if attributes is not None else None
-    places = _place_population(points["population"], cty, read) if points and points.get("population") else None
+    places = None
+    if points and points.get("population"):
+        places = _place_population(points["population"], cty, read)
+    elif default_places:  # where neither statistics nor a raster have a figure, where people live from GeoNames
+        from layers.places import PROVENANCE, default_places as embedded
+
+        pts = embedded()
+        geoms = areas.to_crs(pts.geometry.values, pts.crs, cty.crs)
+        places = ind_mod.sum_points(np.asarray(cty.geometry.values), np.asarray(geoms),
+                                    pts["population"].to_numpy(dtype=float))
+        log.info("embedded populated places: %d counties hold one (--no-default-places turns them off)",
+                 int((places > 0).sum()))
     log.info("computing indicators for %d counties", len(cty))
     ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, memory_mb, places)
+    if places is not None and not (points and points.get("population")):
+        info["default_places"] = {**PROVENANCE, "counties_with_a_place": int((places > 0).sum())}
     ind["admin_type"] = ind_mod.admin_type(names)
     # 区位: how far each county is from a city district (the prefecture-level cities' core, from the names)
+    central = (ind["admin_type"] == "DISTRICT").to_numpy()
     ind["city_distance_km"] = ind_mod.city_distance_km(
-        np.asarray(areas.to_crs(cty.geometry.values, cty.crs, areas.CHINA_ALBERS), dtype=object),
-        (ind["admin_type"] == "DISTRICT").to_numpy())
+        areas.to_crs(shapely.point_on_surface(cty.geometry.values), cty.crs, areas.CHINA_ALBERS),
+        areas.to_crs(cty.geometry.values[central], cty.crs, areas.CHINA_ALBERS))
+    ind.loc[central, "city_distance_km"] = 0.0
     log.info("classifying with model %s", model.id)
     res = cls.classify(ind, model)
     zones = gpd.GeoDataFrame({"county_id": cty["_id"].astype(str), "name": names}, index=cty.index,
@@ -267,7 +285,7 @@ def _place_population(spec: str, counties: gpd.GeoDataFrame, read: ReadOptions) 
 def run_classify(counties, rasters, output, overwrite: bool = False, spread: float = 0.10, attributes=None,
                  id_field=None, name_field=None, model_path=None, sensitivity: int = 0, seed: int = 0,
                  assume_crs=None, encoding=None, legend=None, header_row=None, memory_mb: float = 1024.0,
-                 points: dict | None = None, progress=None):
+                 points: dict | None = None, progress=None, default_places: bool = False):
     """``zoning classify``: classify and write the ``zones`` layer. Returns (output path, zones)."""
     read = ReadOptions(None, {"county": id_field} if id_field else {}, assume_crs, encoding)
     inputs = input_paths(counties, attributes) + [Path(p) for p in rasters.values()]
@@ -277,7 +295,7 @@ def run_classify(counties, rasters, output, overwrite: bool = False, spread: flo
     model = load_model(model_path)
     lg = load_legend(legend)
     zones, info = _classify(counties, rasters, attributes, model, read, name_field, sensitivity, spread, seed,
-                            progress, lg, header_row, memory_mb, points)
+                            progress, lg, header_row, memory_mb, points, default_places)
     meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
     path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
                              inputs=inputs)

@@ -101,7 +101,7 @@ PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field
                    "red_line_id": str, "farmland_id": str, "urban_boundary_id": str, "construction_id": str,
                    "sensitivity": int, "seed": int, "spread": float, "simplify_m": float, "basemap": str,
                    "tianditu_key": str, "crs": str, "encoding": str, "legend": str, "header_row": int, "reference_id_field": str, "reference_zone_field": str,
-                   "memory_mb": float}
+                   "memory_mb": float, "default_places": bool}
 
 
 def sample_project() -> Path:

@@ -50,7 +50,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         zones, cinfo = _classify(inp["counties"], rasters, inp.get("attributes"), proj.model, proj.read,
                                  opt.get("name_field"), opt.get("sensitivity", 0), opt.get("spread", 0.10),
                                  opt.get("seed", 0), progress, proj.legend, opt.get("header_row"),
-                                 float(opt.get("memory_mb", 1024.0)), points)
+                                 float(opt.get("memory_mb", 1024.0)), points, bool(opt.get("default_places", False)))
         timings["classify"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         extra, comparison = {"zones": zones}, None
@@ -90,7 +90,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         run = {"tool": "zoning", "project": {"name": proj.name, "path": str(project)},
                "inputs": {k: {"path": v, "bytes": lvector.parse_source(v).path.stat().st_size,
                               "sha256": record.sha256(lvector.parse_source(v).path)} for k, v in inp.items()},
-               "options": opt, "model": proj.model.raw, "model_id": proj.model.id, "rules": proj.rules,
+               "options": opt, "default_places": cinfo.get("default_places"), "model": proj.model.raw, "model_id": proj.model.id, "rules": proj.rules,
                "crs": res.info["crs"], "area_method": {"classify": cinfo["area_method"],
                                                        "check": res.info["area_method"]},
                "libraries": record.library_versions(), "timings_s": {**timings, **res.info["timings_s"]},
