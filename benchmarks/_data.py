@@ -165,3 +165,55 @@ def parcels(n: int) -> Path:
     gdf = gpd.GeoDataFrame({"id": [f"P{i:07d}" for i in range(n)]}, geometry=geoms, crs=ALBERS).to_crs(4490)
     gdf.to_file(path, layer="parcels")
     return path
+
+
+def check_process(n: int, extra: list[str]) -> tuple[float, float, float]:
+    """One `zoning -q check` process on ``n`` synthetic parcels against the synthetic lines, with ``extra``
+    arguments: (wall seconds, peak MB of the largest child so far, GeoPackage MB)."""
+    import resource
+    import tempfile
+    import time
+
+    lines = control_lines()
+    with tempfile.TemporaryDirectory() as d:
+        args = [sys.executable, "-m", "cli", "-q", "check", "--red-line", str(lines["red_line"]), "--farmland",
+                str(lines["farmland"]), "--urban-boundary", str(lines["urban_boundary"]), "--construction",
+                str(parcels(n)), "-o", f"{d}/c.gpkg", *[a.replace("{tmp}", d) for a in extra]]
+        t = time.perf_counter()
+        r = subprocess.run(args, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        secs = time.perf_counter() - t
+        if r.returncode != 0:
+            raise SystemExit(r.stderr)
+        size = Path(f"{d}/c.gpkg").stat().st_size / 1e6
+    return secs, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, size
+
+
+def compare_checks(n: int, repeat: int, plain: tuple[str, list[str]], other: tuple[str, list[str]],
+                   what: str) -> None:
+    """Run two `zoning check` variants ``repeat`` times each (the lighter one first: RUSAGE_CHILDREN keeps the
+    largest child so far) and print them side by side with the ratio."""
+    import statistics
+
+    rows = []
+    for label, extra in (plain, other):
+        res = [check_process(n, extra) for _ in range(repeat)]
+        rows.append((label, statistics.median(r[0] for r in res), max(r[1] for r in res), res[0][2]))
+    print(f"{n:,} parcels, medians of {repeat} runs; ratio = {what}")
+    print(f"{'':<34}{'seconds':>10}{'peak MB':>10}{'gpkg MB':>10}")
+    for label, t, m, s in rows:
+        print(f"{label:<34}{t:>10.2f}{m:>10.0f}{s:>10.0f}")
+    (_, t0, m0, s0), (_, t1, m1, s1) = rows
+    print(f"{'ratio':<34}{t1 / t0:>10.2f}{m1 / m0:>10.2f}{s1 / s0:>10.2f}")
+
+
+def compare_main(plain: tuple[str, list[str]], other: tuple[str, object], what: str, repeat: int = 3) -> None:
+    """The command line of a two-variant `zoning check` benchmark: ``--n`` parcels, ``--repeat`` runs.
+    ``other``'s arguments may be a function of ``n`` (inputs derived from the parcels)."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200_000)
+    ap.add_argument("--repeat", type=int, default=repeat)
+    a = ap.parse_args()
+    label, args = other
+    compare_checks(a.n, a.repeat, plain, (label, args(a.n) if callable(args) else args), what)

@@ -7,13 +7,7 @@ is a separate `zoning check` process; prints both side by side with the ratio (t
 """
 from __future__ import annotations
 
-import argparse
-import resource
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,37 +38,9 @@ def baseline(n: int) -> Path:
     return out
 
 
-def run(n: int, with_baseline: bool) -> tuple[float, float]:
-    lines = _data.control_lines()
-    with tempfile.TemporaryDirectory() as d:
-        args = [sys.executable, "-m", "cli", "-q", "check", "--red-line", str(lines["red_line"]), "--farmland",
-                str(lines["farmland"]), "--urban-boundary", str(lines["urban_boundary"]), "--construction",
-                str(_data.parcels(n)), "-o", f"{d}/c.gpkg"] + (["--baseline", str(baseline(n))] if with_baseline
-                                                              else [])
-        t = time.perf_counter()
-        r = subprocess.run(args, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
-        secs = time.perf_counter() - t
-        if r.returncode != 0:
-            raise SystemExit(r.stderr)
-        return secs, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=1)
-    a = ap.parse_args()
-    baseline(a.n)
-    rows = {}
-    for with_baseline in (False, True):  # RUSAGE_CHILDREN keeps the largest child so far: the smaller run first
-        res = [run(a.n, with_baseline) for _ in range(a.repeat)]
-        rows[with_baseline] = (statistics.median(r[0] for r in res), max(r[1] for r in res))
-    (t0, m0), (t1, m1) = rows[False], rows[True]
-    print(f"{a.n:,} parcels, medians of {a.repeat} runs; ratio = with the baseline / without (target ≤ 1.30)")
-    print(f"{'':<34}{'seconds':>10}{'peak MB':>10}")
-    print(f"{'zoning check':<34}{t0:>10.2f}{m0:>10.0f}")
-    print(f"{'zoning check --baseline':<34}{t1:>10.2f}{m1:>10.0f}")
-    print(f"{'ratio':<34}{t1 / t0:>10.2f}{m1 / m0:>10.2f}")
+    _data.compare_main(("zoning check", []), ("zoning check --baseline", lambda n: ["--baseline", str(baseline(n))]),
+                       "with the baseline / without (target ≤ 1.30)", repeat=1)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ score, on half of the Sichuan reference designations, and report agreement on th
 Usage: python benchmarks/calibrate_sample.py
 The reference (`sample_data/designations.csv`, a source per row) is split by zone, alternate rows in county-id
 order: calibration and hold-out. Each candidate weight w takes its share from the built-up (w/2) and terrain (w/2)
-terms of the model without location (built-up 0.40, terrain 0.10), so the urbanization weights still add up to 1. Prints agreement per candidate on both halves; the chosen
+terms of the model without location (built-up 0.40, terrain 0.10), so the urbanization weights still add up to 1.
+Prints agreement per candidate on both halves; the chosen
 weight is the best on the calibration half (ties: the smaller weight).
 """
 from __future__ import annotations

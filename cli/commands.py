@@ -84,7 +84,8 @@ def _parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple
 @encoding_option
 @overwrite_option
 @handle_errors
-def classify(counties, rasters, points, default_places, legend, attributes, memory_mb, header_row, id_field, name_field, model_path, sensitivity, spread, seed,
+def classify(counties, rasters, points, default_places, legend, attributes, memory_mb, header_row, id_field,
+             name_field, model_path, sensitivity, spread, seed,
              output, assume_crs, encoding, overwrite):
     """Classify county polygons into main function zones.
 
@@ -166,7 +167,8 @@ def model_check(file):
 @overwrite_option
 @handle_errors
 def check(red_line, farmland, urban_boundary, construction, counties, zones, cropland, baseline, baseline_id,
-          previous, rasters, legend, no_ledger, id_field, rules_path, output, report_dir, assume_crs, encoding, overwrite, **ids):
+          previous, rasters, legend, no_ledger, id_field, rules_path, output, report_dir, assume_crs, encoding,
+          overwrite, **ids):
     """Check the three control lines for conflicts and construction encroachment.
 
     With --baseline and --previous it is the year-on-year check (卫片执法): what is new since the earlier

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -166,8 +167,9 @@ def thumbnail(lines: dict, points: pd.DataFrame, width: int = 640) -> str:
         parts.append(f'<path d="{"".join(d)}" fill="{colour}" fill-opacity="0.15" stroke="{colour}" '
                      f'stroke-width="0.6"><title>{html.escape(outputs.LINES[name].zh)}</title></path>')
     if len(points):
-        cx = np.round(px(points["lon"].to_numpy()), 0)
-        cy = np.round(py(points["lat"].to_numpy()), 0)
+        # one dot per 4-pixel cell (its worst severity): the picture stays small whatever the number of findings
+        cx = np.round(px(points["lon"].to_numpy()) / 4) * 4
+        cy = np.round(py(points["lat"].to_numpy()) / 4) * 4
         rank = outputs.severity_rank(points["severity"])
         cell = pd.DataFrame({"x": cx, "y": cy, "r": rank}).groupby(["x", "y"])["r"].max().reset_index()
         cell = cell.sort_values("r")  # the most severe drawn last, on top
@@ -199,47 +201,70 @@ def _foot() -> str:
 
 def _county_sections(f, gpkg: Path, cols: list[str], pages: Path | None) -> int:
     """One section per county with findings, its rows as JSON (rendered page by page by the script); with
-    ``pages`` (a folder), each county's rows go to a page of their own there and the section links to it."""
-    import re
-
+    ``pages`` (a folder), each county's rows go to pages of their own there (at most ``INLINE_ROWS`` rows each, so
+    no page grows with the run) and the section links to them. Memory holds one batch and one page of rows."""
     from .report import _rank_sql, batches
 
     order = f"county_id, {_rank_sql('severity')} DESC, area_m2 DESC, violation_id"
-    pending, n, k = None, 0, 0
+    st = {"cid": None, "name": "", "buf": [], "parts": [], "n": 0, "mu": 0.0, "by": {}, "k": 0}
 
-    def flush(g: pd.DataFrame) -> None:
-        nonlocal k
-        cid, name = str(g["county_id"].iloc[0]), str(g["county_name"].iloc[0] or "") or rep.OUTSIDE
-        k += 1
-        by = g.groupby("check_zh", sort=False).size()
-        what = "，".join(f"{html.escape(str(c))} {v}" for c, v in by.items())
-        head = (f'<h3>{html.escape(name)} ({html.escape(cid)})：{len(g):,} 个问题图斑，{g["area_mu"].sum():,.2f} 亩 '
+    def rows_block(g: pd.DataFrame) -> str:
+        st["k"] += 1
+        return ('<details class="rows"><summary>问题图斑清单 findings <span class="hint">(点击展开 click to open)'
+                f'</span></summary><div class="box" data-src="c{st["k"]}"></div><div class="pager"></div></details>'
+                + _json_block(f"c{st['k']}", _rows_json(g, cols)))
+
+    def head() -> str:
+        what = "，".join(f"{html.escape(str(c))} {v}" for c, v in st["by"].items())
+        return (f'<h3>{html.escape(st["name"])} ({html.escape(st["cid"])})：{st["n"]:,} 个问题图斑，{st["mu"]:,.2f} 亩 '
                 f'<span class="muted">{what}</span></h3>')
-        rows = ('<details class="rows"><summary>问题图斑清单 findings <span class="hint">(点击展开 click to open)'
-                f'</span></summary><div class="box" data-src="c{k}"></div><div class="pager"></div></details>'
-                + _json_block(f"c{k}", _rows_json(g, cols)))
-        if pages is None:
-            f.write(f'<section class="county" id="county-{html.escape(cid)}">{head}{rows}</section>\n')
-            return
-        page = f"{re.sub(r'[^0-9A-Za-z_.-]', '_', cid)}.html"
-        (pages / page).write_text(_head(f"{name} 问题图斑 findings") + f"<h1>{html.escape(name)} 问题图斑清单</h1>"
-                                  + _tools() + head + rows + _foot(), encoding="utf-8")
-        f.write(f'<section class="county" id="county-{html.escape(cid)}">{head}<p><a href="{pages.name}/{page}">'
-                f"问题图斑清单 findings → {pages.name}/{page}</a></p></section>\n")
 
+    def write_part(g: pd.DataFrame) -> None:
+        page = f"{re.sub(r'[^0-9A-Za-z_.-]', '_', st['cid'])}-{len(st['parts']) + 1}.html"
+        title = f"{st['name']} 问题图斑清单 findings ({len(st['parts']) + 1})"
+        (pages / page).write_text(_head(title) + f"<h1>{html.escape(title)}</h1>" + _tools() + rows_block(g)
+                                  + _foot(), encoding="utf-8")
+        st["parts"].append(page)
+
+    def finish_county() -> None:
+        if st["cid"] is None:
+            return
+        rows = pd.concat(st["buf"], ignore_index=True) if st["buf"] else None
+        sid = html.escape(st["cid"])
+        if pages is None:
+            f.write(f'<section class="county" id="county-{sid}">{head()}{rows_block(rows)}</section>\n')
+        else:
+            if rows is not None and len(rows):
+                write_part(rows)
+            links = " ".join(f'<a href="{pages.name}/{p}">{pages.name}/{p}</a>' for p in st["parts"])
+            f.write(f'<section class="county" id="county-{sid}">{head()}<p>问题图斑清单 findings → {links}</p>'
+                    "</section>\n")
+        st.update(cid=None, buf=[], parts=[], n=0, mu=0.0, by={})
+
+    def add(g: pd.DataFrame) -> None:
+        cid = str(g["county_id"].iloc[0])
+        if cid != st["cid"]:
+            finish_county()
+            st["cid"], st["name"] = cid, str(g["county_name"].iloc[0] or "") or rep.OUTSIDE
+        st["n"] += len(g)
+        st["mu"] += float(g["area_mu"].sum())
+        for c, v in g.groupby("check_zh", sort=False).size().items():
+            st["by"][c] = st["by"].get(c, 0) + int(v)
+        st["buf"].append(g)
+        held = sum(len(b) for b in st["buf"])
+        if pages is not None and held >= INLINE_ROWS:  # a full page: out to its file
+            rows = pd.concat(st["buf"], ignore_index=True)
+            for start in range(0, len(rows) - len(rows) % INLINE_ROWS, INLINE_ROWS):
+                write_part(rows.iloc[start:start + INLINE_ROWS])
+            st["buf"] = [rows.iloc[len(rows) - len(rows) % INLINE_ROWS:]]
+
+    n = 0
     for batch in batches(gpkg, order=order, batch=50_000):
         df = batch.to_pandas()
-        if pending is not None:
-            df = pd.concat([pending, df], ignore_index=True)
-        last = df["county_id"].iloc[-1] if len(df) else None
-        done = df[df["county_id"] != last]
-        pending = df[df["county_id"] == last]
-        for _, g in done.groupby("county_id", sort=False):  # one iteration per county, not per row
-            flush(g)
-        n += len(done)
-    if pending is not None and len(pending):
-        flush(pending)
-        n += len(pending)
+        for _, g in df.groupby("county_id", sort=False):  # one iteration per county, not per row
+            add(g)
+        n += len(df)
+    finish_county()
     return n
 
 

@@ -45,6 +45,7 @@ LAYERS = {
                    "detected_on", "status"], False),
 }
 MAX_FINDINGS = 50_000  # beyond this the map keeps the most severe (the page would pass ~25 MB and slow down)
+FINDINGS_BYTES = 18 * 1024 * 1024  # and fewer when their GeoJSON would pass this
 MARKER_BELOW_ZOOM = 12
 CHECK_COLOURS = {c.id: c.colour for c in outputs.CHECKS.values()}
 LINE_COLOURS = {k: c.colour for k, c in outputs.LINES.items()}
@@ -191,21 +192,25 @@ def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str,
                  max_findings: int) -> None:
     """The construction findings as the auditor's layer: most severe drawn last, markers at province scale, and a
     panel with the title, search by id, filters, a list that zooms to each finding and a print button."""
-    total = len(findings)
-    if total and "severity" in findings.columns:
+    total = int(findings.attrs.get("total", len(findings)))
+    if len(findings) and "severity" in findings.columns:
         rank = outputs.severity_rank(findings["severity"])
         area = findings["area_m2"].to_numpy() if "area_m2" in findings else np.zeros(total)
         order = np.lexsort((area, rank))  # ascending: the most severe and largest last
-        if total > max_findings:
-            log.warning("map.html shows the %d most severe of %d findings (more would pass ~25 MB); the GeoPackage "
-                        "and the report hold them all", max_findings, total)
-            order = order[-max_findings:]
+        order = order[-max_findings:]
         findings = findings.iloc[order]
     _, tips, pops, _ = LAYERS["violations"]
     fields = list(dict.fromkeys(pops + ["severity", "check_id", "county_id", "county_name", "area_mu",
                                         "centroid_lon", "centroid_lat", "severity_zh", "check_zh"]))
     disp = _display_frame(findings, fields, simplify_m)
     data = _safe_json_script(disp.to_json(drop_id=True))
+    if len(data) > FINDINGS_BYTES:  # keep the most severe (drawn last) that fit: the page stays usable
+        keep = int(len(disp) * FINDINGS_BYTES / len(data) * 0.95)
+        disp = disp.iloc[len(disp) - keep:]
+        data = _safe_json_script(disp.to_json(drop_id=True))
+    if len(disp) < total:
+        log.warning("map.html shows the %d most severe of %d findings (more would pass ~25 MB and slow the "
+                    "browser); the GeoPackage and the report hold them all", len(disp), total)
     cfg = {"map": m.get_name(), "control": control.get_name(), "title_layer": f"{LAYERS['violations'][0]} ({len(disp)})",
            "severity_colours": {k: c.colour for k, c in outputs.SEVERITIES.items()},
            "labels": {f: outputs.zh(f) for f in fields}, "popup": [f for f in pops if f in disp.columns],
@@ -225,6 +230,19 @@ def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str,
     root.html.add_child(Element(f"<script>window.ZONING_AUDIT = {_safe_json_script(json.dumps(cfg, ensure_ascii=False))};"
                                 f"document.addEventListener('DOMContentLoaded', function () {{ "
                                 f"{_static('audit_map.js')} }});</script>"))
+
+
+def read_findings(path, limit: int = MAX_FINDINGS) -> gpd.GeoDataFrame:
+    """The ``limit`` most severe (then largest) findings of a GeoPackage's ``violations`` layer, read by SQL so a
+    run with millions of findings is never loaded whole; ``attrs["total"]`` holds how many there are."""
+    import pyogrio
+
+    total = pyogrio.read_info(path, layer="violations")["features"]
+    whens = " ".join(f"WHEN '{k}' THEN {c.rank}" for k, c in outputs.SEVERITIES.items())
+    gdf = pyogrio.read_dataframe(path, sql=f"SELECT * FROM violations ORDER BY CASE severity {whens} ELSE -1 END "
+                                           f"DESC, area_m2 DESC LIMIT {int(limit)}", sql_dialect="SQLITE")
+    gdf.attrs["total"] = total
+    return gdf
 
 
 def _static(name: str) -> str:

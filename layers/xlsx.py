@@ -125,7 +125,8 @@ class Workbook:
         n = 0
         with self.zip.open(f"xl/worksheets/sheet{n_sheet}.xml", "w", force_zip64=True) as f:
             f.write((f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet {NS} {NS_R}>'
-                     '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
+                     '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><sheetViews><sheetView workbookViewId="0">'
+                     '<pane ySplit="1" topLeftCell="A2" '
                      'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
                      f'<cols>{cols}</cols><sheetData><row r="1">{head}</row>').encode())
             # compression (zlib releases the GIL) on a second thread while the next batch's XML is built;

@@ -166,7 +166,8 @@ _CONFLICT_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severit
                     "other_layer", "other_control_id", "county_id", "county_name", "area_m2", "area_ha", "area_mu",
                     "centroid_lon", "centroid_lat", "note")
 _VIOLATION_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severity_zh", "parcel_id", "control_id",
-                     "control_name", "control_code", "overlap", "county_id", "county_name", "area_m2", "area_ha", "area_mu", "centroid_lon",
+                     "control_name", "control_code", "overlap", "county_id", "county_name", "area_m2", "area_ha",
+                     "area_mu", "centroid_lon",
                      "centroid_lat", "detected_on", "first_detected_on", "change", "change_zh", "new_area_m2",
                      "new_area_ha", "new_area_mu", "note")
 # added by the year-on-year check (zoning.epochs), not by the checks themselves
@@ -193,7 +194,8 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
     LayerSpec("parcels", "Parcel ledger", "图斑台账", "MultiPolygon",
               ("parcel_id", "county_id", "county_name", "zone", "area_m2", "area_ha", "area_mu", "red_line_m2",
                "red_line_ha", "red_line_mu", "farmland_m2", "farmland_ha", "farmland_mu", "outside_boundary_m2",
-               "outside_boundary_ha", "outside_boundary_mu", "cropland_m2", "cropland_ha", "cropland_mu", "in_red_line", "on_farmland", "worst_severity",
+               "outside_boundary_ha", "outside_boundary_mu", "cropland_m2", "cropland_ha", "cropland_mu", "in_red_line",
+               "on_farmland", "worst_severity",
                "violation_ids", "verdict", "status", "checked_by", "checked_on", "remark"),
               "One row per construction parcel: its area in each line counted once, its findings, and follow-up "
               "fields for the auditor; the parcel's own fields follow.", passthrough=True),

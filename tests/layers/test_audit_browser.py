@@ -168,14 +168,15 @@ def test_large_reports_put_each_county_on_a_page_of_its_own(audit, browser, tmp_
     report.write_reports(tmp_path, audit / "c.gpkg", conflicts, summary, {"run_time": "2026-01-01"})
     v = gpd.read_file(audit / "c.gpkg", layer="violations")
     pages = sorted((tmp_path / "counties").glob("*.html"))
-    assert len(pages) == v.county_id.nunique()
+    counts = v.county_id.value_counts()
+    assert len(pages) == sum(-(-int(c) // 50) for c in counts)  # pages of at most 50 rows each
     main = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert main.count('href="counties/') == len(pages)
-    cid, n = v.county_id.value_counts().index[0], int(v.county_id.value_counts().iloc[0])
+    cid, n = counts.index[0], int(counts.iloc[0])
     errors, requests = [], []
-    page = _page(browser, tmp_path / "counties" / f"{cid}.html", errors, requests)
+    page = _page(browser, tmp_path / "counties" / f"{cid}-1.html", errors, requests)
     page.locator("#print").evaluate("b => { window.print = () => {}; b.click(); }")  # renders every row
     page.wait_for_timeout(300)
-    assert page.locator("tbody tr").count() == n
+    assert page.locator("tbody tr").count() == min(n, 50)
     page.close()
     assert not errors and not requests, (errors, requests)

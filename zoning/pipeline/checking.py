@@ -323,7 +323,8 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
     rules = load_rules(rules_path)  # a bad rules file fails before any work
     with Output(out, overwrite, inputs=inputs) as tmp:
         res, meta, _ = write_check(tmp, line_specs, construction, zones if counties is None else counties, read,
-                                rules, county_role="zones" if counties is None else "counties", progress=progress, target=out,
+                                rules, county_role="zones" if counties is None else "counties", progress=progress,
+                                target=out,
                                 extra=extra)
         reports = []
         if report_dir:

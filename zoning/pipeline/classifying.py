@@ -257,7 +257,8 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     zones = zones.reset_index(drop=True)
     zones = zones[outputs.columns("zones", zones.columns) + ["geometry"]]
     info.update({"model": model.id, "model_source": model.source, "counties": cty.attrs["report"],
-                 "name_field": cty.attrs.get("name_field"), "area_method": "ellipsoidal (GRS80), Albers equal-area fitted to the counties",
+                 "name_field": cty.attrs.get("name_field"),
+                 "area_method": "ellipsoidal (GRS80), Albers equal-area fitted to the counties",
                  "crs": cty.crs.to_string()})
     return zones, info
 

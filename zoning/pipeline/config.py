@@ -100,7 +100,8 @@ PROJECT_INPUTS = {"counties": True, "landcover": True, "dem": False, "population
 PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field": str, "name_field": str,
                    "red_line_id": str, "farmland_id": str, "urban_boundary_id": str, "construction_id": str,
                    "sensitivity": int, "seed": int, "spread": float, "simplify_m": float, "basemap": str,
-                   "tianditu_key": str, "crs": str, "encoding": str, "legend": str, "header_row": int, "reference_id_field": str, "reference_zone_field": str,
+                   "tianditu_key": str, "crs": str, "encoding": str, "legend": str, "header_row": int,
+                   "reference_id_field": str, "reference_zone_field": str,
                    "memory_mb": float, "default_places": bool}
 
 

@@ -26,7 +26,6 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
     Everything is validated first, built in a temporary directory beside OUTDIR and moved into place at the end;
     an existing OUTDIR is replaced only with ``overwrite`` and only when it is an earlier zoning output.
     """
-    import pyogrio
 
     from layers import webmap  # folium is slow to import: only when a map is drawn
 
@@ -79,7 +78,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         timings["check"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         map_layers = {**extra, **res.lines, "conflicts": res.conflicts,
-                      "violations": pyogrio.read_dataframe(tmp / "zoning.gpkg", layer="violations")}
+                      "violations": webmap.read_findings(tmp / "zoning.gpkg")}
         if res.rectified is not None:
             map_layers["rectified"] = res.rectified
         m = webmap.build_map(map_layers, basemap=opt.get("basemap", "none"), tianditu_key=opt.get("tianditu_key"),
@@ -90,7 +89,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         run = {"tool": "zoning", "project": {"name": proj.name, "path": str(project)},
                "inputs": {k: {"path": v, "bytes": lvector.parse_source(v).path.stat().st_size,
                               "sha256": record.sha256(lvector.parse_source(v).path)} for k, v in inp.items()},
-               "options": opt, "default_places": cinfo.get("default_places"), "model": proj.model.raw, "model_id": proj.model.id, "rules": proj.rules,
+               "options": opt, "default_places": cinfo.get("default_places"), "model": proj.model.raw,
+               "model_id": proj.model.id, "rules": proj.rules,
                "crs": res.info["crs"], "area_method": {"classify": cinfo["area_method"],
                                                        "check": res.info["area_method"]},
                "libraries": record.library_versions(), "timings_s": {**timings, **res.info["timings_s"]},
@@ -122,7 +122,9 @@ def run_map(sources: list, output, basemap: str = "none", tianditu_key=None, sim
         if not p.exists():
             raise DataError(f"map input not found: {p}")
         for name, gtype in pyogrio.list_layers(p):
-            if name in webmap.LAYERS and gtype:
+            if name == "violations" and gtype:  # millions of findings: only those the map can show are read
+                layers[name] = webmap.read_findings(p)
+            elif name in webmap.LAYERS and gtype:
                 layers[name] = lvector.read_vector(f"{p}:{name}", role=name)
     if not layers:
         raise DataError(f"none of {', '.join(map(str, sources))} holds a layer to map "
