@@ -39,7 +39,7 @@ def parcel_ledger(parcels: np.ndarray, parcel_ids: np.ndarray, findings: dict, c
         rows, alb = findings.get(check, (None, None))
         if rows is not None and len(rows):
             p = pos.reindex(rows["parcel_id"]).to_numpy()
-            union = vio.union_area(p, np.asarray(alb, dtype=object), method)
+            union = vio.union_area(p, np.asarray(alb, dtype=object), method, rows["area_m2"].to_numpy())
             inside[p] = union  # every row of a parcel carries the same union
             np.maximum.at(rank, p, outputs.severity_rank(rows["severity"]))
             ids.append(pd.Series(rows["violation_id"].to_numpy(), index=p))

@@ -172,13 +172,24 @@ def area(geoms: np.ndarray, method: str) -> np.ndarray:
     return shapely.area(geoms)
 
 
-def union_area(keys: np.ndarray, geoms: np.ndarray, method: str = "albers") -> np.ndarray:
-    """Per row: the area of the union of all geometries sharing its key (counted once, overlaps or not)."""
+def union_area(keys: np.ndarray, geoms: np.ndarray, method: str = "albers",
+               row_area: np.ndarray | None = None) -> np.ndarray:
+    """Per row: the area of the union of all geometries sharing its key (counted once, overlaps or not).
+
+    ``row_area``: the rows' own areas, reused where a key has a single row (only shared keys are unioned).
+    """
+    keys = np.asarray(keys)
     if len(keys) == 0:
         return np.array([], dtype=float)
-    uniq, merged = cl.group_reduce(np.asarray(keys), geoms)
-    a = area(cl.polygonal(merged), method)
-    return a[np.searchsorted(uniq, keys)]
+    if row_area is None:
+        uniq, merged = cl.group_reduce(keys, geoms)
+        a = area(cl.polygonal(merged), method)
+        return a[np.searchsorted(uniq, keys)]
+    out = np.asarray(row_area, dtype=float).copy()
+    shared = pd.Series(keys).duplicated(keep=False).to_numpy()
+    if shared.any():
+        out[shared] = union_area(keys[shared], np.asarray(geoms, dtype=object)[shared], method)
+    return out
 
 
 def finish_rows(df: pd.DataFrame, geoms: np.ndarray, out_crs, counties: Counties | None, method: str,
