@@ -80,17 +80,76 @@ class GpkgWriter:
         self.counts[name] = self.counts.get(name, 0) + len(df)
 
     def finish(self, metadata: dict | None = None, styles: dict[str, str] | None = None) -> None:
+        spools = list(self._spools.items())
+        # two large spooled layers: the second goes into a side file in a child process meanwhile, then is merged
+        side = [(n, sp, Path(f"{self.path}.{n}.side.spool")) for n, sp in spools[1:]
+                if self.counts.get(n, 0) >= PARALLEL_ROWS and self.counts.get(spools[0][0], 0) >= PARALLEL_ROWS]
+        procs = []
+        name = ""
         try:
-            for name, sp in self._spools.items():
-                sp.write_into(self.path, name, first=not self.path.exists())
-        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+            for name, sp, side_path in side:
+                side_path.unlink(missing_ok=True)
+                procs.append((name, side_path, sp.start_side(side_path, name)))
+            for name, sp in spools:
+                if not any(sp is s for _, s, _ in side):
+                    sp.write_into(self.path, name, first=not self.path.exists())
+            for name, side_path, proc in procs:
+                _, err = proc.communicate()
+                if proc.returncode != 0:
+                    raise OSError(f"writing layer {name} in a child process failed: {err.strip()[-500:]}")
+                _merge_layer(self.path, side_path, name)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError, sqlite3.Error) as exc:
             raise self._error(exc, name) from None
         finally:
+            for _, side_path, proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                for extra in ("", "-journal", "-wal", "-shm"):
+                    Path(f"{side_path}{extra}").unlink(missing_ok=True)
             self.discard()
         try:
             _finish(self.path, self.layers, metadata or {}, styles or {})
         except sqlite3.Error as exc:
             raise self._error(exc, "layer_styles") from None
+
+
+PARALLEL_ROWS = 100_000  # two spooled layers at least this large are written at once (in two processes)
+
+
+def _merge_layer(path: Path, side: Path, layer: str) -> None:
+    """Move ``layer`` (its table, R-tree, triggers and GeoPackage metadata) from the GeoPackage ``side`` into
+    ``path``: SQLite copies its pages, nothing is re-encoded and the R-tree is not rebuilt."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("ATTACH DATABASE ? AS side", (str(side),))
+        con.execute("BEGIN")
+        q = '"' + layer.replace('"', '""') + '"'
+        ddl = con.execute("SELECT sql FROM side.sqlite_master WHERE type = 'table' AND name = ?", (layer,)).fetchone()
+        con.execute(ddl[0])
+        con.execute(f"INSERT INTO main.{q} SELECT * FROM side.{q}")
+        for (col,) in con.execute("SELECT column_name FROM side.gpkg_geometry_columns WHERE table_name = ?",
+                                  (layer,)).fetchall():
+            rt = f"rtree_{layer}_{col}"
+            if con.execute("SELECT 1 FROM side.sqlite_master WHERE name = ?", (rt,)).fetchone():
+                con.execute(f'CREATE VIRTUAL TABLE main."{rt}" USING rtree(id, minx, maxx, miny, maxy)')
+                for shadow in ("node", "rowid", "parent"):  # the index as built, page for page
+                    con.execute(f'DELETE FROM main."{rt}_{shadow}"')
+                    con.execute(f'INSERT INTO main."{rt}_{shadow}" SELECT * FROM side."{rt}_{shadow}"')
+        con.execute("INSERT OR IGNORE INTO main.gpkg_spatial_ref_sys SELECT * FROM side.gpkg_spatial_ref_sys WHERE "
+                    "srs_id IN (SELECT srs_id FROM side.gpkg_contents WHERE table_name = ?)", (layer,))
+        for meta in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents"):
+            have = con.execute("SELECT 1 FROM main.sqlite_master WHERE name = ?", (meta,)).fetchone()
+            if have and con.execute("SELECT 1 FROM side.sqlite_master WHERE name = ?", (meta,)).fetchone():
+                con.execute(f"INSERT INTO main.{meta} SELECT * FROM side.{meta} WHERE lower(table_name) = lower(?)",
+                            (layer,))
+        for (sql,) in con.execute("SELECT sql FROM side.sqlite_master WHERE type IN ('index', 'trigger') AND "
+                                  "tbl_name = ? AND sql IS NOT NULL", (layer,)).fetchall():
+            con.execute(sql)
+        con.execute("COMMIT")
+        con.execute("DETACH DATABASE side")
+    finally:
+        con.close()
 
 
 _ARROW_TYPES = {"text": "string", "real": "float64", "int": "int64", "bool": "bool", "date": "string"}
@@ -131,17 +190,21 @@ class _Spool:
             self.path.unlink(missing_ok=True)
 
     def write_into(self, path: Path, layer: str, first: bool) -> None:
-        import pyarrow as pa
-        from pyogrio.raw import write_arrow
+        from .spoolwrite import write_spool
 
         self.close()
-        with pa.memory_map(str(self.path)) as src:
-            reader = pa.ipc.open_stream(src)
-            write_arrow(reader, path, layer=layer, driver="GPKG", geometry_name="geometry",
-                        geometry_type="MultiPolygon", crs=self.crs.to_wkt() if self.crs else None,
-                        layer_options={"SPATIAL_INDEX": "YES"},
-                        dataset_options={"VERSION": "1.2"} if first else None)
+        write_spool(str(self.path), str(path), layer, self.crs.to_wkt() if self.crs else None, first)
         self.path.unlink(missing_ok=True)
+
+    def start_side(self, path: Path, layer: str):
+        """Write the layer into its own new GeoPackage ``path`` in a child process (returned, running)."""
+        import subprocess
+        import sys
+
+        self.close()
+        return subprocess.Popen([sys.executable, "-m", "layers.spoolwrite", str(self.path), str(path), layer,
+                                 self.crs.to_wkt() if self.crs else ""], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
 
 
 def _to_arrow(gdf: gpd.GeoDataFrame):
