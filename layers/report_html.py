@@ -113,7 +113,11 @@ def _json_block(block_id: str, text: str) -> str:
 def _rows_json(df: pd.DataFrame, cols: list[str]) -> str:
     """``{"c": [[field, label], …], "r": [[value, …], …]}``: the rows of one section for the script."""
     labels = json.dumps([[c, outputs.zh(c)] for c in cols], ensure_ascii=False)
-    return '{"c":' + labels + ',"r":' + df[cols].to_json(orient="values", force_ascii=False, double_precision=7) + "}"
+    # json, not DataFrame.to_json: pandas' ujson has crashed the process (SIGSEGV) when Ctrl-C arrived mid-way
+    part = df[cols].astype(object)
+    rows = json.dumps(part.where(part.notna(), None).to_numpy().tolist(), ensure_ascii=False,
+                      separators=(",", ":"), default=str)
+    return '{"c":' + labels + ',"r":' + rows + "}"
 
 
 def _table(df: pd.DataFrame, total: bool = False) -> str:

@@ -5,7 +5,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -252,9 +251,14 @@ def test_ctrl_c_during_run_keeps_the_previous_output(tmp_path):
     before = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
     proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "-o", "out", "--overwrite"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)  # mid-run: classification done, check or map in progress
+    seen = []
+    for line in proc.stderr:  # mid-run: classification done, the check under way
+        seen.append(line)
+        if "checking construction parcels" in line:
+            break
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
+    err = "".join(seen) + err
     assert proc.returncode == 130, err
     assert "Interrupted" in err
     after = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
