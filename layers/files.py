@@ -10,6 +10,7 @@ Permissions follow the umask (``mkstemp``/``mkdtemp`` would give 0600/0700).
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
 import shutil
@@ -130,6 +131,7 @@ class Output:
     def __init__(self, path: Path, overwrite: bool = False, directory: bool = False, inputs=(),
                  entries: list[str] | None = None, what: str = "output"):
         self.path = Path(path)
+        self._prefix = f".{self.path.name}.zoning-"  # what names this target's temporaries, and only them
         self.overwrite, self.directory, self.inputs, self.what = overwrite, directory, tuple(inputs), what
         self.entries = entries
         self.tmp: Path | None = None
@@ -142,10 +144,10 @@ class Output:
         try:
             self._clear_debris(parent)
             if self.directory:
-                self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".part", dir=parent))
+                self.tmp = Path(tempfile.mkdtemp(prefix=self._prefix, suffix=".part", dir=parent))
                 _chmod(self.tmp, True)
             else:
-                fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part" + self.path.suffix,
+                fd, tmp = tempfile.mkstemp(prefix=self._prefix, suffix=".part" + self.path.suffix,
                                            dir=parent)
                 os.close(fd)
                 self.tmp = Path(tmp)
@@ -188,7 +190,7 @@ class Output:
                 raise OutputError(f"{self.path} changed while zoning was running and is no longer a zoning output; "
                                   "it is left untouched and the new output was discarded.")
             if self.path.is_dir():
-                trash = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".old", dir=self.path.parent))
+                trash = Path(tempfile.mkdtemp(prefix=self._prefix, suffix=".old", dir=self.path.parent))
                 os.replace(self.path, trash / "x")
                 os.replace(self.tmp, self.path)
                 shutil.rmtree(trash, ignore_errors=True)
@@ -241,8 +243,10 @@ class Output:
 
     def _clear_debris(self, parent: Path) -> None:
         # we hold the lock, so temporaries of this target's name belong to a run that was killed
-        for p in parent.glob(f".{self.path.name}.*"):
-            if p == self._lock or not (p.name.endswith((".part", ".old")) or ".part" in p.name):
+        # only this target's own temporaries: `.out.zoning-…` is never another target's (`.out.gpkg.zoning-…`
+        # belongs to out.gpkg, which a run writing both `out` and `out.gpkg` holds at the same time)
+        for p in parent.glob(f"{glob.escape(self._prefix)}*"):
+            if not (p.name.endswith((".part", ".old")) or ".part" in p.name):
                 continue
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 

@@ -205,3 +205,13 @@ def test_formula_cells_are_written_as_text(tmp_path):
     types = {c.data_type for ws in wb.worksheets for row in ws.iter_rows() for c in row
              if isinstance(c.value, str) and "HYPERLINK" in c.value}
     assert types == {"s"}
+
+
+def test_report_folder_named_like_the_geopackage(tmp_path):
+    """`-o v1.gpkg --report v1`: each output clears only its own temporaries (`.v1.` is a prefix of `.v1.gpkg.`)."""
+    r = run_cli("check", "--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland", str(SAMPLE / "farmland.gpkg"),
+                "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"), "--construction",
+                str(SAMPLE / "construction.gpkg"), "-o", str(tmp_path / "v1.gpkg"), "--report", str(tmp_path / "v1"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "v1.gpkg").is_file() and (tmp_path / "v1" / "report.xlsx").is_file()
+    assert no_debris(tmp_path)
