@@ -364,6 +364,12 @@ def read_previous(path, required: dict[str, tuple[str, ...]]) -> dict:
     return out
 
 
+def severity_sql(column: str) -> str:
+    """An SQL expression ranking a severity column (critical highest), for ORDER BY on a written layer."""
+    whens = " ".join(f"WHEN '{k}' THEN {c.rank}" for k, c in outputs.SEVERITIES.items())
+    return f"CASE {column} {whens} ELSE -1 END"
+
+
 def read_rows(path, layer: str, fids) -> gpd.GeoDataFrame:
     """Rows of ``layer`` by feature id (GeoPackage fids), geometry included."""
     import numpy as np

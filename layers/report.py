@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import xlsx
+from .gpkg import severity_sql
 
 log = logging.getLogger("zoning")
 REPORT_FILES = ("violations.csv", "report.xlsx", "report.html")
@@ -50,13 +51,6 @@ def fields(gpkg: Path, layer: str) -> list[str] | None:
     return outputs.columns(layer, pyogrio.read_info(gpkg, layer=layer)["fields"])
 
 
-def _rank_sql(column: str) -> str:
-    from zoning import outputs
-
-    whens = " ".join(f"WHEN '{k}' THEN {c.rank}" for k, c in outputs.SEVERITIES.items())
-    return f"CASE {column} {whens} ELSE -1 END"
-
-
 def batches(gpkg: Path, layer: str = "violations", where: str | None = None, order: str | None = None,
             batch: int = 10_000):
     """Rows of ``layer`` (no geometry) as Arrow batches, in SQL ``order``: memory follows the batch, not the run."""
@@ -73,7 +67,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-SEVERE_FIRST = f"{_rank_sql('severity')} DESC, area_m2 DESC, violation_id"
+SEVERE_FIRST = f"{severity_sql('severity')} DESC, area_m2 DESC, violation_id"
 
 
 def _frame_batches(df: pd.DataFrame):
@@ -169,7 +163,7 @@ def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Dat
         pcols = fields(gpkg, "parcels")
         if pcols:
             _sheet(wb, "图斑台账 parcels", pcols,
-                   batches(gpkg, "parcels", order=f"{_rank_sql('worst_severity')} DESC, area_m2 DESC, parcel_id"))
+                   batches(gpkg, "parcels", order=f"{severity_sql('worst_severity')} DESC, area_m2 DESC, parcel_id"))
         rcols = fields(gpkg, "rectified")
         if rcols:
             _sheet(wb, "已整改 rectified", rcols, batches(gpkg, "rectified", order=SEVERE_FIRST))

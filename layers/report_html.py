@@ -207,9 +207,10 @@ def _county_sections(f, gpkg: Path, cols: list[str], pages: Path | None) -> int:
     """One section per county with findings, its rows as JSON (rendered page by page by the script); with
     ``pages`` (a folder), each county's rows go to pages of their own there (at most ``INLINE_ROWS`` rows each, so
     no page grows with the run) and the section links to them. Memory holds one batch and one page of rows."""
-    from .report import _rank_sql, batches
+    from .gpkg import severity_sql
+    from .report import batches
 
-    order = f"county_id, {_rank_sql('severity')} DESC, area_m2 DESC, violation_id"
+    order = f"county_id, {severity_sql('severity')} DESC, area_m2 DESC, violation_id"
     st = {"cid": None, "name": "", "buf": [], "parts": [], "n": 0, "mu": 0.0, "by": {}, "k": 0}
 
     def rows_block(g: pd.DataFrame) -> str:

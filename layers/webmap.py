@@ -238,9 +238,10 @@ def read_findings(path, limit: int = MAX_FINDINGS) -> gpd.GeoDataFrame:
     import pyogrio
 
     total = pyogrio.read_info(path, layer="violations")["features"]
-    whens = " ".join(f"WHEN '{k}' THEN {c.rank}" for k, c in outputs.SEVERITIES.items())
-    gdf = pyogrio.read_dataframe(path, sql=f"SELECT * FROM violations ORDER BY CASE severity {whens} ELSE -1 END "
-                                           f"DESC, area_m2 DESC LIMIT {int(limit)}", sql_dialect="SQLITE")
+    from .gpkg import severity_sql
+
+    gdf = pyogrio.read_dataframe(path, sql=f"SELECT * FROM violations ORDER BY {severity_sql('severity')} DESC, "
+                                           f"area_m2 DESC LIMIT {int(limit)}", sql_dialect="SQLITE")
     gdf.attrs["total"] = total
     return gdf
 

@@ -137,7 +137,8 @@ def test_report_html_pages_and_prints_every_column(audit, browser):
     assert not requests, requests
 
 
-@pytest.mark.skipif(not SOFFICE and not os.environ.get("CI"), reason="LibreOffice not installed (.ci/run installs it)")
+@pytest.mark.skipif(not (SOFFICE and shutil.which("pdfinfo")) and not os.environ.get("CI"),
+                    reason="LibreOffice or poppler-utils not installed (.ci/run installs them)")
 def test_xlsx_prints_landscape_one_page_wide_in_libreoffice(audit, tmp_path):
     out = subprocess.run([SOFFICE or "soffice", "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path),
                           str(audit / "rep" / "report.xlsx")], capture_output=True, text=True, timeout=300,
