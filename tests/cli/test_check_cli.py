@@ -1,5 +1,6 @@
 """``zoning check`` through the command line, with the XLSX and HTML reports read back."""
 import geopandas as gpd
+import numpy as np
 import openpyxl
 import pandas as pd
 import pyogrio
@@ -141,3 +142,33 @@ def test_every_bad_input_is_reported_at_once(cli, sample, tmp_path):
     assert r.returncode == 1
     assert "2 input problem(s)" in r.stderr
     assert "not polygons" in r.stderr and "missing.gpkg" in r.stderr
+
+
+def test_no_ledger_skips_the_parcels_layer_only(checked, sample, cli, tmp_path):
+    d, _ = checked
+    r = cli("check", *_lines(sample), "--construction", str(sample / "construction.gpkg"), "--counties",
+            str(sample / "counties.gpkg"), "--no-ledger", "-o", str(tmp_path / "n.gpkg"))
+    assert r.returncode == 0, r.stderr
+    assert "parcels" not in {n for n, _ in pyogrio.list_layers(tmp_path / "n.gpkg")}
+    a = gpd.read_file(d / "out.gpkg", layer="violations").sort_values("violation_id")
+    b = gpd.read_file(tmp_path / "n.gpkg", layer="violations").sort_values("violation_id")
+    assert a.violation_id.tolist() == b.violation_id.tolist()
+    assert np.allclose(a.area_m2.to_numpy(), b.area_m2.to_numpy())
+
+
+def test_check_accepts_only_land_cover_rasters(cli, sample, tmp_path):
+    r = cli("check", *_lines(sample), "--raster", f"dem={sample / 'dem.tif'}", "-o", str(tmp_path / "x.gpkg"))
+    assert r.returncode == 2 and "'dem': expected one of landcover, landcover_previous" in r.stderr
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_report_thumbnail_draws_every_finding_cell(checked):
+    import re
+
+    d, _ = checked
+    html = (d / "report" / "report.html").read_text(encoding="utf-8")
+    svg = re.search(r'<svg class="thumb".*?</svg>', html, re.S).group(0)
+    v = gpd.read_file(d / "out.gpkg", layer="violations")
+    dots = svg.count("<circle")
+    # one dot per 4-pixel cell: at least one, never more than the findings; the red line is outlined
+    assert 0 < dots <= len(v) and "生态保护红线" in svg

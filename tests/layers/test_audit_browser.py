@@ -181,3 +181,23 @@ def test_large_reports_put_each_county_on_a_page_of_its_own(audit, browser, tmp_
     assert page.locator("tbody tr").count() == min(n, 50)
     page.close()
     assert not errors and not requests, (errors, requests)
+
+
+def test_the_map_keeps_the_most_severe_findings_when_capped(audit):
+    import json
+    import re
+
+    import geopandas as gpd
+
+    from layers.webmap import build_map, read_findings, write_map
+
+    v = gpd.read_file(audit / "c.gpkg", layer="violations")
+    top = read_findings(audit / "c.gpkg", limit=25)
+    assert top.attrs["total"] == len(v) and len(top) == 25
+    assert (top.severity == "critical").all()
+    assert top.area_m2.min() >= v[v.severity == "critical"].area_m2.nlargest(25).min() - 1e-6
+    out = audit / "capped.html"
+    write_map(out, build_map({"violations": top}, max_findings=10))
+    text = out.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="zoning-findings">(.*?)</script>', text, re.S).group(1))
+    assert len(data["features"]) == 10 and '"omitted": true' in text.replace("\\u0022", '"')
