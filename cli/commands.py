@@ -16,6 +16,10 @@ encoding_option = click.option("--encoding", metavar="ENC",
                                help="Text encoding of Shapefile attributes (default: .cpg, else UTF-8, else GBK).")
 overwrite_option = click.option("--overwrite", is_flag=True,
                                 help="Replace an earlier zoning output at the target (never other files).")
+cluster_option = click.option("--cluster", metavar="ADDRESS",
+                              help="Run on a Dask cluster: local:N (N single-threaded worker processes here) or "
+                              "tcp://HOST:PORT of a running `dask scheduler`. Inputs must be files every worker can "
+                              "read at the same path. Same results as without it.")
 
 
 def id_options(func):
@@ -162,13 +166,14 @@ def model_check(file):
 @click.option("-o", "--output", required=True, metavar="OUT.gpkg",
               help="Output GeoPackage: layers conflicts, violations, parcels (the parcel ledger), county_summary.")
 @click.option("--report", "report_dir", metavar="DIR", help="Also write violations.csv, report.xlsx, report.html.")
+@cluster_option
 @crs_option
 @encoding_option
 @overwrite_option
 @handle_errors
 def check(red_line, farmland, urban_boundary, construction, counties, zones, cropland, baseline, baseline_id,
-          previous, rasters, legend, no_ledger, id_field, rules_path, output, report_dir, assume_crs, encoding,
-          overwrite, **ids):
+          previous, rasters, legend, no_ledger, id_field, rules_path, output, report_dir, cluster, assume_crs,
+          encoding, overwrite, **ids):
     """Check the three control lines for conflicts and construction encroachment.
 
     With --baseline and --previous it is the year-on-year check (卫片执法): what is new since the earlier
@@ -180,7 +185,8 @@ def check(red_line, farmland, urban_boundary, construction, counties, zones, cro
                              rules_path=rules_path, report_dir=report_dir, overwrite=overwrite,
                              extra={"cropland": cropland, "baseline": baseline, "previous": previous,
                                     "ledger": not no_ledger, "legend": legend,
-                                    **_parse_rasters(rasters, kinds=("landcover", "landcover_previous"))})
+                                    **_parse_rasters(rasters, kinds=("landcover", "landcover_previous"))},
+                             cluster=cluster)
     res = out["result"]
     echo_check_summary(res.county_summary)
     rect = f", rectified {len(res.rectified)}" if res.rectified is not None else ""

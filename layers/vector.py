@@ -127,8 +127,9 @@ def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
     gdf.attrs["source"] = label
     gdf.attrs["encoding"] = used
     gdf.attrs["layer"] = layer
-    log.info("read %s: %d features, CRS %s, encoding %s", label, len(gdf),
-             gdf.crs.to_string() if gdf.crs else "none", used)
+    if _slice != (0, 1):  # (0, 1): a layer's first feature, looked at to plan reading it in parts
+        log.info("read %s: %d features, CRS %s, encoding %s", label, len(gdf),
+                 gdf.crs.to_string() if gdf.crs else "none", used)
     return gdf
 
 
@@ -174,6 +175,95 @@ def read_table(path: str | Path, role: str = "attributes"):
     except Exception as exc:  # pandas raises many parser-specific errors
         raise DataError(f"{role}: cannot read table {p}: {exc}. Save it as CSV (UTF-8) or XLSX.") from None
     raise DataError(f"{role}: {p} is neither UTF-8, UTF-16 nor GB18030 text; save it as CSV (UTF-8).")
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """What a worker needs to read parts of a layer by feature id or by extent, without reading it whole.
+
+    ``positions``: each feature's position in the layer's order (the fallback id of layers without an id field);
+    None when the feature ids run ``fid0, fid0 + 1, …`` and the position is ``fid - fid0``.
+    """
+
+    path: Path
+    layer: str | None
+    encoding: str
+    crs_wkt: str | None
+    columns: tuple[str, ...]
+    count: int
+    fid0: int
+    bounds: tuple[float, float, float, float]
+    source: str
+    fids: object = None  # sorted feature ids when they are not contiguous (with ``positions``)
+    positions: object = None
+
+
+def plan_layer(spec, encoding: str | None = None, role: str = "input", bounds: bool = True):
+    """A :class:`LayerPlan` and, with ``bounds``, every feature's (fids, bounds (4, n) in the layer's CRS).
+
+    Reads ids and extents only (flat memory in the geometry). GeoParquet is refused: parts of it cannot be read
+    through GDAL here; convert it (``ogr2ogr out.gpkg in.parquet``) or run without a cluster.
+    """
+    import numpy as np
+
+    src = spec if isinstance(spec, LayerSource) else parse_source(spec)
+    path = src.path
+    if path.suffix.lower() in (".parquet", ".geoparquet"):
+        raise UsageError(f"{role}: {path} is GeoParquet; on a cluster layers are read part by part through GDAL. "
+                         f"Convert it (ogr2ogr {path.with_suffix('.gpkg').name} {path.name}) or run without "
+                         "--cluster.")
+    head = read_vector(src, encoding, role, _slice=(0, 1))  # every check of read_vector, on one feature
+    layer, used = head.attrs.get("layer"), head.attrs["encoding"]
+    if path.suffix.lower() == ".shp" and not encoding and used == "utf-8":
+        try:  # the first feature may be plain ASCII: detect the encoding on every attribute
+            pyogrio.read_dataframe(path, layer=layer, encoding="utf-8", read_geometry=False)
+        except UnicodeDecodeError:
+            used = CHINESE_FALLBACK
+    info = pyogrio.read_info(path, layer=layer, encoding=used)
+    fids, box = (pyogrio.read_bounds(path, layer=layer) if bounds else (None, None))
+    count = int(info["features"]) if fids is None else len(fids)
+    fid0, sorted_fids, positions = 0, None, None
+    if fids is not None and len(fids):
+        fid0 = int(fids.min())
+        if not np.array_equal(fids, np.arange(fid0, fid0 + len(fids))):
+            order = np.argsort(fids, kind="stable")
+            sorted_fids, positions = fids[order], order.astype(np.int64)
+    total = tuple(float(v) for v in info.get("total_bounds") or (0, 0, 0, 0))
+    plan = LayerPlan(path, layer, used, head.crs.to_wkt() if head.crs is not None else None,
+                     tuple(c for c in head.columns if c != head.geometry.name), count, fid0, total,
+                     head.attrs["source"], sorted_fids, positions)
+    log.info("planned %s: %d features, CRS %s, encoding %s (read in parts)", plan.source, count,
+             head.crs.to_string() if head.crs else "none", used)
+    return plan, fids, box
+
+
+def read_column(plan: LayerPlan, column: str):
+    """One attribute column of every feature, in layer order (no geometry)."""
+    df = pyogrio.read_dataframe(plan.path, layer=plan.layer, encoding=plan.encoding, read_geometry=False,
+                                columns=[column])
+    return df[column]
+
+
+def read_part(plan: LayerPlan, fids=None, bbox=None) -> gpd.GeoDataFrame:
+    """The features of ``fids`` or those whose extent meets ``bbox`` (layer CRS), in layer order, indexed by
+    their position in the layer (as :func:`read_vector` indexes the whole layer)."""
+    import numpy as np
+
+    kw = {"fids": np.asarray(fids, dtype=np.int64)} if fids is not None else {"bbox": tuple(bbox)}
+    arrow = plan.path.suffix.lower() == ".gpkg"  # GDAL's Arrow path reads GeoPackage features by id 4x faster
+    gdf = pyogrio.read_dataframe(plan.path, layer=plan.layer, encoding=None if arrow else plan.encoding,
+                                 fid_as_index=True, use_arrow=arrow, **kw)
+    fid = gdf.index.to_numpy(dtype=np.int64)
+    if plan.positions is None:
+        pos = fid - plan.fid0
+    else:
+        pos = plan.positions[np.searchsorted(plan.fids, fid)]
+    gdf.index = pos
+    gdf = gdf.sort_index()
+    if plan.crs_wkt is not None and gdf.crs is None:
+        gdf = gdf.set_crs(plan.crs_wkt)
+    gdf.attrs.update(source=plan.source, encoding=plan.encoding, layer=plan.layer)
+    return gdf
 
 
 def count_features(spec) -> int:

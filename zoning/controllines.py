@@ -158,12 +158,21 @@ def outside_parts(parcels: np.ndarray, ctrl: ControlIndex) -> pd.DataFrame:
                          "whole": untouched[keep]})
 
 
-def line_overlaps(a: np.ndarray, b: np.ndarray, same: bool = False) -> pd.DataFrame:
-    """Overlaps between the features of two control layers (or within one, ``same=True``, each pair once)."""
+def line_overlaps(a: np.ndarray, b: np.ndarray, same: bool = False, window=None) -> pd.DataFrame:
+    """Overlaps between the features of two control layers (or within one, ``same=True``, each pair once).
+
+    ``window`` (x0, y0, x1, y1): only the pairs whose extents' intersection has its lower-left corner in
+    [x0, x1) × [y0, y1), so that tiles of a grid each find a pair exactly once.
+    """
     tree = shapely.STRtree(b)
     ia, ib = tree.query(a, predicate="intersects")
     if same:
         keep = ia < ib
+        ia, ib = ia[keep], ib[keep]
+    if window is not None and len(ia):
+        ba, bb = shapely.bounds(a[ia]), shapely.bounds(b[ib])
+        x, y = np.maximum(ba[:, 0], bb[:, 0]), np.maximum(ba[:, 1], bb[:, 1])
+        keep = (x >= window[0]) & (x < window[2]) & (y >= window[1]) & (y < window[3])
         ia, ib = ia[keep], ib[keep]
     geom = polygonal(shapely.intersection(a[ia], b[ib])) if len(ia) else np.array([], dtype=object)
     area = shapely.area(geom) if len(ia) else np.array([])

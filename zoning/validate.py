@@ -87,6 +87,31 @@ def _polygonal_part(g):
     return shapely.union_all(parts)
 
 
+def feature_ids(gdf: pd.DataFrame, role: str, id_field: str | None, require_id: bool = False) -> pd.Series:
+    """Each feature's id as text: ``id_field`` (present, never empty, unique), else the feature index."""
+    if id_field is not None:
+        require_field(gdf, id_field, role)
+        raw = gdf[id_field]
+        missing = raw.isna() | (raw.astype(str).str.strip() == "")
+        if missing.any():
+            # the index is the feature's position in the layer (also for a chunk or a part of it)
+            rows = list((gdf.index.to_numpy()[missing.to_numpy()] + 1) if gdf.index.dtype.kind in "iu"
+                        else np.nonzero(missing.to_numpy())[0] + 1)
+            raise DataError(f"{_src(gdf, role)}: field {id_field!r} is empty in {missing.sum()} feature(s) "
+                            f"(rows {_ids_text(rows)}). Every feature needs an id.")
+        # 510104.0 from a numeric column must become "510104", not "510104.0"
+        ids = raw.map(_id_text) if raw.dtype.kind == "f" else raw.astype(str).str.strip()
+    elif require_id:
+        raise DataError(f"{_src(gdf, role)}: no id field. Name one with --id-field.")
+    else:
+        ids = pd.Series([str(i) for i in gdf.index], index=gdf.index)
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        raise DataError(f"{_src(gdf, role)}: duplicate ids in field {id_field or '(feature index)'!r}: "
+                        f"{_ids_text(sorted(set(dup)))}. Ids must be unique.")
+    return ids
+
+
 def clean_polygons(gdf: gpd.GeoDataFrame, role: str, id_field: str | None,
                    require_id: bool = False) -> tuple[gpd.GeoDataFrame, dict]:
     """Repair, filter and identify polygon features.
@@ -101,24 +126,7 @@ def clean_polygons(gdf: gpd.GeoDataFrame, role: str, id_field: str | None,
     (cleaned GeoDataFrame with a string column ``_id``, report dict with counts and repaired ids)
     """
     report = {"features_in": int(len(gdf)), "repaired": 0, "repaired_ids": [], "dropped_empty": 0}
-    if id_field is not None:
-        require_field(gdf, id_field, role)
-        raw = gdf[id_field]
-        missing = raw.isna() | (raw.astype(str).str.strip() == "")
-        if missing.any():
-            rows = list(np.nonzero(missing.to_numpy())[0] + 1)
-            raise DataError(f"{_src(gdf, role)}: field {id_field!r} is empty in {missing.sum()} feature(s) "
-                            f"(rows {_ids_text(rows)}). Every feature needs an id.")
-        # 510104.0 from a numeric column must become "510104", not "510104.0"
-        ids = raw.map(_id_text) if raw.dtype.kind == "f" else raw.astype(str).str.strip()
-    elif require_id:
-        raise DataError(f"{_src(gdf, role)}: no id field. Name one with --id-field.")
-    else:
-        ids = pd.Series([str(i) for i in gdf.index], index=gdf.index)
-    dup = ids[ids.duplicated(keep=False)]
-    if len(dup):
-        raise DataError(f"{_src(gdf, role)}: duplicate ids in field {id_field or '(feature index)'!r}: "
-                        f"{_ids_text(sorted(set(dup)))}. Ids must be unique.")
+    ids = feature_ids(gdf, role, id_field, require_id)
     gdf = gdf.copy()
     gdf["_id"] = ids.to_numpy()
     geoms = gdf.geometry.values

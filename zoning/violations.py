@@ -30,6 +30,7 @@ class Lines:
     ids: dict[str, np.ndarray]
     index: dict[str, cl.ControlIndex] = field(default_factory=dict)
     labels: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # line → (names, codes)
+    window: tuple[float, float, float, float] | None = None  # conflicts: only the pairs of this tile
 
     def prepare(self, tile: float) -> "Lines":
         self.index = {k: cl.prepare_control(g, self.ids[k], tile) for k, g in self.geoms.items()}
@@ -89,7 +90,7 @@ def construction_check(check_id: str, layer: str, per_feature: bool = True):
 
 
 def _pair(a: str, b: str):
-    return lambda lines: [(a, b, cl.line_overlaps(lines.geoms[a], lines.geoms[b]))]
+    return lambda lines: [(a, b, cl.line_overlaps(lines.geoms[a], lines.geoms[b], window=lines.window))]
 
 
 CONFLICT_CHECKS.update({
@@ -103,7 +104,7 @@ CONFLICT_CHECKS.update({
 def _self_overlap(lines: Lines):
     out = []
     for k in lines.geoms:
-        ov = cl.line_overlaps(lines.geoms[k], lines.geoms[k], same=True)
+        ov = cl.line_overlaps(lines.geoms[k], lines.geoms[k], same=True, window=lines.window)
         # order each pair by id, not by feature order, so ids do not depend on the input order
         a, b = lines.ids[k][ov["a"].to_numpy(int)].astype(str), lines.ids[k][ov["b"].to_numpy(int)].astype(str)
         swap = a > b

@@ -61,7 +61,7 @@ def check(red_line, farmland, urban_boundary, *, construction=None, counties=Non
           id_field: str | None = None, ids: dict | None = None, assume_crs: str | None = None,
           encoding: str | None = None, progress: Callable | None = None, sink: Callable | None = None,
           cropland=None, baseline=None, previous=None, landcover=None, landcover_previous=None,
-          legend=None) -> CheckResult:
+          legend=None, cluster: str | None = None) -> CheckResult:
     """Check the three control lines for conflicts and construction encroachment.
 
     Parameters
@@ -80,6 +80,8 @@ def check(red_line, farmland, urban_boundary, *, construction=None, counties=Non
     baseline : the construction parcels of the earlier survey: violations gain ``change`` and ``new_area_m2``
     previous : an earlier check's GeoPackage: findings keep their ids, gone ones are ``rectified``, the auditor's
         follow-up fields are carried to the same parcels
+    cluster : ``local:N`` or ``tcp://HOST:PORT``: run on a Dask cluster (inputs must be files every worker reads);
+        same results as one process
     """
     read = ReadOptions(id_field, dict(ids or {}), assume_crs, encoding)
     if not isinstance(rules, dict):
@@ -87,11 +89,18 @@ def check(red_line, farmland, urban_boundary, *, construction=None, counties=Non
     return _check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary}, construction,
                   counties, read, rules, progress, sink,
                   extra={"cropland": cropland, "baseline": baseline, "previous": previous, "landcover": landcover,
-                         "landcover_previous": landcover_previous, "legend": legend})
+                         "landcover_previous": landcover_previous, "legend": legend}, cluster=cluster,
+                  need_lines=True)
 
 
 def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: dict, progress, sink,
-           county_role: str = "counties", zones: dict | None = None, extra: dict | None = None) -> CheckResult:
+           county_role: str = "counties", zones: dict | None = None, extra: dict | None = None,
+           cluster: str | None = None, need_lines: bool = False) -> CheckResult:
+    if cluster:
+        from .partitions import check_on_cluster
+
+        return check_on_cluster(cluster, line_specs, construction, counties, read, rules, progress, sink,
+                                county_role, zones, extra, need_lines)
     t0 = time.perf_counter()
     timings, problems, lines, others = {}, [], {}, {}
     extra = {k: v for k, v in (extra or {}).items() if v is not None}
@@ -169,42 +178,58 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
             log.warning("construction layer %s is empty: zero violations", construction)
     timings["construction"] = round(time.perf_counter() - t1, 3)
 
-    rows = pd.concat(tally.rows, ignore_index=True) if tally.rows else \
-        pd.DataFrame({"check_id": [], "county_id": [], "area_m2": [], "count": [], "parcels": []})
-    slv = pd.concat(tally.slivers, ignore_index=True) if tally.slivers else None
-    lookup = None if cvio is None else pd.DataFrame({"county_id": cvio.ids, "county_name": cvio.names})
-    ran = [c for c, spec in outputs.CHECKS.items() if spec.kind == "conflict" or
-           (spec.kind == "construction" and construction is not None)]
-    ran = [c for c in ran if rules["checks"].get(c, {}).get("enabled", True)]
-    summary = rep.county_summary(rows, slv, lookup, ran)
-    if sup.baseline is not None:
-        summary = supervising.with_new(summary, sup, lookup,
-                                       [c for c in ran if outputs.CHECKS[c].kind == "construction"])
-    exp = vio.expansion_rows(cvio, lv.geoms["urban_boundary"], rules["checks"]["urban_expansion"])
-    if exp is not None:
-        summary = pd.concat([summary, exp], ignore_index=True)
-    if extra.get("landcover_previous"):
-        summary = pd.concat([summary, supervising.landcover_change(
-            cvio, lv.geoms, {k: extra.get(k) for k in ("landcover", "landcover_previous")}, extra.get("legend"),
-            rules["rules"]["area_method"])], ignore_index=True)
-    summary = summary[outputs.columns("county_summary", summary.columns)]
+    summary = summarize(tally, sup, cvio, rules, extra, construction is not None, lambda: lv.geoms)
     violations = None
     if sink is None:
         violations = gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), geometry="geometry", crs=out_crs) if kept \
             else _empty("violations", out_crs)
         parcels = gpd.GeoDataFrame(pd.concat(ledgers, ignore_index=True), geometry="geometry", crs=out_crs) \
             if ledgers else None
+    info = run_info(rules, n_parcels, timings, out_crs, summary)
+    rectified = supervising.rectified(sup, out_crs)
+    if rectified is not None:
+        info["rectified"] = len(rectified)
+    return CheckResult(conflicts, violations, summary, top, lines, rules, info,
+                       parcels if sink is None else None, rectified)
+
+
+def summarize(tally: vio.Tally, sup: supervising.Supervision, cvio, rules: dict, extra: dict,
+              has_construction: bool, line_geoms: Callable[[], dict]) -> pd.DataFrame:
+    """The ``county_summary`` layer from the tallies of every chunk (or cluster task); ``line_geoms()`` gives the
+    whole lines in China Albers, asked for only by the rows that need them (urban expansion, land-cover change)."""
+    rows = pd.concat(tally.rows, ignore_index=True) if tally.rows else \
+        pd.DataFrame({"check_id": [], "county_id": [], "area_m2": [], "count": [], "parcels": []})
+    slv = pd.concat(tally.slivers, ignore_index=True) if tally.slivers else None
+    lookup = None if cvio is None else pd.DataFrame({"county_id": cvio.ids, "county_name": cvio.names})
+    ran = [c for c, spec in outputs.CHECKS.items() if spec.kind == "conflict" or
+           (spec.kind == "construction" and has_construction)]
+    ran = [c for c in ran if rules["checks"].get(c, {}).get("enabled", True)]
+    summary = rep.county_summary(rows, slv, lookup, ran)
+    if extra.get("baseline") is not None:
+        summary = supervising.with_new(summary, sup, lookup,
+                                       [c for c in ran if outputs.CHECKS[c].kind == "construction"])
+    exp = None
+    if cvio is not None and cvio.extra is not None and \
+            rules["checks"]["urban_expansion"].get("existing_field") in cvio.extra:
+        exp = vio.expansion_rows(cvio, line_geoms()["urban_boundary"], rules["checks"]["urban_expansion"])
+    if exp is not None:
+        summary = pd.concat([summary, exp], ignore_index=True)
+    if extra.get("landcover_previous"):
+        summary = pd.concat([summary, supervising.landcover_change(
+            cvio, line_geoms(), {k: extra.get(k) for k in ("landcover", "landcover_previous")}, extra.get("legend"),
+            rules["rules"]["area_method"])], ignore_index=True)
+    return summary[outputs.columns("county_summary", summary.columns)]
+
+
+def run_info(rules: dict, n_parcels: int, timings: dict, out_crs, summary: pd.DataFrame) -> dict:
+    """The run facts of a check (``zoning_run`` metadata)."""
     n_viol = int(summary.loc[(summary["county_id"] == "TOTAL") & summary["check_id"].str.startswith(
         "construction"), "count"].sum()) if len(summary) else 0
     info = {"rules": f"{rules['rules']['id']}@{rules['rules']['version']}", "area_method":
             {"albers": "planar, China Albers equal-area (GRS80)", "geodesic": "ellipsoidal (GRS80)"}[
                 rules["rules"]["area_method"]], "parcels": n_parcels, "timings_s": timings,
             "crs": out_crs.to_string(), "violations": n_viol}
-    rectified = supervising.rectified(sup, out_crs)
-    if rectified is not None:
-        info["rectified"] = len(rectified)
-    return CheckResult(conflicts, violations, summary, top, lines, rules, info,
-                       parcels if sink is None else None, rectified)
+    return info
 
 
 def _labels(g: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -269,7 +294,7 @@ def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src,
 
 def write_check(path: Path, line_specs, construction, counties, read, rules, *, county_role="counties",
                 extra_layers=None, include_lines=False, extra_meta=None, progress=None, target=None, zones=None,
-                extra=None):
+                extra=None, cluster=None, need_lines=False):
     """Run the checks and write the GeoPackage at ``path`` (a temporary path inside an :class:`Output`).
 
     Returns (result, metadata, QML styles by layer).
@@ -278,7 +303,8 @@ def write_check(path: Path, line_specs, construction, counties, read, rules, *, 
     try:
         res = _check(line_specs, construction, counties, read, rules, progress,
                      sink=lambda f, lg: (w.append("violations", f), lg is not None and w.append("parcels", lg)),
-                     county_role=county_role, zones=zones, extra=extra)
+                     county_role=county_role, zones=zones, extra=extra, cluster=cluster,
+                     need_lines=need_lines or include_lines)
     except BaseException:
         w.discard()
         raise
@@ -306,7 +332,8 @@ def write_report(directory: Path, gpkg_path: Path, res: CheckResult, meta: dict)
 
 
 def run_check(line_specs: dict, output, construction=None, counties=None, zones=None, read: ReadOptions | None = None,
-              rules_path=None, report_dir=None, overwrite: bool = False, progress=None, extra=None) -> dict:
+              rules_path=None, report_dir=None, overwrite: bool = False, progress=None, extra=None,
+              cluster: str | None = None) -> dict:
     """``zoning check``: run the checks, write ``conflicts``, ``violations``, ``parcels``, ``county_summary``
     (``rectified`` with a previous run) and the reports. ``extra``: cropland, baseline, previous."""
     read = read or ReadOptions()
@@ -321,11 +348,14 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
     if report_dir:
         check_target(Path(report_dir), overwrite, inputs, "report directory")
     rules = load_rules(rules_path)  # a bad rules file fails before any work
+    if cluster:
+        from .cluster import parse_address
+
+        parse_address(cluster)  # a malformed address fails before any work
     with Output(out, overwrite, inputs=inputs) as tmp:
         res, meta, _ = write_check(tmp, line_specs, construction, zones if counties is None else counties, read,
                                 rules, county_role="zones" if counties is None else "counties", progress=progress,
-                                target=out,
-                                extra=extra)
+                                target=out, extra=extra, cluster=cluster, need_lines=bool(report_dir))
         reports = []
         if report_dir:
             with Output(Path(report_dir), overwrite, directory=True, inputs=inputs, what="report directory") as rtmp:

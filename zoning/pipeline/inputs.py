@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -37,6 +38,18 @@ def load_polygons(spec, role: str, read: ReadOptions, id_role: str, candidates: 
     gdf = _frame(spec, role, read)
     if len(gdf) == 0 and not allow_empty:
         raise DataError(f"{role} layer {gdf.attrs['source']} has no features.")
+    field = _id_field(gdf, role, read, id_role, candidates, require_id)
+    gdf = validate.ensure_crs(gdf, role, read.assume_crs)
+    gdf, report = validate.clean_polygons(gdf, role, field, require_id=require_id)
+    if len(gdf) == 0 and not allow_empty:
+        raise DataError(f"{role} layer {gdf.attrs.get('source')}: no usable polygons after dropping empty ones.")
+    gdf.attrs["report"] = {**report, "id_field": field}
+    return gdf
+
+
+def _id_field(gdf, role: str, read: ReadOptions, id_role: str, candidates: tuple[str, ...],
+              require_id: bool) -> str | None:
+    """The id field of a layer by the rules of :func:`load_polygons` (None: the feature index)."""
     explicit = read.ids.get(id_role)
     default = read.id_field
     if candidates:
@@ -54,12 +67,7 @@ def load_polygons(spec, role: str, read: ReadOptions, id_role: str, candidates: 
         raise DataError(f"{role} layer {gdf.attrs['source']}: none of the id fields {', '.join(candidates)} is "
                         f"present (fields: {', '.join(c for c in gdf.columns if c != 'geometry')}). "
                         f"Name the id field with --{id_role.replace('_', '-')}-id.")
-    gdf = validate.ensure_crs(gdf, role, read.assume_crs)
-    gdf, report = validate.clean_polygons(gdf, role, field, require_id=require_id)
-    if len(gdf) == 0 and not allow_empty:
-        raise DataError(f"{role} layer {gdf.attrs.get('source')}: no usable polygons after dropping empty ones.")
-    gdf.attrs["report"] = {**report, "id_field": field}
-    return gdf
+    return field
 
 
 def load_counties(spec, read: ReadOptions, role: str = "counties", name_field: str | None = None):
@@ -110,6 +118,44 @@ def join_attributes(counties: gpd.GeoDataFrame, table: pd.DataFrame, source: str
         raise DataError(f"attributes {source}: none of the expected columns "
                         f"({', '.join(ind_mod.ATTRIBUTE_COLUMNS)}) is present; columns are {', '.join(t.columns)}")
     return aligned[known]
+
+
+@dataclass(frozen=True)
+class PlannedLayer:
+    """A polygon layer checked and planned on the client, read in parts by the workers (:func:`load_part`)."""
+
+    plan: lvector.LayerPlan
+    role: str
+    id_field: str | None
+    crs_wkt: str
+
+
+def plan_polygons(spec, role: str, read: ReadOptions, id_role: str, candidates: tuple[str, ...] = (),
+                  require_id: bool = False, check_ids: bool = True):
+    """Check a polygon layer like :func:`load_polygons` without reading its geometry: fields, CRS and (with
+    ``check_ids``) ids present and unique. Returns the :class:`PlannedLayer`, and every feature's fids and bounds."""
+    plan, fids, box = lvector.plan_layer(spec, read.encoding, role)
+    if plan.count == 0:
+        raise DataError(f"{role} layer {plan.source} has no features.")
+    head = gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in plan.columns}, geometry=[], crs=plan.crs_wkt)
+    head.attrs["source"] = plan.source
+    field = _id_field(head, role, read, id_role, candidates, require_id)
+    head = validate.ensure_crs(head, role, read.assume_crs)
+    if field is not None and check_ids:
+        ids = lvector.read_column(plan, field).to_frame()
+        ids.attrs["source"] = plan.source
+        validate.feature_ids(ids, role, field, require_id)
+    return PlannedLayer(plan, role, field, head.crs.to_wkt()), fids, box
+
+
+def load_part(layer: PlannedLayer, fids=None, bbox=None) -> gpd.GeoDataFrame:
+    """Features of a planned layer by fid or extent, repaired and identified (``_id``) as :func:`load_polygons`
+    does for the whole layer."""
+    gdf = lvector.read_part(layer.plan, fids, bbox)
+    if gdf.crs is None:
+        gdf = gdf.set_crs(layer.crs_wkt)
+    gdf, _ = validate.clean_polygons(gdf, layer.role, layer.id_field)
+    return gdf
 
 
 def input_paths(*specs) -> list:

@@ -96,6 +96,11 @@ def supervise(frame, collect: dict, parcels, ids, sup: Supervision, rules, news)
             sel = grew & (frame["check_id"] == check).to_numpy()
             sup.new.add(check, frame["county_id"].to_numpy()[sel], frame["parcel_id"].to_numpy()[sel], new[sel],
                         method, parcels=True, row_area=frame["new_area_m2"].to_numpy()[sel])
+    return carry_previous(frame, sup)
+
+
+def carry_previous(frame, sup: Supervision) -> gpd.GeoDataFrame:
+    """Ids and first detection carried from the earlier run; this run's finding keys kept (for ``rectified``)."""
     frame = epochs.carry_ids(frame, sup.previous, sup.run_date)
     if sup.previous_rows is not None:
         sup.keys.append(epochs.finding_keys(frame))

@@ -1,0 +1,164 @@
+"""Dask wiring: connect to a cluster (``local:N`` or ``tcp://HOST:PORT``), check that every worker can read the
+inputs, and run tasks with their results back in submission order.
+
+Tasks are pure functions of their job (they read inputs, never write): when a worker dies, Dask runs its tasks
+again elsewhere and the output is the same. Everything is written by the client, through :mod:`layers`.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections import deque
+from typing import Callable, Iterable, Iterator
+
+from ..errors import DataError, UsageError
+
+log = logging.getLogger("zoning")
+CONNECT_TIMEOUT_S = 15  # an unreachable scheduler is reported well within 30 s
+_LOCAL = re.compile(r"local(?::(\d+))?")
+
+
+def parse_address(address: str) -> tuple[str, int | str]:
+    """``("local", N)`` or ``("remote", "tcp://HOST:PORT")``; anything else is a usage error."""
+    a = str(address).strip()
+    m = _LOCAL.fullmatch(a)
+    if m:
+        n = int(m.group(1) or os.cpu_count() or 1)
+        if n < 1:
+            raise UsageError(f"--cluster {address}: a local cluster needs at least 1 worker (local:N, N ≥ 1)")
+        return "local", n
+    if re.fullmatch(r"(tcp|tls|ucx)://[^\s/:]+(:\d+)?/?", a):
+        return "remote", a
+    raise UsageError(f"--cluster {address!r}: expected local:N (N single-threaded worker processes on this "
+                     "machine) or the address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
+
+
+@contextlib.contextmanager
+def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
+    """A ``dask.distributed.Client`` for ``address``, closed (and a local cluster stopped) on exit."""
+    kind, where = parse_address(address)
+    from dask.distributed import Client, LocalCluster
+
+    cluster = None
+    if kind == "local":
+        # one thread per worker process: GEOS, GDAL and pyogrio then never wait on each other's GIL
+        cluster = LocalCluster(n_workers=where, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(where, timeout=f"{timeout}s")
+        except (OSError, TimeoutError) as exc:
+            raise DataError(f"cannot reach the Dask scheduler at {where} within {timeout:.0f} s ({exc}). Start "
+                            f"one with `dask scheduler` and workers with `dask worker {where}`, check the "
+                            "address and the firewall, or use --cluster local:N.") from None
+    try:
+        if kind == "remote":
+            try:
+                client.wait_for_workers(1, timeout=timeout)
+            except (OSError, TimeoutError):
+                raise DataError(f"the Dask scheduler at {where} has no workers; start some with "
+                                f"`dask worker {where}`.") from None
+        n = len(client.scheduler_info(n_workers=-1)["workers"])
+        log.info("cluster %s: %d worker(s)", where if kind == "remote" else f"local, {where} processes", n)
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _unreadable(paths: list[str]) -> list[str]:
+    """Runs on a worker: the input paths it cannot open for reading."""
+    bad = []
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                f.read(1)
+        except OSError as exc:
+            bad.append(f"{p} ({exc.strerror or exc})")
+    return bad
+
+
+def check_access(client, paths: Iterable) -> None:
+    """Every worker must read every input (a path they all see: a shared disk or the same copy on each)."""
+    paths = sorted({os.path.abspath(str(p)) for p in paths})
+    try:
+        found = client.run(_unreadable, paths)
+    except Exception as exc:  # a worker without zoning (or another version) cannot even run the check
+        raise DataError(f"the cluster's workers cannot run zoning's tasks ({type(exc).__name__}: {exc}). Install "
+                        "the same zoning version where the workers run.") from None
+    problems = [f"worker {w} cannot read {p}" for w, bad in sorted(found.items()) for p in bad]
+    if problems:
+        raise DataError(f"{len(problems)} input path(s) cannot be read on the cluster's workers; inputs must be at "
+                        "a path every worker can read (a shared disk, or the same copy on every machine)",
+                        problems)
+
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records: list[tuple[int, str]] = []
+
+    def emit(self, record):
+        self.records.append((record.levelno, record.getMessage()))
+
+
+def run_task(fn: Callable, job):
+    """Runs on a worker: ``fn(job)`` with zoning's warnings captured, to be logged by the client."""
+    logger = logging.getLogger("zoning")
+    cap = _Capture()
+    logger.addHandler(cap)
+    level = logger.level
+    logger.setLevel(min(level or logging.WARNING, logging.WARNING))
+    try:
+        return fn(job), cap.records
+    finally:
+        logger.removeHandler(cap)
+        logger.setLevel(level)
+
+
+def ordered(client, fn: Callable, jobs: Iterable, what: str, window: int | None = None) -> Iterator:
+    """``fn(job)`` for every job on the cluster, results yielded in job order.
+
+    At most ``window`` tasks are in flight (default: 2 per worker), so the client holds a bounded number of
+    results whatever the number of jobs. Warnings logged by a task are logged here once.
+    """
+    from dask.distributed import KilledWorker
+
+    n = len(client.scheduler_info(n_workers=-1)["workers"]) or 1
+    window = window or 2 * n + 1
+    pending: deque = deque()
+    said: set = set()
+    jobs = iter(jobs)
+
+    def submit() -> bool:
+        job = next(jobs, None)
+        if job is None:
+            return False
+        pending.append(client.submit(run_task, fn, job, pure=False))
+        return True
+
+    try:
+        while len(pending) < window and submit():
+            pass
+        while pending:
+            fut = pending.popleft()
+            try:
+                result, records = fut.result()
+            except KilledWorker as exc:
+                raise DataError(f"{what}: a task killed the worker running it several times ({exc}); the workers "
+                                "probably run out of memory: lower chunk_size in the rules or give workers more "
+                                "memory.") from None
+            fut.release()
+            for level, msg in records:
+                if msg not in said:
+                    said.add(msg)
+                    log.log(level, "%s", msg)
+            submit()
+            yield result
+    finally:
+        for fut in pending:
+            fut.cancel()

@@ -1,0 +1,320 @@
+"""The control-line check on a Dask cluster (``--cluster``): the same domain functions as one process, on parts.
+
+The client checks every input without reading its geometry (fields, CRS, ids, extents), plans the work and writes
+the outputs; workers read only their part:
+
+- conflicts between the lines: a grid of tiles over the lines; a tile reads the features whose extent meets it and
+  keeps the pairs whose extents' intersection starts inside it, so each pair is found once;
+- construction: the parcels in Hilbert-ordered groups of ``chunk_size`` read by feature id, each with the control
+  features, cultivated land and baseline parcels near it (read by extent), so no process holds a whole layer.
+
+Results are identical to one process: each parcel and pair meets the same whole control features, cut into the
+same tiles, and ids are functions of content.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from layers import vector as lvector
+
+from .. import areas, outputs, report as rep, tiling, validate, violations as vio
+from ..errors import DataError, UsageError
+from . import cluster, record, supervising
+from .config import ReadOptions
+from .inputs import PlannedLayer, counties_for_check, load_counties, load_part, load_polygons, plan_polygons
+
+log = logging.getLogger("zoning")
+CONFLICT_FEATURES_PER_TILE = 20_000
+
+
+@dataclass
+class Plans:
+    """Everything a task needs besides its part, sent once to every worker."""
+
+    lines: dict[str, PlannedLayer]
+    extras: dict[str, PlannedLayer]
+    parcels: PlannedLayer | None
+    counties: vio.Counties | None
+    read: ReadOptions
+    rules: dict
+    out_crs: str
+    run_date: str
+    ledger: bool
+    labels: dict = field(default_factory=dict)
+
+
+class _Inline:
+    """A pool without threads: a worker process runs one task on one thread."""
+
+    def submit(self, fn, *args):
+        fut = Future()
+        fut.set_result(fn(*args))
+        return fut
+
+    def map(self, fn, items):
+        return map(fn, items)
+
+
+class _Hashes:
+    """Stands in for the seen-id set of one process: ids are compared across tasks by the client, as hashes."""
+
+    def __init__(self):
+        self.hashes = np.zeros(0, dtype=np.uint64)
+
+    def intersection(self, ids) -> set:
+        return set()
+
+    def update(self, ids) -> None:
+        self.hashes = pd.util.hash_array(np.asarray(ids, dtype=object))
+
+
+def _lines_near(plans: Plans, fids: dict[str, np.ndarray] | None = None, box=None, box_crs=None) -> vio.Lines:
+    geoms, ids, labels = {}, {}, {}
+    from .checking import _labels
+
+    for k, pl in plans.lines.items():
+        g = load_part(pl, fids=fids[k]) if fids is not None else \
+            load_part(pl, bbox=tiling.to_crs_box(box, box_crs, pl.crs_wkt))
+        geoms[k] = np.asarray(areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS), dtype=object)
+        ids[k] = g["_id"].astype(str).to_numpy(dtype=object)
+        labels[k] = _labels(g)
+    return vio.Lines(geoms, ids, labels=labels)
+
+
+def conflict_task(job) -> dict:
+    """Conflicts of one tile (China Albers window) from the features whose extent meets it."""
+    plans, fids, window = job
+    lines = _lines_near(plans, fids=fids)
+    lines.window = window
+    tally = vio.Tally()
+    found = vio.line_conflicts(lines, plans.counties, plans.rules, CRS.from_wkt(plans.out_crs), tally)
+    return {"conflicts": found, "rows": tally.rows, "slivers": tally.slivers}
+
+
+def construction_task(job) -> dict:
+    """The construction checks (and ledger) of one group of parcels, read by feature id."""
+    from . import checking
+
+    plans, fids, box = job
+    rules, read = plans.rules, plans.read
+    chunk = lvector.read_part(plans.parcels.plan, fids=fids)
+    if chunk.crs is None:
+        chunk = chunk.set_crs(plans.parcels.crs_wkt)
+    crs = plans.parcels.crs_wkt
+    lines = _lines_near(plans, box=box, box_crs=crs).prepare(rules["rules"]["subdivide_m"])
+    sup = supervising.Supervision(run_date=plans.run_date, ledger=plans.ledger)
+    for key, pl in plans.extras.items():
+        g = load_part(pl, bbox=tiling.to_crs_box(box, crs, pl.crs_wkt))
+        geoms = np.asarray(areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS), dtype=object)
+        from .. import controllines as cl
+
+        setattr(sup, key, cl.prepare_control(geoms, g["_id"].astype(str).to_numpy(dtype=object),
+                                             rules["rules"]["subdivide_m"]))
+    tally, seen = vio.Tally(), _Hashes()
+    frame, ledger = checking._chunk(chunk, False, read, seen, lines, None, plans.counties, rules,
+                                    CRS.from_wkt(plans.out_crs), tally, _Inline(), sup)
+    return {"frame": frame, "ledger": ledger, "rows": tally.rows, "slivers": tally.slivers, "new": sup.new.rows,
+            "hashes": seen.hashes, "n": len(chunk)}
+
+
+def _refuse_frames(**specs) -> None:
+    for name, spec in specs.items():
+        if isinstance(spec, (gpd.GeoDataFrame, pd.DataFrame)):
+            raise UsageError(f"{name}: on a cluster inputs are files the workers read (a path every worker can "
+                             "reach), not GeoDataFrames in this process")
+
+
+def plan_check(line_specs: dict, construction, counties, read: ReadOptions, rules: dict, county_role: str,
+               zones: dict | None, extra: dict):
+    """Check every input on the client (no geometry read but the counties') and plan the parts."""
+    from .checking import LINE_ROLES, OVERLAP_MARGIN_M
+
+    _refuse_frames(**line_specs, construction=construction,
+                   **{k: v for k, v in extra.items() if k in supervising.EXTRA_ROLES})
+    problems, lines, boxes, extras = [], {}, {}, {}
+    for key, role in {**LINE_ROLES, **supervising.EXTRA_ROLES}.items():
+        spec = line_specs.get(key) if key in LINE_ROLES else extra.get(key)
+        if spec is None:
+            continue
+        try:
+            pl, fids, box = plan_polygons(spec, role, read, key)
+        except DataError as exc:  # every bad input at once, as in one process
+            problems.append(str(exc))
+            continue
+        if key in LINE_ROLES:
+            lines[key] = pl
+            boxes[key] = (fids, tiling.boxes_to_crs(box, pl.crs_wkt, areas.CHINA_ALBERS))
+        else:
+            extras[key] = pl
+    cty = None
+    if counties is not None:
+        try:
+            cty = load_counties(counties, read, county_role)
+        except DataError as exc:
+            problems.append(str(exc))
+    parcels = pbox = pfids = None
+    if construction is not None:
+        try:
+            parcels, pfids, pbox = plan_polygons(construction, "construction", read, "construction", check_ids=False)
+            parcels = _construction_id(parcels, read)
+        except DataError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise DataError(f"{len(problems)} input problem(s)", problems) if len(problems) > 1 else DataError(problems[0])
+    names = list(LINE_ROLES)
+    ext = {k: tiling.union_box(b) for k, (_, b) in boxes.items()}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            validate.check_overlap(ext[a], ext[b], f"{a} ({lines[a].plan.source})", f"{b} ({lines[b].plan.source})",
+                                   margin=OVERLAP_MARGIN_M)
+    if parcels is not None and pbox.shape[1]:
+        pext = tiling.union_box(tiling.boxes_to_crs(pbox, parcels.crs_wkt, areas.CHINA_ALBERS))
+        validate.check_overlap(pext, tiling.union_box(np.concatenate([b for _, b in boxes.values()], axis=1)),
+                               f"construction ({parcels.plan.source})", "the control lines", margin=OVERLAP_MARGIN_M)
+    cvio = counties_for_check(cty)
+    if cvio is not None and zones:
+        cvio.extra["zone"] = pd.Series(cvio.ids).map(zones).to_numpy()
+    plans = Plans(lines, extras, parcels, cvio, read, rules, lines["red_line"].crs_wkt, time.strftime("%Y-%m-%d"),
+                  bool(extra.get("ledger", True)))
+    return plans, boxes, (pfids, pbox)
+
+
+def _construction_id(pl: PlannedLayer, read: ReadOptions) -> PlannedLayer:
+    """The parcels' id field by the rules of one process (``--construction-id``, else ``id``, else the index)."""
+    fld = read.id_for("construction") or "id"
+    if fld not in pl.plan.columns:
+        if read.ids.get("construction") or (read.id_field and read.id_field != "id"):
+            head = pd.DataFrame(columns=list(pl.plan.columns))
+            head.attrs["source"] = pl.plan.source
+            validate.require_field(head, fld, "construction", "--construction-id")
+        fld = None
+    return PlannedLayer(pl.plan, "construction", fld, pl.crs_wkt)
+
+
+def conflict_jobs(boxes: dict[str, tuple[np.ndarray, np.ndarray]], plans_future):
+    """Tiles of the conflict checks, each with the fids of the features whose China Albers extent meets it."""
+    n = sum(b.shape[1] for _, b in boxes.values())
+    extent = tiling.union_box(np.concatenate([b for _, b in boxes.values()], axis=1))
+    for tile in tiling.tile_grid(extent, -(-n // CONFLICT_FEATURES_PER_TILE)):
+        fids = {k: f[tiling.in_tile(b, tile)] for k, (f, b) in boxes.items()}
+        if sum(len(f) for f in fids.values()) >= 2:
+            yield plans_future, fids, tile
+
+
+def construction_jobs(parcels: tuple[np.ndarray, np.ndarray], size: int, plans_future):
+    """Hilbert-ordered groups of ``size`` parcels: their fids and extent."""
+    fids, box = parcels
+    for group in tiling.hilbert_groups(box, size):
+        yield plans_future, fids[group], tiling.union_box(box, group)
+
+
+def check_on_cluster(address: str, line_specs: dict, construction, counties, read: ReadOptions, rules: dict,
+                     progress, sink, county_role: str = "counties", zones: dict | None = None,
+                     extra: dict | None = None, need_lines: bool = False):
+    """:func:`zoning.pipeline.checking._check` on the cluster at ``address``: same :class:`CheckResult`."""
+    from .checking import LINE_ROLES, TOP_N, CheckResult, _empty, run_info, summarize
+
+    t0 = time.perf_counter()
+    extra = {k: v for k, v in (extra or {}).items() if v is not None}
+    if extra.get("landcover_previous") and (not extra.get("landcover") or counties is None):
+        raise UsageError("the land-cover change (landcover_previous) needs the current land cover "
+                         "(--raster landcover=PATH) and the counties (--counties or --zones)")
+    plans, boxes, parcels = plan_check(line_specs, construction, counties, read, rules, county_role, zones, extra)
+    sup = supervising.load({}, extra.get("previous"), CRS.from_wkt(plans.out_crs), rules)
+    out_crs = CRS.from_wkt(plans.out_crs)
+    paths = [pl.plan.path for pl in [*plans.lines.values(), *plans.extras.values()]]
+    if plans.parcels is not None:
+        paths.append(plans.parcels.plan.path)
+    tally, timings, kept, ledgers = vio.Tally(), {}, [], []
+    top, n_parcels, hashes = pd.DataFrame(columns=outputs.columns("violations")), 0, []
+    with cluster.connect(address) as client:
+        cluster.check_access(client, paths)
+        shared = client.scatter(plans, broadcast=True, hash=False)
+        frames = []
+        ran = [c for c, s in outputs.CHECKS.items() if s.kind == "conflict" and
+               rules["checks"].get(c, {}).get("enabled", True)]
+        if ran:
+            jobs = list(conflict_jobs(boxes, shared))
+            for i, res in enumerate(cluster.ordered(client, conflict_task, jobs, "conflicts")):
+                frames.append(res["conflicts"])
+                tally.rows += res["rows"]
+                tally.slivers += res["slivers"]
+                record.step(progress, "conflicts between the lines (tiles)", i + 1, len(jobs))
+        conflicts = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=out_crs) \
+            if frames else _empty("conflicts", out_crs)
+        timings["conflicts"] = round(time.perf_counter() - t0, 3)
+        t1 = time.perf_counter()
+        if plans.parcels is not None:
+            total = plans.parcels.plan.count
+            jobs = construction_jobs(parcels, int(rules["rules"]["chunk_size"]), shared)
+            for res in cluster.ordered(client, construction_task, jobs, "construction parcels"):
+                frame = supervising.carry_previous(res["frame"], sup)
+                ledger = res["ledger"]
+                if ledger is not None and sup.previous_parcels is not None:
+                    from .. import epochs
+
+                    ledger = epochs.carry_follow_up(ledger, sup.previous_parcels)
+                tally.rows += res["rows"]
+                tally.slivers += res["slivers"]
+                sup.new.rows += res["new"]
+                hashes.append(res["hashes"])
+                n_parcels += res["n"]
+                if sink is not None:
+                    sink(frame, ledger)
+                else:
+                    kept.append(frame)
+                    if ledger is not None:
+                        ledgers.append(ledger)
+                if len(frame):
+                    top = rep.top_violations(pd.concat([top, pd.DataFrame(frame.drop(columns="geometry"))]), TOP_N)
+                record.step(progress, "checking construction parcels", n_parcels, total)
+            _unique_ids(hashes, plans.parcels)
+        timings["construction"] = round(time.perf_counter() - t1, 3)
+    whole: dict = {}
+
+    def line_geoms() -> dict:  # only the urban expansion and land-cover change rows need whole lines
+        if not whole:
+            whole.update(_whole_lines(line_specs, read))
+        return {k: np.asarray(areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS), dtype=object)
+                for k, g in whole.items()}
+
+    summary = summarize(tally, sup, plans.counties, rules, extra, plans.parcels is not None, line_geoms)
+    violations = parcels_out = None
+    if sink is None:
+        violations = gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), geometry="geometry", crs=out_crs) \
+            if kept else _empty("violations", out_crs)
+        parcels_out = gpd.GeoDataFrame(pd.concat(ledgers, ignore_index=True), geometry="geometry", crs=out_crs) \
+            if ledgers else None
+    info = run_info(rules, n_parcels, timings, out_crs, summary)
+    info["cluster"] = address
+    rectified = supervising.rectified(sup, out_crs)
+    if rectified is not None:
+        info["rectified"] = len(rectified)
+    lines = whole or (_whole_lines(line_specs, read) if need_lines else {})
+    return CheckResult(conflicts, violations, summary, top, lines, rules, info, parcels_out, rectified)
+
+
+def _whole_lines(line_specs: dict, read: ReadOptions) -> dict:
+    """The lines read whole on the client, for the outputs that draw them (reports, maps, ``zoning run``)."""
+    from .checking import LINE_ROLES
+
+    return {k: load_polygons(line_specs[k], role, read, k) for k, role in LINE_ROLES.items()}
+
+
+def _unique_ids(hashes: list[np.ndarray], parcels: PlannedLayer) -> None:
+    """Parcel ids unique across every task (hashes compared; the ids themselves named when two match)."""
+    h = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.uint64)
+    if len(h) > 1 and (h[1:] == h[:-1]).any():
+        ids = lvector.read_column(parcels.plan, parcels.id_field).to_frame() if parcels.id_field else None
+        if ids is not None:
+            ids.attrs["source"] = parcels.plan.source
+            validate.feature_ids(ids, "construction", parcels.id_field)  # names the duplicates
+        raise DataError(f"construction layer {parcels.plan.source}: duplicate ids. Ids must be unique.")
