@@ -84,13 +84,14 @@ def _parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple
               help="Relative perturbation for --sensitivity.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed for --sensitivity.")
 @click.option("-o", "--output", required=True, metavar="OUT.gpkg", help="Output GeoPackage (layer `zones`).")
+@cluster_option
 @crs_option
 @encoding_option
 @overwrite_option
 @handle_errors
 def classify(counties, rasters, points, default_places, legend, attributes, memory_mb, header_row, id_field,
              name_field, model_path, sensitivity, spread, seed,
-             output, assume_crs, encoding, overwrite):
+             output, cluster, assume_crs, encoding, overwrite):
     """Classify county polygons into main function zones.
 
     Writes layer `zones` with zone, zone_zh, the three scores, margin, rule, review, reason and every indicator.
@@ -100,7 +101,7 @@ def classify(counties, rasters, points, default_places, legend, attributes, memo
                                         id_field=id_field, name_field=name_field, model_path=model_path,
                                         sensitivity=sensitivity, spread=spread, seed=seed, assume_crs=assume_crs,
                                         encoding=encoding, legend=legend, header_row=header_row, memory_mb=memory_mb,
-                                        overwrite=overwrite)
+                                        overwrite=overwrite, cluster=cluster)
     echo_zone_summary(zones)
     click.echo(f"wrote {path} (layer zones, {len(zones)} counties)")
 
@@ -237,16 +238,17 @@ def rules_check(file):
 @click.argument("project", required=False, metavar="[PROJECT.toml]")
 @click.option("-o", "--output", "outdir", default="out", show_default=True, metavar="OUTDIR",
               help="Output directory (refused if it exists, unless --overwrite).")
+@cluster_option
 @overwrite_option
 @handle_errors
-def run(project, outdir, overwrite):
+def run(project, outdir, cluster, overwrite):
     """Run the whole job from a project file: classify, check, GeoPackage, map, reports, run record.
 
     Without PROJECT.toml it runs the bundled Sichuan sample project. Writes OUTDIR/zoning.gpkg (zones, comparison
     when the project names a reference, red_line, farmland, urban_boundary, conflicts, violations, parcels,
     county_summary), map.html, report/, styles/, run.json and zoning.log.
     """
-    res = pipeline.run_project(Path(project) if project else None, Path(outdir), overwrite)
+    res = pipeline.run_project(Path(project) if project else None, Path(outdir), overwrite, cluster=cluster)
     echo_zone_summary(res["zones"])
     if res["comparison"] is not None:
         echo_comparison(res["comparison"])

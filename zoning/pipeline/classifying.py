@@ -29,13 +29,25 @@ POINT_FIELDS = ("population", "pop", "POP", "人口", "pop_max")
 def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model: model_mod.Model,
                        attributes: pd.DataFrame | None = None, progress: Callable | None = None,
                        legend: legends.Legend | None = None, memory_mb: float = 1024.0,
-                       place_population: np.ndarray | None = None):
+                       place_population: np.ndarray | None = None, cluster: str | None = None):
     """Indicator table (one row per county, same index) from rasters and an optional attribute table.
 
     Rasters of any size are streamed (:mod:`layers.zonal`): the land cover by exactextract itself, the DEM block by
     block; ``memory_mb`` bounds the cells held at once. Values are checked first (:mod:`zoning.legends`).
+    ``cluster``: the raster indicators of groups of counties computed on a Dask cluster, each reading its window.
     """
     legend = legend or legends.LEGENDS["igbp"]
+    if cluster:
+        ind, info = _rasters_on_cluster(cluster, counties, rasters, model, progress, legend, memory_mb)
+    else:
+        ind, info = raster_indicators(counties, rasters, model, progress, legend, memory_mb)
+    return _people(ind, info, counties, attributes, model, place_population)
+
+
+def raster_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model: model_mod.Model,
+                      progress: Callable | None, legend: legends.Legend, memory_mb: float, whole: bool = True):
+    """``area_km2`` and the indicators of every raster (``whole``: the counties are all of them, not a part, and
+    the checks that need all of them are made here)."""
     info: dict = {"rasters": {}}
     geoms_src = counties.geometry.values
     projected: dict[str, np.ndarray] = {}  # counties in each raster CRS, transformed once
@@ -50,15 +62,16 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
                          counties.crs.to_string(), kind, target.to_string())
         geoms = projected[target.to_wkt()]
         bounds = tuple(gpd.GeoSeries(geoms).total_bounds)
-        validate.check_overlap(bounds, rinfo["bounds"], f"counties ({counties.attrs.get('source', '')})",
-                               f"{kind} raster {path}")
+        if whole:
+            validate.check_overlap(bounds, rinfo["bounds"], f"counties ({counties.attrs.get('source', '')})",
+                                   f"{kind} raster {path}")
         jobs.append((kind, path, rinfo, target, geoms, bounds))
     # the rasters and the county areas on both cores (exactextract, pyproj and GEOS release the GIL); the memory
     # budget is shared between the rasters read at the same time
     share = memory_mb / max(1, len(jobs))
     with ThreadPoolExecutor(max_workers=2) as pool:
         area_job = pool.submit(areas.fast_area, geoms_src, counties.crs)  # equal-area: geodesic within 1e-4
-        futures = [pool.submit(_raster, *job, legend, model, share, progress) for job in jobs]
+        futures = [pool.submit(_raster, *job, legend, model, share, progress, whole) for job in jobs]
         parts = []
         for (kind, path, rinfo, *_), fut in zip(jobs, futures):
             df, rinfo_k = fut.result()
@@ -67,6 +80,11 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
             parts.append(df)
         area = area_job.result() / 1e6
     ind = pd.concat([pd.DataFrame({"area_km2": area}, index=counties.index)] + parts, axis=1)
+    return ind, info
+
+
+def _people(ind: pd.DataFrame, info: dict, counties, attributes, model, place_population):
+    area = ind["area_km2"].to_numpy()
     # people from every source the user has: the statistics table first, then a population raster, then places
     pop_sources = []
     if attributes is not None:
@@ -88,8 +106,46 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
     return ind, info
 
 
-def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: float, progress):
-    """Indicators of one raster, streamed."""
+def _rasters_task(job):
+    """Runs on a worker: the raster indicators of one group of counties (reading only its window)."""
+    counties, rasters, model, legend, memory_mb = job
+    return raster_indicators(counties, rasters, model, None, legend, memory_mb, whole=False)
+
+
+def _rasters_on_cluster(address: str, counties: gpd.GeoDataFrame, rasters: dict, model, progress, legend,
+                        memory_mb: float, per_task: int = 64):
+    """:func:`raster_indicators` of Hilbert-ordered groups of ``per_task`` counties on a Dask cluster."""
+    from .. import tiling
+    from . import cluster
+
+    for kind, path in rasters.items():  # the checks that need every county, made once here
+        rinfo = lraster.raster_info(path, kind)
+        g = areas.to_crs(counties.geometry.values, counties.crs, rinfo["crs"].to_wkt())
+        validate.check_overlap(tuple(shapely.total_bounds(g)), rinfo["bounds"],
+                               f"counties ({counties.attrs.get('source', '')})", f"{kind} raster {path}")
+    groups = tiling.hilbert_groups(shapely.bounds(counties.geometry.values).T, per_task)
+    parts, info = [], {"rasters": {}}
+    with cluster.connect(address) as client:
+        cluster.check_access(client, rasters.values())
+        jobs = ((counties.iloc[g][[counties.geometry.name]], rasters, model, legend, memory_mb) for g in groups)
+        for i, (df, inf) in enumerate(cluster.ordered(client, _rasters_task, jobs, "raster indicators")):
+            parts.append(df)
+            for kind, r in inf["rasters"].items():
+                info["rasters"].setdefault(kind, {**r, "seconds": 0.0})["seconds"] += r["seconds"]
+            record.step(progress, "raster indicators (groups of counties)", i + 1, len(groups))
+    ind = pd.concat(parts).loc[counties.index]
+    # the equal-area projection is fitted to the counties' extent: all of them, as in one process
+    ind["area_km2"] = areas.fast_area(counties.geometry.values, counties.crs) / 1e6
+    for kind, col in (("landcover", "landcover_valid_share"), ("dem", "dem_valid_share")):
+        if kind in rasters and col in ind and not ind[col].fillna(0).gt(0).any():
+            raise DataError(f"{kind} raster {rasters[kind]}: no valid cells under the counties (all nodata). Check "
+                            "the raster's nodata value and that it covers the study area.")
+    info["cluster"] = cluster.name(address)
+    return ind, info
+
+
+def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: float, progress, whole=True):
+    """Indicators of one raster, streamed (``whole``: refuse a raster without a valid cell under the counties)."""
     t0 = time.perf_counter()
     h, w = rinfo["shape"]
     log.info("%s raster %s: %s × %s cells, streamed (about %.0f MB at a time)", kind, Path(path).name,
@@ -97,11 +153,12 @@ def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: 
     try:
         with lzonal.north_up(Path(path)) as p:
             if kind == "landcover":
-                df, rinfo_k = _landcover(p, geoms, legend, str(path), memory_mb, progress)
+                df, rinfo_k = _landcover(p, geoms, legend, str(path), memory_mb, progress, whole)
             elif kind in ("population", "nightlights"):
                 df, rinfo_k = _summed(kind, p, geoms, str(path), memory_mb, progress)
             else:
-                df, rinfo_k = _dem(p, geoms, target, bounds, str(path), rinfo["unit"], model, memory_mb, progress)
+                df, rinfo_k = _dem(p, geoms, target, bounds, str(path), rinfo["unit"], model, memory_mb, progress,
+                                   whole)
     except MemoryError:
         raise DataError(f"{kind} raster {path} ({w:,} × {h:,} cells): out of memory even in blocks of about "
                         f"{memory_mb:.0f} MB. Lower memory_mb (--memory-mb) or free memory.") from None
@@ -120,7 +177,7 @@ def _summed(kind: str, path: Path, geoms, source: str, memory_mb: float, progres
     return pd.DataFrame({f"{kind}_sum": np.where(cells > 0, total, np.nan)}), {"statistic": "coverage-weighted sum"}
 
 
-def _landcover(path: Path, geoms, legend, source: str, memory_mb: float, progress):
+def _landcover(path: Path, geoms, legend, source: str, memory_mb: float, progress, whole: bool = True):
     codes, fracs, cells, nodata = lzonal.landcover_fractions(
         path, geoms, max_cells=memory_mb * 1e6 / 200,  # ~5 M cells per GB: measured, with headroom
         progress=lambda f: record.step(progress, "land cover (counties)", int(round(f * len(geoms))), len(geoms)))
@@ -129,13 +186,13 @@ def _landcover(path: Path, geoms, legend, source: str, memory_mb: float, progres
     for wmsg in legends.check_codes(flat_codes, weight, legend, source, nodata):
         log.warning("%s", wmsg)
     df = ind_mod.shares_from_fractions(codes, fracs, cells, legend)
-    if not df["landcover_valid_share"].fillna(0).gt(0).any():
+    if whole and not df["landcover_valid_share"].fillna(0).gt(0).any():
         raise DataError(f"landcover raster {source}: no valid cells under the counties (all nodata). Check the "
                         "raster's nodata value and that it covers the study area.")
     return df, {"legend": legend.name, "nodata": nodata}
 
 
-def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: float, progress):
+def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: float, progress, whole: bool = True):
     block = max(256, int(np.sqrt(memory_mb * 1e6 / 200)))
     total = lzonal.count_blocks(path, bounds, block)
     said: set = set()
@@ -157,7 +214,7 @@ def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: fl
 
     df, method = ind_mod.terrain_from_blocks(np.asarray(geoms, dtype=object), cleaned(), crs,
                                              model.settings["coarse_steep_relief_m"], tick)
-    if not df["dem_valid_share"].fillna(0).gt(0).any():
+    if whole and not df["dem_valid_share"].fillna(0).gt(0).any():
         raise DataError(f"dem raster {source}: no valid cells under the counties (all nodata). Check the "
                         "raster's nodata value and that it covers the study area.")
     return df, {"steep_method": method, "unit": unit or "metre", "block_cells": block}
@@ -167,7 +224,7 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
              name_field: str | None = None, sensitivity: int = 0, spread: float = 0.10, seed: int = 0,
              assume_crs: str | None = None, encoding: str | None = None, legend: str | None = None,
              memory_mb: float = 1024.0, points: dict | None = None, default_places: bool = False,
-             progress: Callable | None = None) -> gpd.GeoDataFrame:
+             progress: Callable | None = None, cluster: str | None = None) -> gpd.GeoDataFrame:
     """Classify county polygons into main function zones (城镇化地区 / 农产品主产区 / 重点生态功能区).
 
     Parameters
@@ -182,6 +239,7 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     legend : land-cover legend: ``igbp`` (default), ``esa_worldcover``, ``clcd``, ``globeland30`` or a legend TOML
     memory_mb : working memory for raster reading (rasters of any size are streamed)
     progress : ``progress(stage, done, total)``; return False to cancel (raises :class:`zoning.errors.Cancelled`)
+    cluster : ``local:N`` or ``tcp://HOST:PORT``: raster indicators on a Dask cluster (same results)
 
     Returns
     -------
@@ -189,14 +247,14 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     """
     zones, info = _classify(counties, rasters, attributes, model, ReadOptions(None, {"county": id_field}
                             if id_field else {}, assume_crs, encoding), name_field, sensitivity, spread, seed,
-                            progress, load_legend(legend), None, memory_mb, points, default_places)
+                            progress, load_legend(legend), None, memory_mb, points, default_places, cluster)
     zones.attrs["info"] = info
     return zones
 
 
 def _classify(counties, rasters, attributes, model, read: ReadOptions, name_field, sensitivity, spread, seed,
               progress, legend=None, header_row=None, memory_mb: float = 1024.0, points: dict | None = None,
-              default_places: bool = False):
+              default_places: bool = False, cluster: str | None = None):
     unknown = set(rasters) - set(RASTER_KINDS)
     if unknown:
         raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use "
@@ -224,7 +282,7 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
         log.info("embedded populated places: %d counties hold one (--no-default-places turns them off)",
                  int((places > 0).sum()))
     log.info("computing indicators for %d counties", len(cty))
-    ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, memory_mb, places)
+    ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, memory_mb, places, cluster)
     if places is not None and not (points and points.get("population")):
         info["default_places"] = {**PROVENANCE, "counties_with_a_place": int((places > 0).sum())}
     ind["admin_type"] = ind_mod.admin_type(names)
@@ -286,7 +344,7 @@ def _place_population(spec: str, counties: gpd.GeoDataFrame, read: ReadOptions) 
 def run_classify(counties, rasters, output, overwrite: bool = False, spread: float = 0.10, attributes=None,
                  id_field=None, name_field=None, model_path=None, sensitivity: int = 0, seed: int = 0,
                  assume_crs=None, encoding=None, legend=None, header_row=None, memory_mb: float = 1024.0,
-                 points: dict | None = None, progress=None, default_places: bool = False):
+                 points: dict | None = None, progress=None, default_places: bool = False, cluster: str | None = None):
     """``zoning classify``: classify and write the ``zones`` layer. Returns (output path, zones)."""
     read = ReadOptions(None, {"county": id_field} if id_field else {}, assume_crs, encoding)
     inputs = input_paths(counties, attributes) + [Path(p) for p in rasters.values()]
@@ -295,8 +353,12 @@ def run_classify(counties, rasters, output, overwrite: bool = False, spread: flo
     check_target(Path(output), overwrite, inputs)
     model = load_model(model_path)
     lg = load_legend(legend)
+    if cluster:
+        from .cluster import parse_address
+
+        parse_address(cluster)  # a malformed address fails before any work
     zones, info = _classify(counties, rasters, attributes, model, read, name_field, sensitivity, spread, seed,
-                            progress, lg, header_row, memory_mb, points, default_places)
+                            progress, lg, header_row, memory_mb, points, default_places, cluster)
     meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
     path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
                              inputs=inputs)

@@ -35,9 +35,19 @@ def parse_address(address: str) -> tuple[str, int | str]:
                      "machine) or the address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
 
 
+def name(address) -> str:
+    """The address as the run's record gives it (a client stands for the cluster it is connected to)."""
+    return address if isinstance(address, str) else str(getattr(address, "scheduler_info", lambda: {})().get(
+        "address", "client"))
+
+
 @contextlib.contextmanager
-def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
-    """A ``dask.distributed.Client`` for ``address``, closed (and a local cluster stopped) on exit."""
+def connect(address, timeout: float = CONNECT_TIMEOUT_S):
+    """A ``dask.distributed.Client`` for ``address``, closed (and a local cluster stopped) on exit. A client
+    given instead of an address is used as it is and left open (one cluster for every step of ``zoning run``)."""
+    if not isinstance(address, str):
+        yield address
+        return
     kind, where = parse_address(address)
     from dask.distributed import Client, LocalCluster
 

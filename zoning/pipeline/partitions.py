@@ -294,7 +294,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
         parcels_out = gpd.GeoDataFrame(pd.concat(ledgers, ignore_index=True), geometry="geometry", crs=out_crs) \
             if ledgers else None
     info = run_info(rules, n_parcels, timings, out_crs, summary)
-    info["cluster"] = address
+    info["cluster"] = cluster.name(address)
     rectified = supervising.rectified(sup, out_crs)
     if rectified is not None:
         info["rectified"] = len(rectified)

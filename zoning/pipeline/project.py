@@ -20,11 +20,13 @@ log = logging.getLogger("zoning")
 RUN_ENTRIES = ["zoning.gpkg", "map.html", "report", "styles", "run.json", "zoning.log"]
 
 
-def run_project(project: Path | None, outdir: Path, overwrite: bool = False, progress=None) -> dict:
+def run_project(project: Path | None, outdir: Path, overwrite: bool = False, progress=None,
+                cluster: str | None = None) -> dict:
     """``zoning run``: validate, classify, check, write gpkg, map, reports, run.json and zoning.log into OUTDIR.
 
     Everything is validated first, built in a temporary directory beside OUTDIR and moved into place at the end;
     an existing OUTDIR is replaced only with ``overwrite`` and only when it is an earlier zoning output.
+    ``cluster`` (else the project's ``cluster`` option): classify and check on that Dask cluster.
     """
 
     from layers import webmap  # folium is slow to import: only when a map is drawn
@@ -33,6 +35,11 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
     outdir = Path(outdir)
     proj = load_project(project)  # every option, the model and the rules checked before any work
     inp, opt = proj.inputs, proj.options
+    address = cluster or opt.get("cluster")
+    if address:
+        from .cluster import parse_address
+
+        parse_address(address)  # a malformed address fails before any work
     inputs = [lvector.parse_source(v).path for v in inp.values()] + [project]
     check_target(outdir, overwrite, inputs)
     supervision = {k: inp[k] for k in ("cropland", "baseline", "previous", "landcover_previous") if inp.get(k)}
@@ -41,7 +48,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
     if "previous" in supervision:  # a wrong earlier run fails before any work
         supervision["previous"] = gpkg.read_previous(supervision["previous"], epochs.PREVIOUS_FIELDS)
     timings = {}
-    with Output(outdir, overwrite, directory=True, inputs=inputs) as tmp, record.log_file(tmp / "zoning.log"):
+    with Output(outdir, overwrite, directory=True, inputs=inputs) as tmp, record.log_file(tmp / "zoning.log"), \
+            _cluster(address) as client:
         log.info("project %s (%s)", proj.name, project)
         t = time.perf_counter()
         rasters = {k: inp[k] for k in ("landcover", "dem", "population", "nightlights") if k in inp}
@@ -49,7 +57,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         zones, cinfo = _classify(inp["counties"], rasters, inp.get("attributes"), proj.model, proj.read,
                                  opt.get("name_field"), opt.get("sensitivity", 0), opt.get("spread", 0.10),
                                  opt.get("seed", 0), progress, proj.legend, opt.get("header_row"),
-                                 float(opt.get("memory_mb", 1024.0)), points, bool(opt.get("default_places", False)))
+                                 float(opt.get("memory_mb", 1024.0)), points, bool(opt.get("default_places", False)),
+                                 client)
         timings["classify"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         extra, comparison = {"zones": zones}, None
@@ -69,7 +78,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                                             "project": proj.name}, progress=progress,
                                 target=outdir / "zoning.gpkg",
                                 zones=dict(zip(zones["county_id"].astype(str), zones["zone"])),
-                                extra=supervision)
+                                extra=supervision, cluster=client)
         (tmp / "report").mkdir()
         write_report(tmp / "report", tmp / "zoning.gpkg", res, meta)
         (tmp / "styles").mkdir()
@@ -89,7 +98,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         run = {"tool": "zoning", "project": {"name": proj.name, "path": str(project)},
                "inputs": {k: {"path": v, "bytes": lvector.parse_source(v).path.stat().st_size,
                               "sha256": record.sha256(lvector.parse_source(v).path)} for k, v in inp.items()},
-               "options": opt, "default_places": cinfo.get("default_places"), "model": proj.model.raw,
+               "options": {**opt, **({"cluster": address} if address else {})},
+               "default_places": cinfo.get("default_places"), "model": proj.model.raw,
                "model_id": proj.model.id, "rules": proj.rules,
                "crs": res.info["crs"], "area_method": {"classify": cinfo["area_method"],
                                                        "check": res.info["area_method"]},
@@ -102,6 +112,17 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         log.info("wrote %s", outdir)
     return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings,
             "comparison": comparison}
+
+
+def _cluster(address: str | None):
+    """One connection for every step (a local cluster started once)."""
+    import contextlib
+
+    if not address:
+        return contextlib.nullcontext(None)
+    from .cluster import connect
+
+    return connect(address)
 
 
 def run_map(sources: list, output, basemap: str = "none", tianditu_key=None, simplify_m: float = 100.0,
