@@ -56,3 +56,34 @@ def gk_square(lon: float, lat: float, side: float) -> tuple[shapely.Polygon, obj
     crs = gk_zone_crs(lon)
     x, y = Transformer.from_crs(4490, crs, always_xy=True).transform(lon, lat)
     return shapely.box(x, y, x + side, y + side), crs
+
+
+def assert_same_outputs(a: Path, b: Path, layers=("conflicts", "violations", "parcels", "county_summary",
+                                                 "rectified"), rel: float = 1e-6) -> dict:
+    """Two GeoPackages hold the same rows (matched by id), text equal, numbers within ``rel``, geometries equal
+    within ``rel`` of their area. Returns the row count of each layer compared."""
+    import numpy as np
+    import pandas as pd
+    import pyogrio
+
+    keys = {"conflicts": ["violation_id"], "violations": ["violation_id"], "rectified": ["violation_id"],
+            "parcels": ["parcel_id"], "county_summary": ["check_id", "county_id"], "zones": ["county_id"]}
+    have = {n for n, _ in pyogrio.list_layers(a)}
+    assert have == {n for n, _ in pyogrio.list_layers(b)}
+    counts = {}
+    for layer in [x for x in layers if x in have]:
+        x = pyogrio.read_dataframe(a, layer=layer).sort_values(keys[layer]).reset_index(drop=True)
+        y = pyogrio.read_dataframe(b, layer=layer).sort_values(keys[layer]).reset_index(drop=True)
+        assert list(x.columns) == list(y.columns), layer
+        assert len(x) == len(y), (layer, len(x), len(y))
+        for c in x.columns:
+            if c == "geometry":
+                gx, gy = x.geometry.values, y.geometry.values
+                d = shapely.area(shapely.symmetric_difference(gx, gy))
+                assert (d <= rel * np.maximum(shapely.area(gx), 1e-12)).all(), layer
+            elif x[c].dtype.kind == "f":
+                np.testing.assert_allclose(x[c].to_numpy(), y[c].to_numpy(), rtol=rel, atol=1e-9, err_msg=c)
+            else:
+                pd.testing.assert_series_equal(x[c], y[c], obj=f"{layer}.{c}")
+        counts[layer] = len(x)
+    return counts

@@ -24,6 +24,7 @@ from .inputs import input_paths, load_counties, read_attributes
 log = logging.getLogger("zoning")
 RASTER_KINDS = ("landcover", "dem", "population", "nightlights")
 POINT_FIELDS = ("population", "pop", "POP", "人口", "pop_max")
+COUNTIES_PER_TASK = 64  # on a cluster: counties per task (a national run: 45 tasks)
 
 
 def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model: model_mod.Model,
@@ -113,8 +114,8 @@ def _rasters_task(job):
 
 
 def _rasters_on_cluster(address: str, counties: gpd.GeoDataFrame, rasters: dict, model, progress, legend,
-                        memory_mb: float, per_task: int = 64):
-    """:func:`raster_indicators` of Hilbert-ordered groups of ``per_task`` counties on a Dask cluster."""
+                        memory_mb: float):
+    """:func:`raster_indicators` of Hilbert-ordered groups of counties on a Dask cluster."""
     from .. import tiling
     from . import cluster
 
@@ -123,7 +124,7 @@ def _rasters_on_cluster(address: str, counties: gpd.GeoDataFrame, rasters: dict,
         g = areas.to_crs(counties.geometry.values, counties.crs, rinfo["crs"].to_wkt())
         validate.check_overlap(tuple(shapely.total_bounds(g)), rinfo["bounds"],
                                f"counties ({counties.attrs.get('source', '')})", f"{kind} raster {path}")
-    groups = tiling.hilbert_groups(shapely.bounds(counties.geometry.values).T, per_task)
+    groups = tiling.hilbert_groups(shapely.bounds(counties.geometry.values).T, COUNTIES_PER_TASK)
     parts, info = [], {"rasters": {}}
     with cluster.connect(address) as client:
         cluster.check_access(client, rasters.values())

@@ -1,0 +1,63 @@
+"""The check and the classification on a local Dask cluster give what one process gives."""
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+import pytest
+
+from tests.conftest import assert_same_outputs
+from zoning import pipeline
+from zoning.pipeline import classifying, partitions
+
+LINES = {k: f"{k}.gpkg" for k in ("red_line", "farmland", "urban_boundary")}
+
+
+def _run(sample: Path, out: Path, rules: Path, cluster=None, previous=None):
+    return pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, out,
+                              construction=str(sample / "construction.gpkg"), counties=str(sample / "counties.gpkg"),
+                              rules_path=rules, cluster=cluster,
+                              extra={"baseline": str(sample / "baseline.gpkg"),
+                                     "cropland": str(sample / "farmland.gpkg"), "previous": previous})
+
+
+@pytest.fixture
+def small_parts(monkeypatch, tmp_path):
+    """Many small parts: conflict tiles of ~10 features, groups of 250 parcels."""
+    monkeypatch.setattr(partitions, "CONFLICT_FEATURES_PER_TILE", 10)
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[rules]\nchunk_size = 250\n")
+    return rules
+
+
+def test_check_on_a_local_cluster_equals_one_process(sample, tmp_path, small_parts):
+    one = _run(sample, tmp_path / "one.gpkg", small_parts)
+    two = _run(sample, tmp_path / "two.gpkg", small_parts, cluster="local:2")
+    counts = assert_same_outputs(tmp_path / "one.gpkg", tmp_path / "two.gpkg")
+    assert counts["conflicts"] >= 10 and counts["violations"] > 1000 and counts["parcels"] == 3002
+    assert two["meta"]["cluster"] == "local:2" and two["meta"]["parcels"] == one["meta"]["parcels"] == 3002
+    # every check found something, and every kind of year-on-year change occurs: nothing compared is empty
+    v = pyogrio.read_dataframe(tmp_path / "two.gpkg", layer="violations")
+    assert v["check_id"].nunique() == 3 and set(v["change"]) == {"new", "expanded", "existing"}
+    assert pyogrio.read_dataframe(tmp_path / "two.gpkg", layer="parcels")["cropland_m2"].gt(0).sum() > 100
+
+
+def test_previous_run_carried_the_same_on_a_cluster(sample, tmp_path, small_parts):
+    _run(sample, tmp_path / "v1.gpkg", small_parts)
+    _run(sample, tmp_path / "one.gpkg", small_parts, previous=str(tmp_path / "v1.gpkg"))
+    _run(sample, tmp_path / "two.gpkg", small_parts, cluster="local:2", previous=str(tmp_path / "v1.gpkg"))
+    assert_same_outputs(tmp_path / "one.gpkg", tmp_path / "two.gpkg")
+
+
+def test_classification_on_a_local_cluster_equals_one_process(sample, monkeypatch):
+    monkeypatch.setattr(classifying, "COUNTIES_PER_TASK", 20)  # 10 groups of counties
+    args = dict(rasters={"landcover": str(sample / "landcover.tif"), "dem": str(sample / "dem.tif")},
+                attributes=str(sample / "stats.csv"), sensitivity=5)
+    one = pipeline.classify(str(sample / "counties.gpkg"), **args)
+    two = pipeline.classify(str(sample / "counties.gpkg"), cluster="local:2", **args)
+    assert two.attrs["info"]["cluster"] == "local:2"
+    # the DEM's blocks follow each group's window: sums in another order, equal to ~1e-12
+    pd.testing.assert_frame_equal(pd.DataFrame(one.drop(columns="geometry")),
+                                  pd.DataFrame(two.drop(columns="geometry")), check_exact=False, rtol=1e-9)
+    assert (one["zone"] == two["zone"]).all() and (one["reason"] == two["reason"]).all()
+    assert one.geometry.geom_equals_exact(two.geometry, 0).all()
+    assert one["zone"].nunique() == 3
