@@ -27,7 +27,8 @@ def parse_address(address: str) -> tuple[str, int | str]:
     if m:
         n = int(m.group(1) or os.cpu_count() or 1)
         if n < 1:
-            raise UsageError(f"--cluster {address}: a local cluster needs at least 1 worker (local:N, N ≥ 1)")
+            raise UsageError(f"--cluster {address}: a local cluster needs at least 1 worker (local:N, N ≥ 1); or "
+                             "give the address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
         return "local", n
     if re.fullmatch(r"(tcp|tls|ucx)://[^\s/:]+(:\d+)?/?", a):
         return "remote", a

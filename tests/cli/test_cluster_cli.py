@@ -1,0 +1,172 @@
+"""`--cluster` from the command line, against real `dask scheduler` and `dask worker` processes."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, assert_same_outputs, run_cli
+
+SAMPLE = ROOT / "sample_data"
+LINES = ["--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland", str(SAMPLE / "farmland.gpkg"),
+         "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"), "--counties", str(SAMPLE / "counties.gpkg")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Dask:
+    """A scheduler and workers started as the README says (``dask scheduler``, ``dask worker ADDRESS``)."""
+
+    def __init__(self, tmp: Path):
+        tmp.mkdir(parents=True)
+        # worker folders where any user can write (pytest's own temporary folder is private to its user)
+        self.shared = Path(tempfile.mkdtemp(prefix="zoning-dask-"))
+        os.chmod(self.shared, 0o777)
+        self.tmp, self.port = tmp, _free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.workers: list[subprocess.Popen] = []
+        self.scheduler = self._start(["scheduler", "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--no-dashboard"], "scheduler")
+
+    def _start(self, args, name, hide=None):
+        cmd = [sys.executable, "-m", "dask", *args]
+        if hide:  # the worker's own view of the disks, without this folder (another machine's, in effect)
+            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", f'mount -t tmpfs none "{hide}" && '
+                   'exec "$@"', "sh", *cmd]
+        log = open(self.tmp / f"{name}.log", "w")
+        return subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+
+    def worker(self, hide: Path | None = None) -> subprocess.Popen:
+        d = self.shared / f"worker{len(self.workers)}"
+        d.mkdir()
+        os.chmod(d, 0o777)
+        p = self._start(["worker", self.address, "--nthreads", "1", "--nworkers", "1", "--no-nanny",
+                         "--no-dashboard", "--local-directory", str(d)], d.name, hide)
+        self.workers.append(p)
+        return p
+
+    def wait(self, n: int) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout="30s") as c:
+            c.wait_for_workers(n, timeout=60)
+
+    def close(self) -> None:
+        for p in [*self.workers, self.scheduler]:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        shutil.rmtree(self.shared, ignore_errors=True)
+
+
+@pytest.fixture
+def dask_procs(tmp_path):
+    d = Dask(tmp_path / "dask")
+    yield d
+    d.close()
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The sample check in one process, parcels in groups of 100 (31 tasks on a cluster)."""
+    d = tmp_path_factory.mktemp("single")
+    rules = d / "rules.toml"
+    rules.write_text("[rules]\nchunk_size = 100\n")
+    r = run_cli("-q", "check", *LINES, "--construction", str(SAMPLE / "construction.gpkg"), "--rules", str(rules),
+                "-o", str(d / "one.gpkg"))
+    assert r.returncode == 0, r.stderr
+    return d / "one.gpkg", rules
+
+
+def test_a_worker_killed_mid_run_changes_nothing(dask_procs, single, tmp_path):
+    """Its tasks run again on the other worker; the output is complete and the same as one process's."""
+    one, rules = single
+    victim = dask_procs.worker()
+    dask_procs.worker()
+    dask_procs.wait(2)
+    out = tmp_path / "two.gpkg"
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "check", *LINES, "--construction",
+                             str(SAMPLE / "construction.gpkg"), "--rules", str(rules), "-o", str(out),
+                             "--cluster", dask_procs.address], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("checking construction parcels: 100 of"):  # the first group is back
+            assert victim.poll() is None
+            os.killpg(victim.pid, signal.SIGKILL)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, "".join(seen) + rest
+    assert victim.wait() == -signal.SIGKILL
+    assert "checking construction parcels: 3,002 of 3,002" in rest
+    counts = assert_same_outputs(one, out)
+    assert counts["parcels"] == 3002 and counts["violations"] > 1000
+
+
+def test_run_on_an_external_scheduler_equals_one_process(dask_procs, tmp_path):
+    dask_procs.worker()
+    dask_procs.worker()
+    dask_procs.wait(2)
+    assert run_cli("-q", "run", "-o", str(tmp_path / "one")).returncode == 0
+    r = run_cli("-q", "run", "-o", str(tmp_path / "two"), "--cluster", dask_procs.address)
+    assert r.returncode == 0, r.stderr
+    assert_same_outputs(tmp_path / "one" / "zoning.gpkg", tmp_path / "two" / "zoning.gpkg",
+                        layers=("zones", "conflicts", "violations", "parcels", "county_summary"), rel=1e-9)
+    import json
+
+    run = json.loads((tmp_path / "two" / "run.json").read_text(encoding="utf-8"))
+    assert run["options"]["cluster"] == dask_procs.address
+
+
+def test_unreachable_scheduler_fails_fast_and_writes_nothing(tmp_path):
+    out = tmp_path / "v.gpkg"
+    t = time.perf_counter()
+    r = run_cli("check", *LINES, "--construction", str(SAMPLE / "construction.gpkg"), "-o", str(out),
+                "--cluster", f"tcp://127.0.0.1:{_free_port()}")
+    assert time.perf_counter() - t < 30
+    assert r.returncode == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:" in r.stderr and "dask scheduler" in r.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("address", ["local:0", "localhost:8786", "tcp//x:1"])
+def test_malformed_cluster_address_is_a_usage_error(tmp_path, address):
+    r = run_cli("check", *LINES, "-o", str(tmp_path / "v.gpkg"), "--cluster", address)
+    assert r.returncode == 2 and "--cluster" in r.stderr and "tcp://" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def _can_hide_folders() -> bool:
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs none /mnt"],
+                       capture_output=True) if shutil.which("unshare") else None
+    return r is not None and r.returncode == 0
+
+
+@pytest.mark.skipif(not _can_hide_folders(), reason="needs a mount namespace (root) to hide a folder from a worker")
+def test_a_worker_that_cannot_see_an_input_is_named(dask_procs, tmp_path):
+    """The parcels are on a disk only the client has (the worker runs with that folder hidden): the error names the
+    path and the worker, before any work, and nothing is written."""
+    private = tmp_path / "client-only"
+    private.mkdir()
+    parcels = private / "parcels.gpkg"
+    shutil.copy(SAMPLE / "construction.gpkg", parcels)
+    dask_procs.worker(hide=private)
+    dask_procs.wait(1)
+    out = tmp_path / "v.gpkg"
+    r = run_cli("check", *LINES, "--construction", str(parcels), "-o", str(out), "--cluster", dask_procs.address)
+    assert r.returncode == 1, r.stderr
+    assert f"cannot read {parcels} (No such file or directory)" in r.stderr
+    assert "worker tcp://127.0.0.1:" in r.stderr and "every worker can read" in r.stderr
+    assert not out.exists()
