@@ -217,3 +217,79 @@ def compare_main(plain: tuple[str, list[str]], other: tuple[str, object], what: 
     a = ap.parse_args()
     label, args = other
     compare_checks(a.n, a.repeat, plain, (label, args(a.n) if callable(args) else args), what)
+
+
+def _province_albers():
+    import geopandas as gpd
+    import shapely
+
+    counties = gpd.read_file(national_counties())
+    return shapely.union_all(counties[counties.county_id.str.startswith("51")].to_crs(ALBERS).geometry.values)
+
+
+def farmland_patches(n: int = 1_000_000) -> Path:
+    """``n`` disjoint farmland patches (0.5-10 ha fields) over Sichuan: one jittered quadrilateral per cell of a
+    grid, in cells chosen at random inside the province (EPSG:4490, ids ``F0000001``…)."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    path = CACHE / f"bench_farmland_{n}.gpkg"
+    if path.exists():
+        return path
+    rng = np.random.default_rng(7)
+    prov = _province_albers()
+    x0, y0, x1, y1 = prov.bounds
+    cell = np.sqrt(prov.area / (2.5 * n))  # 2.5 cells per patch inside the province
+    xs, ys = np.arange(x0, x1, cell), np.arange(y0, y1, cell)
+    gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
+    inside = shapely.contains_xy(prov, gx + cell / 2, gy + cell / 2)
+    pick = rng.choice(np.nonzero(inside)[0], n, replace=False)
+    pick.sort()
+    cx, cy = gx[pick], gy[pick]
+    f = rng.uniform(0.1, 0.45, (n, 4, 2)) * cell  # each corner pulled in from the cell's corner
+    ring = np.stack([np.column_stack([cx + f[:, 0, 0], cy + f[:, 0, 1]]),
+                     np.column_stack([cx + cell - f[:, 1, 0], cy + f[:, 1, 1]]),
+                     np.column_stack([cx + cell - f[:, 2, 0], cy + cell - f[:, 2, 1]]),
+                     np.column_stack([cx + f[:, 3, 0], cy + cell - f[:, 3, 1]])], axis=1)
+    ring = np.concatenate([ring, ring[:, :1]], axis=1)
+    gdf = gpd.GeoDataFrame({"id": [f"F{i:07d}" for i in range(n)]}, geometry=shapely.polygons(ring),
+                           crs=ALBERS).to_crs(4490)
+    gdf.to_file(path, layer="farmland", engine="pyogrio")
+    return path
+
+
+def big_parcels(n: int, batch: int = 1_000_000) -> Path:
+    """``n`` construction parcels like :func:`parcels`, generated and appended ``batch`` at a time (flat memory)
+    so that 10⁷ fit: ids ``B00000000``…"""
+    import geopandas as gpd
+    import numpy as np
+    import pyogrio
+    import shapely
+
+    path = CACHE / f"bench_big_parcels_{n}.gpkg"
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".part.gpkg")
+    tmp.unlink(missing_ok=True)
+    urban = gpd.read_file(control_lines()["urban_boundary"]).to_crs(ALBERS)
+    cen = shapely.centroid(urban.geometry.values)
+    ux, uy = shapely.get_x(cen), shapely.get_y(cen)
+    b = urban.total_bounds
+    for start in range(0, n, batch):
+        m = min(batch, n - start)
+        rng = np.random.default_rng([n, start])
+        near = int(m * 0.6)
+        pick = rng.integers(0, len(urban), near)
+        xy = np.vstack([np.column_stack([ux[pick], uy[pick]]) + rng.normal(0, 3000, (near, 2)),
+                        np.column_stack([rng.uniform(b[0], b[2], m - near), rng.uniform(b[1], b[3], m - near)])])
+        area = np.exp(rng.uniform(np.log(500), np.log(300000), m))
+        t = np.sort(rng.uniform(0, 2 * np.pi, (m, 7)), axis=1)
+        r = np.sqrt(area / np.pi)[:, None] * rng.uniform(0.8, 1.2, (m, 7))
+        ring = np.stack([xy[:, :1] + r * np.cos(t), xy[:, 1:] + r * np.sin(t)], axis=-1)
+        ring = np.concatenate([ring, ring[:, :1]], axis=1)
+        gdf = gpd.GeoDataFrame({"id": [f"B{i:08d}" for i in range(start, start + m)]},
+                               geometry=shapely.convex_hull(shapely.polygons(ring)), crs=ALBERS).to_crs(4490)
+        pyogrio.write_dataframe(gdf, tmp, layer="parcels", append=start > 0)
+    tmp.rename(path)
+    return path

@@ -1,6 +1,7 @@
 """Control-line benchmark: `zoning check` vs geopandas.overlay vs plain STRtree (and PostGIS if installed).
 
     python benchmarks/bench_check.py [--sizes 10000 100000 1000000] [--repeat 3] [--postgis]
+    python benchmarks/bench_check.py --scale [bench_cluster.py's options]   # one process vs Dask clusters
 
 The three construction checks (in red line, on farmland, outside the urban boundary) on synthetic parcels against
 synthetic control lines over Sichuan, generated reproducibly into $ZONING_BENCH_CACHE. Each peer runs in its own
@@ -105,6 +106,11 @@ def run_peer(name: str, n: int) -> dict:
 
 
 def main() -> None:
+    if "--scale" in sys.argv:  # 10⁶-10⁷ parcels × 10⁶ farmland patches: one process, local:2, external scheduler
+        import bench_cluster
+
+        bench_cluster.main([a for a in sys.argv[1:] if a != "--scale"])
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3)

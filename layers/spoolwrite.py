@@ -13,7 +13,8 @@ def write_spool(spool: str, gpkg: str, layer: str, crs_wkt: str | None, new_file
     import pyarrow as pa
     from pyogrio.raw import write_arrow
 
-    with pa.memory_map(spool) as src:
+    # read batch by batch (a memory map would count every page read against this process's memory)
+    with pa.OSFile(spool, "rb") as src:
         write_arrow(pa.ipc.open_stream(src), gpkg, layer=layer, driver="GPKG", geometry_name="geometry",
                     geometry_type="MultiPolygon", crs=crs_wkt or None, layer_options={"SPATIAL_INDEX": "YES"},
                     dataset_options={"VERSION": "1.2"} if new_file else None)

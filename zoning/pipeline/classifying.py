@@ -134,6 +134,7 @@ def _rasters_on_cluster(address: str, counties: gpd.GeoDataFrame, rasters: dict,
             for kind, r in inf["rasters"].items():
                 info["rasters"].setdefault(kind, {**r, "seconds": 0.0})["seconds"] += r["seconds"]
             record.step(progress, "raster indicators (groups of counties)", i + 1, len(groups))
+        info["worker_peak_mb"] = cluster.worker_peaks(client)
     ind = pd.concat(parts).loc[counties.index]
     # the equal-area projection is fitted to the counties' extent: all of them, as in one process
     ind["area_km2"] = areas.fast_area(counties.geometry.values, counties.crs) / 1e6

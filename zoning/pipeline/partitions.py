@@ -278,6 +278,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
                 record.step(progress, "checking construction parcels", n_parcels, total)
             _unique_ids(hashes, plans.parcels)
         timings["construction"] = round(time.perf_counter() - t1, 3)
+        peaks = cluster.worker_peaks(client)
     whole: dict = {}
 
     def line_geoms() -> dict:  # only the urban expansion and land-cover change rows need whole lines
@@ -294,7 +295,8 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
         parcels_out = gpd.GeoDataFrame(pd.concat(ledgers, ignore_index=True), geometry="geometry", crs=out_crs) \
             if ledgers else None
     info = run_info(rules, n_parcels, timings, out_crs, summary)
-    info["cluster"] = cluster.name(address)
+    info["cluster"], info["worker_peak_mb"] = cluster.name(address), peaks
+    info["client_peak_mb"] = round(cluster._peak_mb(), 1)
     rectified = supervising.rectified(sup, out_crs)
     if rectified is not None:
         info["rectified"] = len(rectified)
