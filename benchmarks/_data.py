@@ -244,6 +244,11 @@ def farmland_patches(n: int = 1_000_000) -> Path:
     xs, ys = np.arange(x0, x1, cell), np.arange(y0, y1, cell)
     gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
     inside = shapely.contains_xy(prov, gx + cell / 2, gy + cell / 2)
+    # farmland lies outside the red line and the urban boundary, as the plans draw it (edges may still touch them)
+    taken = shapely.union_all(np.concatenate([gpd.read_file(control_lines()[k]).to_crs(ALBERS).geometry.values
+                                              for k in ("red_line", "urban_boundary")]))
+    shapely.prepare(taken)
+    inside &= ~shapely.contains_xy(taken, gx + cell / 2, gy + cell / 2)
     pick = rng.choice(np.nonzero(inside)[0], n, replace=False)
     pick.sort()
     cx, cy = gx[pick], gy[pick]

@@ -81,16 +81,28 @@ def polygonal(geoms: np.ndarray) -> np.ndarray:
     return geoms
 
 
+BIG_GROUP = 32  # groups larger than this are unioned each at once (cascaded), not one geometry after another
+
+
 def group_reduce(keys: np.ndarray, geoms: np.ndarray, op=shapely.union) -> tuple[np.ndarray, np.ndarray]:
-    """Combine geometries that share a key with ``op`` (vectorised across groups; loops only over group rank)."""
+    """Combine geometries that share a key with ``op`` (vectorised across groups; loops only over group rank).
+
+    With the default union, a group of more than :data:`BIG_GROUP` geometries is merged by one ``union_all``
+    (GEOS's cascaded union): adding them one by one grows one polygon n times, quadratic in the group's size.
+    """
     order = np.argsort(keys, kind="stable")
     k = keys[order]
     g = np.asarray(geoms, dtype=object)[order]
     uniq, start, counts = np.unique(k, return_index=True, return_counts=True)
     out = g[start].copy()
     rank = np.arange(len(k)) - np.repeat(start, counts)
-    for r in range(1, int(counts.max()) if len(counts) else 0):
-        sel = rank == r
+    big = counts > BIG_GROUP if op is shapely.union else np.zeros(len(counts), dtype=bool)
+    for i in np.nonzero(big)[0]:
+        out[i] = shapely.union_all(g[start[i]:start[i] + counts[i]])
+    small_max = int(counts[~big].max()) if (~big).any() else 0
+    in_small = ~np.repeat(big, counts)
+    for r in range(1, small_max):
+        sel = (rank == r) & in_small
         tgt = np.searchsorted(uniq, k[sel])
         out[tgt] = op(out[tgt], g[sel])
     return uniq, out

@@ -227,6 +227,8 @@ class Tally:
 
     rows: list[pd.DataFrame] = field(default_factory=list)
     slivers: list[pd.DataFrame] = field(default_factory=list)
+    # a tile of a grid: areas of the parts inside it only, so that tiles' areas add up to the union's
+    clip: tuple[float, float, float, float] | None = None
 
     def add(self, check_id: str, county: np.ndarray, key: np.ndarray, geoms: np.ndarray, method: str,
             parcels: bool, row_area: np.ndarray | None = None) -> None:
@@ -237,6 +239,9 @@ class Tally:
         if len(county) == 0:
             return
         county = np.asarray(county, dtype=object)
+        if self.clip is not None:
+            box = np.clip(np.asarray(self.clip, dtype=float), -1e15, 1e15)
+            geoms, row_area = cl.polygonal(shapely.clip_by_rect(np.asarray(geoms, dtype=object), *box)), None
         k = pd.Series(county, dtype=object) + "\x1f" + pd.Series(np.asarray(key, dtype=object), dtype=object)
         shared = k.duplicated(keep=False).to_numpy()
         per_row = np.asarray(row_area, dtype=float).copy() if row_area is not None else area(geoms, method)

@@ -70,3 +70,24 @@ def test_tiles_find_every_overlap_exactly_once():
         tiled = pd.concat(parts).sort_values(["a", "b"]).reset_index(drop=True)
         assert len(whole) > 50
         pd.testing.assert_frame_equal(tiled, whole)
+
+
+def test_tallies_clipped_to_tiles_add_up_to_the_union():
+    """Conflict areas on a cluster: each tile tallies the parts inside it, so overlapping pieces that belong to
+    different tiles are not counted twice."""
+    from zoning import violations as vio
+
+    rng = np.random.default_rng(4)
+    pieces = shapely.buffer(shapely.points(rng.uniform(0, 5_000, (400, 2))), rng.uniform(100, 700, 400))
+    county = np.where(shapely.get_x(shapely.centroid(pieces)) < 2500, "510104", "510105").astype(object)
+    whole = vio.Tally()
+    whole.add("self_overlap", county, np.full(400, "red_line"), pieces, "albers", parcels=False)
+    want = pd.concat(whole.rows).set_index("county_id")["area_m2"]
+    tiled = []
+    for tile in tiling.tile_grid(tiling.union_box(shapely.bounds(pieces).T), 16):
+        t = vio.Tally(clip=tile)
+        t.add("self_overlap", county, np.full(400, "red_line"), pieces, "albers", parcels=False)
+        tiled += t.rows
+    got = pd.concat(tiled).groupby("county_id")["area_m2"].sum()
+    assert want.sum() < 0.8 * shapely.area(pieces).sum()  # the pieces do overlap
+    np.testing.assert_allclose(got.loc[want.index].to_numpy(), want.to_numpy(), rtol=1e-9)

@@ -92,11 +92,16 @@ def _lines_near(plans: Plans, fids: dict[str, np.ndarray] | None = None, box=Non
 def conflict_task(job) -> dict:
     """Conflicts of one tile (China Albers window) from the features whose extent meets it."""
     plans, fids, window = job
-    lines = _lines_near(plans, fids=fids)
+    lines, crs = _lines_near(plans, fids=fids), CRS.from_wkt(plans.out_crs)
     lines.window = window
     tally = vio.Tally()
-    found = vio.line_conflicts(lines, plans.counties, plans.rules, CRS.from_wkt(plans.out_crs), tally)
-    return {"conflicts": found, "rows": tally.rows, "slivers": tally.slivers}
+    found = vio.line_conflicts(lines, plans.counties, plans.rules, crs, tally)
+    # the union areas per county: every pair meeting the tile, clipped to it (tiles' parts add up to the union,
+    # which the pairs of this tile alone would not give where conflicts overlap)
+    lines.window, inside = None, vio.Tally(clip=window)
+    vio.line_conflicts(lines, plans.counties, plans.rules, crs, inside)
+    rows = [r.assign(area_m2=0.0) for r in tally.rows] + [r.assign(count=0) for r in inside.rows]
+    return {"conflicts": found, "rows": rows, "slivers": tally.slivers}
 
 
 def construction_task(job) -> dict:
