@@ -202,12 +202,12 @@ def echo_check_summary(summary) -> None:
         click.echo("no conflicts and no violations")
         return
     new = "new_count" in totals.columns
-    click.echo(f"{'check':<38}{'count':>8}{'slivers':>9}{'ha':>14}{'亩':>14}" + (f"{'new':>8}{'new 亩':>14}" if new else "")
+    click.echo(f"{'check':<38}{'count':>11}{'slivers':>9}{'ha':>16}{'亩':>17}" + (f"{'new':>11}{'new 亩':>17}" if new else "")
                + "   (areas: union per parcel)")
     for _, r in totals.iterrows():
-        line = f"{r['check_id']:<38}{r['count']:>8}{r['slivers']:>9}{r['area_ha']:>14,.2f}{r['area_mu']:>14,.2f}"
+        line = f"{r['check_id']:<38}{r['count']:>11,}{r['slivers']:>9,}{r['area_ha']:>16,.2f}{r['area_mu']:>17,.2f}"
         if new and r["new_count"] == r["new_count"]:  # NaN for checks without a baseline figure
-            line += f"{int(r['new_count']):>8}{r['new_area_mu']:>14,.2f}"
+            line += f"{int(r['new_count']):>11,}{r['new_area_mu']:>17,.2f}"
         click.echo(line)
 
 

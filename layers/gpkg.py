@@ -16,6 +16,7 @@ from zoning import outputs
 from zoning.errors import OutputError
 
 from .files import Output
+from .spool import Spool, merge_layer
 
 log = logging.getLogger("zoning")
 
@@ -33,13 +34,25 @@ class GpkgWriter:
         self.target = Path(target) if target else self.path  # named in messages (path may be a temporary)
         self.layers: dict[str, pd.DataFrame] = {}
         self.counts: dict[str, int] = {}
-        self._spools: dict[str, _Spool] = {}
+        self._spools: dict[str, Spool] = {}
 
     def append(self, name: str, gdf: gpd.GeoDataFrame) -> None:
-        """Add the rows of ``gdf`` to spatial layer ``name`` (written by :meth:`finish`)."""
+        """Add the rows of ``gdf`` to spatial layer ``name`` (written by :meth:`finish`).
+
+        A layer whose first chunk has :data:`STREAM_ROWS` rows or more is streamed to a child process that writes
+        it while the caller computes the next chunks (into the GeoPackage itself when it is the first thing
+        written, else into a side file merged at the end); smaller ones are spooled to disk.
+        """
         sp = self._spools.get(name)
         if sp is None:
-            sp = self._spools[name] = _Spool(Path(f"{self.path}.{name}.spool"), gdf)
+            stream = None
+            if len(gdf) >= STREAM_ROWS:
+                direct = not self.path.exists() and not any(s.direct for s in self._spools.values())
+                stream = self.path if direct else Path(f"{self.path}.{name}.side.spool")
+            try:
+                sp = self._spools[name] = Spool(Path(f"{self.path}.{name}.spool"), gdf, stream, name)
+            except OSError as exc:
+                raise self._error(exc, name) from None
         try:
             sp.write(gdf)
         except OSError as exc:
@@ -48,11 +61,29 @@ class GpkgWriter:
         self.counts[name] = self.counts.get(name, 0) + len(gdf)
 
     def discard(self) -> None:
-        """Remove the spool files (after a failure; :meth:`finish` removes them after writing)."""
+        """Remove the spool files and stop the streaming children (after a failure; :meth:`finish` removes them
+        after writing)."""
         for sp in self._spools.values():
             sp.close(remove=True)
 
+    def _drain(self) -> None:
+        """End the streamed layers: wait for their children and merge the side files (before anything else is
+        written into the GeoPackage)."""
+        for name, sp in list(self._spools.items()):
+            if sp.proc is None:
+                continue
+            try:
+                sp.wait()
+                if not sp.direct:
+                    merge_layer(self.path, sp.stream, name)
+            except (OSError, sqlite3.Error) as exc:
+                raise self._error(exc, name) from None
+            finally:
+                sp.close(remove=True)
+            del self._spools[name]
+
     def write(self, name: str, df: pd.DataFrame, append: bool = False) -> None:
+        self._drain()
         try:
             self._write(name, df, append)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, sqlite3.Error) as exc:
@@ -80,6 +111,7 @@ class GpkgWriter:
         self.counts[name] = self.counts.get(name, 0) + len(df)
 
     def finish(self, metadata: dict | None = None, styles: dict[str, str] | None = None) -> None:
+        self._drain()
         spools = list(self._spools.items())
         # two large spooled layers: the second goes into a side file in a child process meanwhile, then is merged
         side = [(n, sp, Path(f"{self.path}.{n}.side.spool")) for n, sp in spools[1:]
@@ -97,7 +129,7 @@ class GpkgWriter:
                 _, err = proc.communicate()
                 if proc.returncode != 0:
                     raise OSError(f"writing layer {name} in a child process failed: {err.strip()[-500:]}")
-                _merge_layer(self.path, side_path, name)
+                merge_layer(self.path, side_path, name)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError, sqlite3.Error) as exc:
             raise self._error(exc, name) from None
         finally:
@@ -115,117 +147,7 @@ class GpkgWriter:
 
 
 PARALLEL_ROWS = 100_000  # two spooled layers at least this large are written at once (in two processes)
-
-
-def _merge_layer(path: Path, side: Path, layer: str) -> None:
-    """Move ``layer`` (its table, R-tree, triggers and GeoPackage metadata) from the GeoPackage ``side`` into
-    ``path``: SQLite copies its pages, nothing is re-encoded and the R-tree is not rebuilt."""
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        con.execute("ATTACH DATABASE ? AS side", (str(side),))
-        con.execute("BEGIN")
-        q = '"' + layer.replace('"', '""') + '"'
-        ddl = con.execute("SELECT sql FROM side.sqlite_master WHERE type = 'table' AND name = ?", (layer,)).fetchone()
-        con.execute(ddl[0])
-        con.execute(f"INSERT INTO main.{q} SELECT * FROM side.{q}")
-        for (col,) in con.execute("SELECT column_name FROM side.gpkg_geometry_columns WHERE table_name = ?",
-                                  (layer,)).fetchall():
-            rt = f"rtree_{layer}_{col}"
-            if con.execute("SELECT 1 FROM side.sqlite_master WHERE name = ?", (rt,)).fetchone():
-                con.execute(f'CREATE VIRTUAL TABLE main."{rt}" USING rtree(id, minx, maxx, miny, maxy)')
-                for shadow in ("node", "rowid", "parent"):  # the index as built, page for page
-                    con.execute(f'DELETE FROM main."{rt}_{shadow}"')
-                    con.execute(f'INSERT INTO main."{rt}_{shadow}" SELECT * FROM side."{rt}_{shadow}"')
-        con.execute("INSERT OR IGNORE INTO main.gpkg_spatial_ref_sys SELECT * FROM side.gpkg_spatial_ref_sys WHERE "
-                    "srs_id IN (SELECT srs_id FROM side.gpkg_contents WHERE table_name = ?)", (layer,))
-        for meta in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents"):
-            have = con.execute("SELECT 1 FROM main.sqlite_master WHERE name = ?", (meta,)).fetchone()
-            if have and con.execute("SELECT 1 FROM side.sqlite_master WHERE name = ?", (meta,)).fetchone():
-                con.execute(f"INSERT INTO main.{meta} SELECT * FROM side.{meta} WHERE lower(table_name) = lower(?)",
-                            (layer,))
-        for (sql,) in con.execute("SELECT sql FROM side.sqlite_master WHERE type IN ('index', 'trigger') AND "
-                                  "tbl_name = ? AND sql IS NOT NULL", (layer,)).fetchall():
-            con.execute(sql)
-        con.execute("COMMIT")
-        con.execute("DETACH DATABASE side")
-    finally:
-        con.close()
-
-
-_ARROW_TYPES = {"text": "string", "real": "float64", "int": "int64", "bool": "bool", "date": "string"}
-
-
-class _Spool:
-    """One layer's chunks as an Arrow IPC stream on disk (WKB MultiPolygons, one schema for every chunk)."""
-
-    def __init__(self, path: Path, first: gpd.GeoDataFrame):
-        import pyarrow as pa
-
-        self.path, self.crs = path, first.crs
-        schema = _to_arrow(first).schema
-        fields = []
-        for f in schema:
-            spec = outputs.FIELDS.get(f.name)
-            if f.name == "geometry":
-                fields.append(f)
-            elif spec is not None:  # declared fields: the schema's type, whatever the first chunk held
-                fields.append(pa.field(f.name, pa.type_for_alias(_ARROW_TYPES[spec.type])))
-            else:  # the input's own fields: as read; a column with nothing in it yet becomes text
-                fields.append(pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f)
-        self.schema = pa.schema(fields, metadata=schema.metadata)
-        self.sink = pa.OSFile(str(path), "wb")
-        self.writer = pa.ipc.new_stream(self.sink, self.schema)
-
-    def write(self, gdf: gpd.GeoDataFrame) -> None:
-        if len(gdf):
-            table = _to_arrow(gdf)
-            self.writer.write_table(table.select(self.schema.names).cast(self.schema))
-
-    def close(self, remove: bool = False) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.sink.close()
-            self.writer = None
-        if remove:
-            self.path.unlink(missing_ok=True)
-
-    def write_into(self, path: Path, layer: str, first: bool) -> None:
-        from .spoolwrite import write_spool
-
-        self.close()
-        write_spool(str(self.path), str(path), layer, self.crs.to_wkt() if self.crs else None, first)
-        self.path.unlink(missing_ok=True)
-
-    def start_side(self, path: Path, layer: str):
-        """Write the layer into its own new GeoPackage ``path`` in a child process (returned, running)."""
-        import subprocess
-        import sys
-
-        self.close()
-        return subprocess.Popen([sys.executable, "-m", "layers.spoolwrite", str(self.path), str(path), layer,
-                                 self.crs.to_wkt() if self.crs else ""], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
-
-
-def _to_arrow(gdf: gpd.GeoDataFrame):
-    """An Arrow table with the geometry as WKB MultiPolygons (what ``promote_to_multi`` does, vectorised)."""
-    import numpy as np
-    import pyarrow as pa
-    import shapely
-
-    import pyarrow.compute as pc
-
-    geoms = np.asarray(gdf.geometry.values, dtype=object)
-    single = shapely.get_type_id(geoms) == 3
-    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).reset_index(drop=True)
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    wkb = pa.array(shapely.to_wkb(geoms, byte_order=1, output_dimension=2), type=pa.binary())
-    if single.any():
-        # a Polygon's WKB behind a little-endian MultiPolygon header with one part is that MultiPolygon's WKB:
-        # byte joins in Arrow instead of building a GEOS geometry per parcel
-        head = pa.scalar(b"\x01\x06\x00\x00\x00\x01\x00\x00\x00", pa.binary())
-        wkb = pc.if_else(pa.array(single), pc.binary_join_element_wise(head, wkb, b""), wkb)
-    return table.append_column("geometry", wkb)
+STREAM_ROWS = 20_000  # a layer whose first chunk is this large is written by a child process as it comes
 
 
 def write_layers(path: Path, layers: dict[str, pd.DataFrame], overwrite: bool = False,

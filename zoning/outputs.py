@@ -303,9 +303,13 @@ def zh(name: str) -> str:
 
 
 def _lookup(codes, table: dict, default=None):
-    s = pd.Series(np.asarray(codes, dtype=object))
-    out = s.map(table)
-    return (out.fillna(s.astype(str)) if default is None else out.fillna(default)).to_numpy()
+    # a handful of distinct codes in many rows: look each up once
+    s = codes if isinstance(codes, pd.Series) else pd.Series(np.asarray(codes, dtype=object))
+    idx, uniq = pd.factorize(s, use_na_sentinel=False)
+    u = pd.Series(np.asarray(uniq, dtype=object))
+    out = u.map(table)
+    out = out.fillna(u.astype(str)) if default is None else out.fillna(default)
+    return out.to_numpy()[idx]
 
 
 def check_zh(check_ids):

@@ -73,8 +73,10 @@ def top_violations(rows: pd.DataFrame, n: int = 50) -> pd.DataFrame:
     """The ``n`` most serious violations: by severity, then area."""
     if len(rows) == 0:
         return rows
-    rank = outputs.severity_rank(rows["severity"])
-    return rows.assign(_r=rank).sort_values(["_r", "area_m2"], ascending=[False, False]).drop(columns="_r").head(n)
+    rank = np.asarray(outputs.severity_rank(rows["severity"]), dtype=float)
+    # positions first (a stable sort of two numeric keys), rows after: a chunk's frame is only indexed, not copied
+    order = np.lexsort((-rows["area_m2"].to_numpy(dtype=float), -rank))[:n]
+    return rows.iloc[order]
 
 
 def expansion_factor(urban_area_m2: pd.Series, existing_km2: pd.Series, cap: float) -> pd.DataFrame:

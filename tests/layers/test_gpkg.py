@@ -23,15 +23,20 @@ def _chunks(n, k, seed):
     return [g.iloc[i:i + k] for i in range(0, n, k)]
 
 
-@pytest.mark.parametrize("parallel_rows", [0, 10**9])
-def test_two_spooled_layers_in_one_pass_or_at_once(tmp_path, monkeypatch, parallel_rows):
+@pytest.mark.parametrize("parallel_rows,stream_rows", [(0, 10**9), (10**9, 10**9), (10**9, 1)],
+                         ids=["spooled, second in a child", "spooled, one after the other", "streamed to children"])
+def test_two_spooled_layers_in_one_pass_or_at_once(tmp_path, monkeypatch, parallel_rows, stream_rows):
     monkeypatch.setattr(gpkg, "PARALLEL_ROWS", parallel_rows)
+    monkeypatch.setattr(gpkg, "STREAM_ROWS", stream_rows)
     path = tmp_path / "o.gpkg"
     w = gpkg.GpkgWriter(path)
     a, b = _chunks(3000, 700, 1), _chunks(2000, 700, 2)
     for ca, cb in zip(a, b + [b[0].iloc[:0]] * 3):
         w.append("violations", ca)
         w.append("parcels", cb)
+    if stream_rows == 1:  # one child writes the GeoPackage itself, the other a side file merged at the end
+        assert [sp.direct for sp in w._spools.values()] == [True, False]
+    w.write("county_summary", gpd.pd.DataFrame({"county_id": ["TOTAL"], "count": [5000]}))
     w.finish({"tool": "zoning"}, {})
     assert not list(tmp_path.glob("*.spool*"))  # no side file or spool left behind
     for name, chunks in (("violations", a), ("parcels", b)):
@@ -49,3 +54,16 @@ def test_two_spooled_layers_in_one_pass_or_at_once(tmp_path, monkeypatch, parall
     if VALIDATE.exists() or os.environ.get("CI"):
         r = subprocess.run(["/usr/bin/python3", str(VALIDATE), str(path)], capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_failed_run_stops_the_streaming_children_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(gpkg, "STREAM_ROWS", 1)
+    path = tmp_path / "o.gpkg"
+    w = gpkg.GpkgWriter(path)
+    for ca, cb in zip(_chunks(3000, 700, 1), _chunks(3000, 700, 2)):
+        w.append("violations", ca)
+        w.append("parcels", cb)
+    procs = [sp.proc for sp in w._spools.values()]
+    w.discard()  # what write_check does when the check fails
+    assert all(p.poll() is not None for p in procs)
+    assert not list(tmp_path.glob("*.spool*"))

@@ -143,11 +143,13 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                    {k: g["_id"].astype(str).to_numpy(dtype=object) for k, g in lines.items()},
                    labels={k: _labels(g) for k, g in lines.items()})
     tally = vio.Tally()
-    conflicts = vio.line_conflicts(lv, cvio, rules, out_crs, tally)
-    timings["conflicts"] = round(time.perf_counter() - t0, 3)
-
-    t1 = time.perf_counter()
-    lv.prepare(rules["rules"]["subdivide_m"])
+    with ThreadPoolExecutor(max_workers=1) as prep:  # the tiles for the parcels, cut beside the conflicts
+        prepared = prep.submit(lv.prepare, rules["rules"]["subdivide_m"]) if construction is not None else None
+        conflicts = vio.line_conflicts(lv, cvio, rules, out_crs, tally)
+        timings["conflicts"] = round(time.perf_counter() - t0, 3)
+        t1 = time.perf_counter()
+        if prepared is not None:
+            prepared.result()
     kept, ledgers, top, n_parcels, seen = [], [], pd.DataFrame(columns=outputs.columns("violations")), 0, set()
     total = None
     if construction is not None:
@@ -172,7 +174,8 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                     if ledger_rows is not None:
                         ledgers.append(ledger_rows)
                 if len(frame):
-                    top = rep.top_violations(pd.concat([top, pd.DataFrame(frame.drop(columns="geometry"))]), TOP_N)
+                    top = rep.top_violations(pd.concat([top, pd.DataFrame(rep.top_violations(frame, TOP_N).drop(
+                        columns="geometry"))]), TOP_N)
                 record.step(progress, "checking construction parcels", n_parcels, total)
         if n_parcels == 0:
             log.warning("construction layer %s is empty: zero violations", construction)

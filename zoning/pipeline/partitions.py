@@ -214,18 +214,17 @@ def conflict_jobs(boxes: dict[str, tuple[np.ndarray, np.ndarray]], plans_future)
             yield plans_future, fids, tile
 
 
-def construction_jobs(parcels: tuple[np.ndarray, np.ndarray], size: int, plans_future):
-    """Hilbert-ordered groups of ``size`` parcels: their fids and extent."""
+def construction_jobs(parcels: tuple[np.ndarray, np.ndarray], size: int, plans_future) -> list:
+    """Hilbert-ordered groups of ``size`` parcels: their fids and extent (the parcels' bounds are not kept)."""
     fids, box = parcels
-    for group in tiling.hilbert_groups(box, size):
-        yield plans_future, fids[group], tiling.union_box(box, group)
+    return [(plans_future, fids[g], tiling.union_box(box, g)) for g in tiling.hilbert_groups(box, size)]
 
 
 def check_on_cluster(address: str, line_specs: dict, construction, counties, read: ReadOptions, rules: dict,
                      progress, sink, county_role: str = "counties", zones: dict | None = None,
                      extra: dict | None = None, need_lines: bool = False):
     """:func:`zoning.pipeline.checking._check` on the cluster at ``address``: same :class:`CheckResult`."""
-    from .checking import LINE_ROLES, TOP_N, CheckResult, _empty, run_info, summarize
+    from .checking import TOP_N, CheckResult, _empty, run_info, summarize
 
     t0 = time.perf_counter()
     extra = {k: v for k, v in (extra or {}).items() if v is not None}
@@ -260,6 +259,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
         if plans.parcels is not None:
             total = plans.parcels.plan.count
             jobs = construction_jobs(parcels, int(rules["rules"]["chunk_size"]), shared)
+            parcels = None  # 40 bytes a parcel: not held through the run
             for res in cluster.ordered(client, construction_task, jobs, "construction parcels"):
                 frame = supervising.carry_previous(res["frame"], sup)
                 ledger = res["ledger"]
@@ -279,7 +279,8 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
                     if ledger is not None:
                         ledgers.append(ledger)
                 if len(frame):
-                    top = rep.top_violations(pd.concat([top, pd.DataFrame(frame.drop(columns="geometry"))]), TOP_N)
+                    top = rep.top_violations(pd.concat([top, pd.DataFrame(rep.top_violations(frame, TOP_N).drop(
+                        columns="geometry"))]), TOP_N)
                 record.step(progress, "checking construction parcels", n_parcels, total)
             _unique_ids(hashes, plans.parcels)
         timings["construction"] = round(time.perf_counter() - t1, 3)
