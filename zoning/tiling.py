@@ -41,9 +41,21 @@ def hilbert_groups(bounds: np.ndarray, size: int) -> list[np.ndarray]:
     n = bounds.shape[1]
     if n == 0:
         return []
-    cx, cy = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
-    ext = (float(cx.min()), float(cy.min()), float(cx.max()), float(cy.max()))
-    order = np.argsort(hilbert_keys(cx, cy, ext), kind="stable")
+    step = 1_000_000  # slices: the temporaries of 10⁷ features would take gigabytes
+
+    def centres(i):
+        b = bounds[:, i:i + step]
+        return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+
+    parts = [centres(i) for i in range(0, n, step)]
+    ext = (min(float(x.min()) for x, _ in parts), min(float(y.min()) for _, y in parts),
+           max(float(x.max()) for x, _ in parts), max(float(y.max()) for _, y in parts))
+    keys = np.empty(n, dtype=np.int64)
+    for i in range(0, n, step):
+        x, y = parts[i // step]
+        keys[i:i + step] = hilbert_keys(x, y, ext)
+    del parts
+    order = np.argsort(keys, kind="stable")
     return [np.sort(order[i:i + size]) for i in range(0, n, size)]
 
 

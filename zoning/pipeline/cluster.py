@@ -108,7 +108,7 @@ def check_access(client, paths: Iterable) -> None:
                         problems)
 
 
-def _peak_mb() -> float:
+def peak_mb() -> float:
     """Runs on a worker: its process's peak resident memory (VmHWM) in MB."""
     try:
         with open("/proc/self/status") as f:
@@ -122,7 +122,7 @@ def _peak_mb() -> float:
 def worker_peaks(client) -> dict[str, float]:
     """Each worker's peak memory so far (MB), for the run's record."""
     try:
-        peaks = {w: round(v, 1) for w, v in sorted(client.run(_peak_mb).items())}
+        peaks = {w: round(v, 1) for w, v in sorted(client.run(peak_mb).items())}
     except Exception:  # a worker that just left: the record goes without it
         return {}
     log.info("workers' peak memory: %s", ", ".join(f"{w} {v:,.0f} MB" for w, v in peaks.items()))

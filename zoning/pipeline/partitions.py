@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -48,7 +48,6 @@ class Plans:
     out_crs: str
     run_date: str
     ledger: bool
-    labels: dict = field(default_factory=dict)
 
 
 class _Inline:
@@ -180,8 +179,8 @@ def plan_check(line_specs: dict, construction, counties, read: ReadOptions, rule
         for b in names[i + 1:]:
             validate.check_overlap(ext[a], ext[b], f"{a} ({lines[a].plan.source})", f"{b} ({lines[b].plan.source})",
                                    margin=OVERLAP_MARGIN_M)
-    if parcels is not None and pbox.shape[1]:
-        pext = tiling.union_box(tiling.boxes_to_crs(pbox, parcels.crs_wkt, areas.CHINA_ALBERS))
+    if parcels is not None and pbox.shape[1]:  # the extent only: 10⁷ parcels' own boxes would take gigabytes
+        pext = tiling.to_crs_box(tiling.union_box(pbox), parcels.crs_wkt, areas.CHINA_ALBERS)
         validate.check_overlap(pext, tiling.union_box(np.concatenate([b for _, b in boxes.values()], axis=1)),
                                f"construction ({parcels.plan.source})", "the control lines", margin=OVERLAP_MARGIN_M)
     cvio = counties_for_check(cty)
@@ -302,7 +301,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
             if ledgers else None
     info = run_info(rules, n_parcels, timings, out_crs, summary)
     info["cluster"], info["worker_peak_mb"] = cluster.name(address), peaks
-    info["client_peak_mb"] = round(cluster._peak_mb(), 1)
+    info["client_peak_mb"] = round(cluster.peak_mb(), 1)
     rectified = supervising.rectified(sup, out_crs)
     if rectified is not None:
         info["rectified"] = len(rectified)

@@ -61,3 +61,19 @@ def test_classification_on_a_local_cluster_equals_one_process(sample, monkeypatc
     assert (one["zone"] == two["zone"]).all() and (one["reason"] == two["reason"]).all()
     assert one.geometry.geom_equals_exact(two.geometry, 0).all()
     assert one["zone"].nunique() == 3
+
+
+def test_duplicate_parcel_ids_in_different_groups_are_named(sample, tmp_path, small_parts):
+    """Groups are checked apart on the workers; the client compares their ids and names the duplicate."""
+    import geopandas as gpd
+
+    from zoning.errors import DataError
+
+    parcels = gpd.read_file(sample / "construction.gpkg")
+    parcels.loc[len(parcels) - 1, "id"] = parcels.loc[0, "id"]  # far apart in the file and on the ground
+    path = tmp_path / "dup.gpkg"
+    parcels.to_file(path, layer="construction")
+    with pytest.raises(DataError, match=f"duplicate ids.*{parcels.loc[0, 'id']}"):
+        pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, tmp_path / "out.gpkg",
+                           construction=str(path), rules_path=small_parts, cluster="local:2")
+    assert not (tmp_path / "out.gpkg").exists()
