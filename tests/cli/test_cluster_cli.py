@@ -170,3 +170,25 @@ def test_a_worker_that_cannot_see_an_input_is_named(dask_procs, tmp_path):
     assert f"cannot read {parcels} (No such file or directory)" in r.stderr
     assert "worker tcp://127.0.0.1:" in r.stderr and "every worker can read" in r.stderr
     assert not out.exists()
+
+
+def _project(tmp_path: Path, cluster: str) -> Path:
+    text = (SAMPLE / "project.toml").read_text(encoding="utf-8")
+    for name in ("counties", "landcover", "dem", "stats", "designations", "red_line", "farmland", "urban_boundary",
+                 "construction", "baseline"):
+        text = text.replace(f'"{name}.', f'"{SAMPLE / name}.')
+    path = tmp_path / "project.toml"
+    path.write_text(text.replace("[options]", f'[options]\ncluster = "{cluster}"'), encoding="utf-8")
+    return path
+
+
+def test_project_option_cluster(tmp_path):
+    import json
+
+    r = run_cli("-q", "run", str(_project(tmp_path, "local:2")), "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    run = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert run["options"]["cluster"] == "local:2"
+    bad = run_cli("run", str(_project(tmp_path, "locl:2")), "-o", str(tmp_path / "out2"))
+    assert bad.returncode == 2 and "options.cluster" in bad.stderr and "tcp://" in bad.stderr
+    assert not (tmp_path / "out2").exists()

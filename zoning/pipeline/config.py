@@ -178,6 +178,13 @@ def load_project(path: Path) -> Project:
             check(opts.get(k), f"options.{k}")
         except UsageError as exc:
             problems.append(str(exc))
+    if isinstance(opts.get("cluster"), str):
+        from .cluster import parse_address
+
+        try:
+            parse_address(opts["cluster"])
+        except UsageError as exc:
+            problems.append(f"options.cluster: {str(exc).split(': ', 1)[1]}")
     if isinstance(opts.get("legend"), str) and opts["legend"].lower().endswith(".toml") and \
             not Path(opts["legend"]).is_absolute():
         opts["legend"] = str(base / opts["legend"])
