@@ -1,7 +1,8 @@
 """The wiring between the domain (:mod:`zoning`) and files (:mod:`layers`); no computation of its own.
 
 ``config`` loads and validates model, rules and project; ``inputs`` reads layers; ``classifying`` and ``checking``
-run the domain and write its outputs; ``project`` runs the whole job; ``record`` keeps the run's record.
+run the domain and write its outputs; ``project`` runs the whole job; ``record`` keeps the run's record; ``cluster``
+connects to Dask and ``partitions`` runs the check in parts on it (``--cluster``).
 """
 from .checking import CheckResult, check, run_check
 from .classifying import classify, run_classify

@@ -21,7 +21,7 @@ from .. import areas, epochs, ledger, outputs, report as rep, validate, violatio
 from ..errors import DataError, UsageError
 from . import record, supervising
 from .config import ReadOptions, load_rules
-from .inputs import counties_for_check, input_paths, load_counties, load_polygons
+from .inputs import collect, counties_for_check, input_paths, load_counties, load_polygons, raise_problems
 
 log = logging.getLogger("zoning")
 LINE_ROLES = {"red_line": "red line 生态保护红线", "farmland": "permanent farmland 永久基本农田",
@@ -115,14 +115,8 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                 line_specs[key] if key in LINE_ROLES else extra[key], role, read, key)
         except DataError as exc:  # report every bad input at once
             problems.append(str(exc))
-    cty = None
-    if counties is not None:
-        try:
-            cty = load_counties(counties, read, county_role)
-        except DataError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise DataError(f"{len(problems)} input problem(s)", problems) if len(problems) > 1 else DataError(problems[0])
+    cty = None if counties is None else collect(problems, load_counties, counties, read, county_role)
+    raise_problems(problems)
     out_crs = lines["red_line"].crs
     sup = supervising.load(others, extra.get("previous"), out_crs, rules)
     sup.ledger = bool(extra.get("ledger", True))
@@ -167,15 +161,7 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                 frame, ledger_rows = _chunk(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs, tally,
                                             pool, sup)
                 n_parcels += len(chunk)
-                if sink is not None:
-                    sink(frame, ledger_rows)  # to the writer; only tallies and the most serious rows stay here
-                else:
-                    kept.append(frame)
-                    if ledger_rows is not None:
-                        ledgers.append(ledger_rows)
-                if len(frame):
-                    top = rep.top_violations(pd.concat([top, pd.DataFrame(rep.top_violations(frame, TOP_N).drop(
-                        columns="geometry"))]), TOP_N)
+                top = deliver(frame, ledger_rows, sink, kept, ledgers, top)
                 record.step(progress, "checking construction parcels", n_parcels, total)
         if n_parcels == 0:
             log.warning("construction layer %s is empty: zero violations", construction)
@@ -194,6 +180,21 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
         info["rectified"] = len(rectified)
     return CheckResult(conflicts, violations, summary, top, lines, rules, info,
                        parcels if sink is None else None, rectified)
+
+
+def deliver(frame, ledger_rows, sink, kept: list, ledgers: list, top: pd.DataFrame) -> pd.DataFrame:
+    """A chunk's findings and ledger to the ``sink`` (the writer: only tallies and the most serious rows stay here)
+    or kept; returns the most serious findings so far."""
+    if sink is not None:
+        sink(frame, ledger_rows)
+    else:
+        kept.append(frame)
+        if ledger_rows is not None:
+            ledgers.append(ledger_rows)
+    if len(frame):
+        top = rep.top_violations(pd.concat([top, pd.DataFrame(rep.top_violations(frame, TOP_N).drop(
+            columns="geometry"))]), TOP_N)
+    return top
 
 
 def summarize(tally: vio.Tally, sup: supervising.Supervision, cvio, rules: dict, extra: dict,

@@ -158,6 +158,20 @@ def load_part(layer: PlannedLayer, fids=None, bbox=None) -> gpd.GeoDataFrame:
     return gdf
 
 
+def collect(problems: list, fn, *args, **kwargs):
+    """``fn(*args)``, or None with its DataError added to ``problems``: every bad input is reported at once."""
+    try:
+        return fn(*args, **kwargs)
+    except DataError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def raise_problems(problems: list) -> None:
+    if problems:
+        raise DataError(f"{len(problems)} input problem(s)", problems) if len(problems) > 1 else DataError(problems[0])
+
+
 def input_paths(*specs) -> list:
     """File paths behind input specs (GeoDataFrames and None skipped), for the output-safety checks."""
     out = []

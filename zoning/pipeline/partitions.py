@@ -25,11 +25,12 @@ from pyproj import CRS
 
 from layers import vector as lvector
 
-from .. import areas, outputs, report as rep, tiling, validate, violations as vio
+from .. import areas, outputs, tiling, validate, violations as vio
 from ..errors import DataError, UsageError
 from . import cluster, record, supervising
 from .config import ReadOptions
-from .inputs import PlannedLayer, counties_for_check, load_counties, load_part, load_polygons, plan_polygons
+from .inputs import (PlannedLayer, collect, counties_for_check, load_counties, load_part, load_polygons,
+                     plan_polygons, raise_problems)
 
 log = logging.getLogger("zoning")
 CONFLICT_FEATURES_PER_TILE = 20_000
@@ -158,12 +159,7 @@ def plan_check(line_specs: dict, construction, counties, read: ReadOptions, rule
             boxes[key] = (fids, tiling.boxes_to_crs(box, pl.crs_wkt, areas.CHINA_ALBERS))
         else:
             extras[key] = pl
-    cty = None
-    if counties is not None:
-        try:
-            cty = load_counties(counties, read, county_role)
-        except DataError as exc:
-            problems.append(str(exc))
+    cty = None if counties is None else collect(problems, load_counties, counties, read, county_role)
     parcels = pbox = pfids = None
     if construction is not None:
         try:
@@ -171,8 +167,7 @@ def plan_check(line_specs: dict, construction, counties, read: ReadOptions, rule
             parcels = _construction_id(parcels, read)
         except DataError as exc:
             problems.append(str(exc))
-    if problems:
-        raise DataError(f"{len(problems)} input problem(s)", problems) if len(problems) > 1 else DataError(problems[0])
+    raise_problems(problems)
     names = list(LINE_ROLES)
     ext = {k: tiling.union_box(b) for k, (_, b) in boxes.items()}
     for i, a in enumerate(names):
@@ -223,7 +218,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
                      progress, sink, county_role: str = "counties", zones: dict | None = None,
                      extra: dict | None = None, need_lines: bool = False):
     """:func:`zoning.pipeline.checking._check` on the cluster at ``address``: same :class:`CheckResult`."""
-    from .checking import TOP_N, CheckResult, _empty, run_info, summarize
+    from .checking import CheckResult, _empty, deliver, run_info, summarize
 
     t0 = time.perf_counter()
     extra = {k: v for k, v in (extra or {}).items() if v is not None}
@@ -271,15 +266,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
                 sup.new.rows += res["new"]
                 hashes.append(res["hashes"])
                 n_parcels += res["n"]
-                if sink is not None:
-                    sink(frame, ledger)
-                else:
-                    kept.append(frame)
-                    if ledger is not None:
-                        ledgers.append(ledger)
-                if len(frame):
-                    top = rep.top_violations(pd.concat([top, pd.DataFrame(rep.top_violations(frame, TOP_N).drop(
-                        columns="geometry"))]), TOP_N)
+                top = deliver(frame, ledger, sink, kept, ledgers, top)
                 record.step(progress, "checking construction parcels", n_parcels, total)
             _unique_ids(hashes, plans.parcels)
         timings["construction"] = round(time.perf_counter() - t1, 3)
