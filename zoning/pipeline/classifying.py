@@ -64,15 +64,14 @@ def raster_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model
         geoms = projected[target.to_wkt()]
         bounds = tuple(gpd.GeoSeries(geoms).total_bounds)
         if whole:
-            validate.check_overlap(bounds, rinfo["bounds"], f"counties ({counties.attrs.get('source', '')})",
-                                   f"{kind} raster {path}")
+            _check_overlap(counties, kind, path, rinfo, bounds)
         jobs.append((kind, path, rinfo, target, geoms, bounds))
     # the rasters and the county areas on both cores (exactextract, pyproj and GEOS release the GIL); the memory
     # budget is shared between the rasters read at the same time
     share = memory_mb / max(1, len(jobs))
     with ThreadPoolExecutor(max_workers=2) as pool:
         area_job = pool.submit(areas.fast_area, geoms_src, counties.crs)  # equal-area: geodesic within 1e-4
-        futures = [pool.submit(_raster, *job, legend, model, share, progress, whole) for job in jobs]
+        futures = [pool.submit(_raster, *job, legend, model, share, progress) for job in jobs]
         parts = []
         for (kind, path, rinfo, *_), fut in zip(jobs, futures):
             df, rinfo_k = fut.result()
@@ -81,7 +80,22 @@ def raster_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model
             parts.append(df)
         area = area_job.result() / 1e6
     ind = pd.concat([pd.DataFrame({"area_km2": area}, index=counties.index)] + parts, axis=1)
+    if whole:
+        _check_valid(ind, rasters)
     return ind, info
+
+
+def _check_overlap(counties, kind: str, path, rinfo: dict, bounds) -> None:
+    validate.check_overlap(bounds, rinfo["bounds"], f"counties ({counties.attrs.get('source', '')})",
+                           f"{kind} raster {path}")
+
+
+def _check_valid(ind: pd.DataFrame, rasters: dict) -> None:
+    """Refuse a raster without a valid cell under any county (checked on all of them, not on a part)."""
+    for kind, col in (("landcover", "landcover_valid_share"), ("dem", "dem_valid_share")):
+        if kind in rasters and col in ind and not ind[col].fillna(0).gt(0).any():
+            raise DataError(f"{kind} raster {rasters[kind]}: no valid cells under the counties (all nodata). Check "
+                            "the raster's nodata value and that it covers the study area.")
 
 
 def _people(ind: pd.DataFrame, info: dict, counties, attributes, model, place_population):
@@ -122,8 +136,7 @@ def _rasters_on_cluster(address: str, counties: gpd.GeoDataFrame, rasters: dict,
     for kind, path in rasters.items():  # the checks that need every county, made once here
         rinfo = lraster.raster_info(path, kind)
         g = areas.to_crs(counties.geometry.values, counties.crs, rinfo["crs"].to_wkt())
-        validate.check_overlap(tuple(shapely.total_bounds(g)), rinfo["bounds"],
-                               f"counties ({counties.attrs.get('source', '')})", f"{kind} raster {path}")
+        _check_overlap(counties, kind, path, rinfo, tuple(shapely.total_bounds(g)))
     groups = tiling.hilbert_groups(shapely.bounds(counties.geometry.values).T, COUNTIES_PER_TASK)
     parts, info = [], {"rasters": {}}
     with cluster.connect(address) as client:
@@ -138,16 +151,13 @@ def _rasters_on_cluster(address: str, counties: gpd.GeoDataFrame, rasters: dict,
     ind = pd.concat(parts).loc[counties.index]
     # the equal-area projection is fitted to the counties' extent: all of them, as in one process
     ind["area_km2"] = areas.fast_area(counties.geometry.values, counties.crs) / 1e6
-    for kind, col in (("landcover", "landcover_valid_share"), ("dem", "dem_valid_share")):
-        if kind in rasters and col in ind and not ind[col].fillna(0).gt(0).any():
-            raise DataError(f"{kind} raster {rasters[kind]}: no valid cells under the counties (all nodata). Check "
-                            "the raster's nodata value and that it covers the study area.")
+    _check_valid(ind, rasters)
     info["cluster"] = cluster.name(address)
     return ind, info
 
 
-def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: float, progress, whole=True):
-    """Indicators of one raster, streamed (``whole``: refuse a raster without a valid cell under the counties)."""
+def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: float, progress):
+    """Indicators of one raster, streamed."""
     t0 = time.perf_counter()
     h, w = rinfo["shape"]
     log.info("%s raster %s: %s × %s cells, streamed (about %.0f MB at a time)", kind, Path(path).name,
@@ -155,12 +165,11 @@ def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: 
     try:
         with lzonal.north_up(Path(path)) as p:
             if kind == "landcover":
-                df, rinfo_k = _landcover(p, geoms, legend, str(path), memory_mb, progress, whole)
+                df, rinfo_k = _landcover(p, geoms, legend, str(path), memory_mb, progress)
             elif kind in ("population", "nightlights"):
                 df, rinfo_k = _summed(kind, p, geoms, str(path), memory_mb, progress)
             else:
-                df, rinfo_k = _dem(p, geoms, target, bounds, str(path), rinfo["unit"], model, memory_mb, progress,
-                                   whole)
+                df, rinfo_k = _dem(p, geoms, target, bounds, str(path), rinfo["unit"], model, memory_mb, progress)
     except MemoryError:
         raise DataError(f"{kind} raster {path} ({w:,} × {h:,} cells): out of memory even in blocks of about "
                         f"{memory_mb:.0f} MB. Lower memory_mb (--memory-mb) or free memory.") from None
@@ -179,7 +188,7 @@ def _summed(kind: str, path: Path, geoms, source: str, memory_mb: float, progres
     return pd.DataFrame({f"{kind}_sum": np.where(cells > 0, total, np.nan)}), {"statistic": "coverage-weighted sum"}
 
 
-def _landcover(path: Path, geoms, legend, source: str, memory_mb: float, progress, whole: bool = True):
+def _landcover(path: Path, geoms, legend, source: str, memory_mb: float, progress):
     codes, fracs, cells, nodata = lzonal.landcover_fractions(
         path, geoms, max_cells=memory_mb * 1e6 / 200,  # ~5 M cells per GB: measured, with headroom
         progress=lambda f: record.step(progress, "land cover (counties)", int(round(f * len(geoms))), len(geoms)))
@@ -188,13 +197,10 @@ def _landcover(path: Path, geoms, legend, source: str, memory_mb: float, progres
     for wmsg in legends.check_codes(flat_codes, weight, legend, source, nodata):
         log.warning("%s", wmsg)
     df = ind_mod.shares_from_fractions(codes, fracs, cells, legend)
-    if whole and not df["landcover_valid_share"].fillna(0).gt(0).any():
-        raise DataError(f"landcover raster {source}: no valid cells under the counties (all nodata). Check the "
-                        "raster's nodata value and that it covers the study area.")
     return df, {"legend": legend.name, "nodata": nodata}
 
 
-def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: float, progress, whole: bool = True):
+def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: float, progress):
     block = max(256, int(np.sqrt(memory_mb * 1e6 / 200)))
     total = lzonal.count_blocks(path, bounds, block)
     said: set = set()
@@ -216,9 +222,6 @@ def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: fl
 
     df, method = ind_mod.terrain_from_blocks(np.asarray(geoms, dtype=object), cleaned(), crs,
                                              model.settings["coarse_steep_relief_m"], tick)
-    if whole and not df["dem_valid_share"].fillna(0).gt(0).any():
-        raise DataError(f"dem raster {source}: no valid cells under the counties (all nodata). Check the "
-                        "raster's nodata value and that it covers the study area.")
     return df, {"steep_method": method, "unit": unit or "metre", "block_cells": block}
 
 

@@ -131,7 +131,7 @@ def worker_peaks(client) -> dict[str, float]:
 
 class _Capture(logging.Handler):
     def __init__(self):
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.records: list[tuple[int, str]] = []
 
     def emit(self, record):
@@ -139,24 +139,27 @@ class _Capture(logging.Handler):
 
 
 def run_task(fn: Callable, job):
-    """Runs on a worker: ``fn(job)`` with zoning's warnings captured, to be logged by the client."""
+    """Runs on a worker: ``fn(job)`` with zoning's messages captured, to be logged by the client (the run's log
+    is complete: a repaired geometry is reported wherever it was read)."""
     logger = logging.getLogger("zoning")
     cap = _Capture()
     logger.addHandler(cap)
-    level = logger.level
-    logger.setLevel(min(level or logging.WARNING, logging.WARNING))
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # to the client, not to the worker's own log
     try:
         return fn(job), cap.records
     finally:
         logger.removeHandler(cap)
         logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def ordered(client, fn: Callable, jobs: Iterable, what: str, window: int | None = None) -> Iterator:
     """``fn(job)`` for every job on the cluster, results yielded in job order.
 
     At most ``window`` tasks are in flight (default: 2 per worker), so the client holds a bounded number of
-    results whatever the number of jobs. Warnings logged by a task are logged here once.
+    results whatever the number of jobs. What a task logs is logged here, each message once.
     """
     from dask.distributed import KilledWorker
 

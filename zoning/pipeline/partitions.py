@@ -25,7 +25,7 @@ from pyproj import CRS
 
 from layers import vector as lvector
 
-from .. import areas, outputs, tiling, validate, violations as vio
+from .. import areas, controllines as cl, outputs, tiling, validate, violations as vio
 from ..errors import DataError, UsageError
 from . import cluster, record, supervising
 from .config import ReadOptions
@@ -119,8 +119,6 @@ def construction_task(job) -> dict:
     for key, pl in plans.extras.items():
         g = load_part(pl, bbox=tiling.to_crs_box(box, crs, pl.crs_wkt))
         geoms = np.asarray(areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS), dtype=object)
-        from .. import controllines as cl
-
         setattr(sup, key, cl.prepare_control(geoms, g["_id"].astype(str).to_numpy(dtype=object),
                                              rules["rules"]["subdivide_m"]))
     tally, seen = vio.Tally(), _Hashes()
@@ -226,8 +224,8 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
         raise UsageError("the land-cover change (landcover_previous) needs the current land cover "
                          "(--raster landcover=PATH) and the counties (--counties or --zones)")
     plans, boxes, parcels = plan_check(line_specs, construction, counties, read, rules, county_role, zones, extra)
-    sup = supervising.load({}, extra.get("previous"), CRS.from_wkt(plans.out_crs), rules)
     out_crs = CRS.from_wkt(plans.out_crs)
+    sup = supervising.load({}, extra.get("previous"), out_crs, rules)
     paths = [pl.plan.path for pl in [*plans.lines.values(), *plans.extras.values()]]
     if plans.parcels is not None:
         paths.append(plans.parcels.plan.path)

@@ -4,6 +4,7 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 import pytest
+import shapely
 
 from tests.conftest import assert_same_outputs
 from zoning import pipeline
@@ -39,6 +40,30 @@ def test_check_on_a_local_cluster_equals_one_process(sample, tmp_path, small_par
     v = pyogrio.read_dataframe(tmp_path / "two.gpkg", layer="violations")
     assert v["check_id"].nunique() == 3 and set(v["change"]) == {"new", "expanded", "existing"}
     assert pyogrio.read_dataframe(tmp_path / "two.gpkg", layer="parcels")["cropland_m2"].gt(0).sum() > 100
+    for layer, gtype in pyogrio.list_layers(tmp_path / "two.gpkg"):  # every written geometry valid
+        if gtype:
+            g = pyogrio.read_dataframe(tmp_path / "two.gpkg", layer=layer).geometry.values
+            assert shapely.is_valid(g).all(), layer
+
+
+def test_what_workers_log_is_in_the_clients_log(sample, tmp_path, small_parts, caplog):
+    """A parcel repaired on a worker is reported as in one process (the run's log is complete)."""
+    import logging
+
+    import geopandas as gpd
+
+    parcels = gpd.read_file(sample / "construction.gpkg")
+    x0, y0, x1, y1 = parcels.geometry.iloc[5].bounds
+    parcels.loc[5, "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])  # a bow-tie
+    path = tmp_path / "bowtie.gpkg"
+    parcels.to_file(path, layer="construction")
+    for cluster in (None, "local:2"):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="zoning"):
+            pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, tmp_path / f"{cluster}.gpkg",
+                               construction=str(path), rules_path=small_parts, cluster=cluster)
+        repaired = [r.getMessage() for r in caplog.records if "repaired 1 invalid" in r.getMessage()]
+        assert repaired and parcels.loc[5, "id"] in repaired[0], cluster
 
 
 def test_previous_run_carried_the_same_on_a_cluster(sample, tmp_path, small_parts):
@@ -77,3 +102,17 @@ def test_duplicate_parcel_ids_in_different_groups_are_named(sample, tmp_path, sm
         pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, tmp_path / "out.gpkg",
                            construction=str(path), rules_path=small_parts, cluster="local:2")
     assert not (tmp_path / "out.gpkg").exists()
+
+
+def test_ids_on_a_cluster_do_not_depend_on_the_parcels_order(sample, tmp_path, small_parts):
+    """Shuffled parcels fall into other groups and tasks; every finding keeps its id and area."""
+    import geopandas as gpd
+
+    parcels = gpd.read_file(sample / "construction.gpkg")
+    parcels.sample(frac=1.0, random_state=3).to_file(tmp_path / "shuffled.gpkg", layer="construction")
+    _run(sample, tmp_path / "a.gpkg", small_parts, cluster="local:2")
+    pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, tmp_path / "b.gpkg",
+                       construction=str(tmp_path / "shuffled.gpkg"), counties=str(sample / "counties.gpkg"),
+                       rules_path=small_parts, cluster="local:2",
+                       extra={"baseline": str(sample / "baseline.gpkg"), "cropland": str(sample / "farmland.gpkg")})
+    assert_same_outputs(tmp_path / "a.gpkg", tmp_path / "b.gpkg", layers=("violations", "county_summary"))
