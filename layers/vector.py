@@ -266,6 +266,20 @@ def read_part(plan: LayerPlan, fids=None, bbox=None) -> gpd.GeoDataFrame:
     return gdf
 
 
+def layer_extent(spec) -> tuple[tuple | None, str | None]:
+    """A layer's extent and CRS (WKT) from its header, without reading its features ((None, None) when the
+    driver cannot tell quickly)."""
+    src = spec if isinstance(spec, LayerSource) else parse_source(spec)
+    try:
+        info = pyogrio.read_info(src.path, layer=src.layer, force_total_bounds=True)
+    except Exception:  # noqa: BLE001 - GeoParquet and exotic drivers: the extent check is skipped, not the run
+        return None, None
+    box = info.get("total_bounds")
+    if box is None or not all(map(lambda v: v == v, box)):
+        return None, None
+    return tuple(float(v) for v in box), info.get("crs")
+
+
 def count_features(spec) -> int:
     src = spec if isinstance(spec, LayerSource) else parse_source(spec)
     if src.path.suffix.lower() in (".parquet", ".geoparquet"):

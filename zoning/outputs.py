@@ -131,6 +131,21 @@ _FIELDS = [
     _F("first_detected_on", "text", "first detected on", "首次发现日期",
        description="carried from the earlier run (--previous), else the detection date, else the run date"),
     _F("new_count", "int", "new or expanded rows", "新增数量"),
+    _F("continues_ids", "text", "continues earlier findings", "延续上期问题图斑编号",
+       description="the earlier run's findings (--previous) this one continues on the ground, '; '-separated; "
+                   "empty: found for the first time"),
+    _F("previous_count", "int", "earlier findings", "上期问题数",
+       description="findings of the earlier run (--previous) placed in this county by their ground"),
+    _F("rectified_count", "int", "rectified", "已整改数",
+       description="earlier findings that no current finding of the same check and control feature continues"),
+    _F("rectification_rate", "real", "rectification rate", "整改率",
+       description="rectified_count ÷ previous_count (null where there were no earlier findings)"),
+    _F("previous_parcel_ids", "text", "earlier parcels on its ground", "上期图斑编号",
+       description="the earlier run's parcels on this parcel's ground, whose follow-up it carries, '; '-separated"),
+    _F("follow_up_note", "text", "follow-up note", "核查信息说明",
+       description="where merged earlier parcels carried different verdicts: each, and that the strictest was kept"),
+    _F("rectification_failed", "bool", "marked rectified, still found", "整改不到位",
+       description="the earlier ledger says 已整改 but the parcel still has findings"),
     _F("reference_zone", "text", "official zone (code)", "规划主体功能区类型代码",
        description="the zone of the reference (official) scheme"),
     _F("agrees", "bool", "agrees with the reference", "与规划一致", description="null where the county is not in the reference"),
@@ -169,12 +184,14 @@ _VIOLATION_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severi
                      "control_name", "control_code", "overlap", "county_id", "county_name", "area_m2", "area_ha",
                      "area_mu", "centroid_lon",
                      "centroid_lat", "detected_on", "first_detected_on", "change", "change_zh", "new_area_m2",
-                     "new_area_ha", "new_area_mu", "note")
+                     "new_area_ha", "new_area_mu", "continues_ids", "note")
 # added by the year-on-year check (zoning.epochs), not by the checks themselves
-EPOCH_FIELDS = ("first_detected_on", "change", "change_zh", "new_area_m2", "new_area_ha", "new_area_mu")
+EPOCH_FIELDS = ("first_detected_on", "change", "change_zh", "new_area_m2", "new_area_ha", "new_area_mu",
+                "continues_ids")
 _SUMMARY_FIELDS = ("county_id", "county_name", "check_id", "check_zh", "count", "parcels", "slivers", "area_m2",
                    "area_ha", "area_mu", "new_count", "new_area_m2", "new_area_ha", "new_area_mu",
-                   "expansion_factor", "expansion_cap", "builtup_before_m2", "builtup_after_m2")
+                   "previous_count", "rectified_count", "rectification_rate", "expansion_factor", "expansion_cap",
+                   "builtup_before_m2", "builtup_after_m2")
 _LINE_FIELDS: tuple[str, ...] = ()
 
 LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
@@ -196,12 +213,15 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
                "red_line_ha", "red_line_mu", "farmland_m2", "farmland_ha", "farmland_mu", "outside_boundary_m2",
                "outside_boundary_ha", "outside_boundary_mu", "cropland_m2", "cropland_ha", "cropland_mu", "in_red_line",
                "on_farmland", "worst_severity",
-               "violation_ids", "verdict", "status", "checked_by", "checked_on", "remark"),
+               "violation_ids", "verdict", "status", "checked_by", "checked_on", "remark", "rectification_failed",
+               "previous_parcel_ids", "follow_up_note"),
               "One row per construction parcel: its area in each line counted once, its findings, and follow-up "
               "fields for the auditor; the parcel's own fields follow.", passthrough=True),
-    LayerSpec("rectified", "Rectified findings", "已整改问题图斑", "MultiPolygon", _VIOLATION_FIELDS + ("status",),
-              "Findings of the earlier run (--previous) whose (check, parcel, control feature) no longer occurs, "
-              "with their earlier attributes and geometry."),
+    LayerSpec("rectified", "Rectified findings", "已整改问题图斑", "MultiPolygon",
+              _VIOLATION_FIELDS + ("verdict", "status", "checked_by", "checked_on", "remark"),
+              "Findings of the earlier run (--previous) gone from the ground: no current finding of the same check "
+              "and control feature overlaps them. Their earlier attributes and geometry, with the follow-up the "
+              "earlier ledger held for their parcel."),
     LayerSpec("comparison", "Comparison with the official scheme", "与规划方案对比", "MultiPolygon",
               ("county_id", "name", "zone", "reference_zone", "agrees", "margin", "top_factors", "reason"),
               "One row per county: the classified zone beside the reference zone (zoning compare)."),

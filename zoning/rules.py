@@ -12,6 +12,7 @@ CHECKS = tuple(outputs.CHECKS)
 SEVERITIES = tuple(outputs.SEVERITIES)
 # sane ranges: outside them a run would be meaningless or exhaust memory (subdivide_m = 0.01 → terabytes)
 LIMITS = {"sliver_m2": (0.0, 1e6), "subdivide_m": (100.0, 1e6), "chunk_size": (1, 10_000_000)}
+YEAR_ON_YEAR_LIMITS = {"min_share": (0.01, 1.0), "tolerance_m": (0.0, 100.0)}
 
 
 def default_text() -> str:
@@ -80,6 +81,9 @@ def loads(text: str | None, source: str = "<string>") -> dict:
     for key, (lo, hi) in LIMITS.items():
         if not lo <= r[key] <= hi:
             problems.append(f"rules.{key}: must be between {lo:g} and {hi:g}, got {r[key]!r}")
+    for key, (lo, hi) in YEAR_ON_YEAR_LIMITS.items():
+        if not lo <= rules["year_on_year"][key] <= hi:
+            problems.append(f"year_on_year.{key}: must be between {lo:g} and {hi:g}, got {rules['year_on_year'][key]!r}")
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s) in the rules", problems)
     return rules

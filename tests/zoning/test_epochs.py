@@ -127,7 +127,7 @@ def test_previous_run_keeps_ids_lists_rectified_and_carries_follow_up(tmp_path):
     rect = gpd.read_file(second, layer="rectified")
     assert rect["parcel_id"].tolist() == ["C"]
     assert rect["violation_id"].tolist() == [old.loc["C", "violation_id"]]
-    assert rect["status"].tolist() == ["已整改"]
+    assert rect["status"].tolist() == ["未整改"]  # the earlier ledger's status, kept as the auditor left it
     assert rect.geometry.iloc[0].equals_exact(gpd.read_file(first, layer="violations").set_index("parcel_id")
                                               .geometry.loc["C"], 1e-9)
     assert out["result"].info["rectified"] == 1

@@ -17,7 +17,7 @@ import shapely
 from layers import gpkg, report as lreport, styles, vector as lvector
 from layers.files import Output, check_target
 
-from .. import areas, epochs, ledger, outputs, report as rep, validate, violations as vio
+from .. import areas, epochs, ledger, outputs, report as rep, tiling, validate, violations as vio
 from ..errors import DataError, UsageError
 from . import record, supervising
 from .config import ReadOptions, load_rules
@@ -120,6 +120,10 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
     out_crs = lines["red_line"].crs
     sup = supervising.load(others, extra.get("previous"), out_crs, rules)
     sup.ledger = bool(extra.get("ledger", True))
+    if construction is not None:
+        supervising.check_extents(parcels_extent(construction, read), f"construction ({_source(construction)})", sup,
+                                  supervising.extent(sup.baseline.pieces) if sup.baseline is not None else None,
+                                  _source(extra.get("baseline")))
     alb = {k: areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS) for k, g in lines.items()}
     for k, g in lines.items():
         if g.crs != out_crs:
@@ -160,6 +164,7 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                     break
                 frame, ledger_rows = _chunk(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs, tally,
                                             pool, sup)
+                frame, ledger_rows = supervising.carry(frame, ledger_rows, sup)
                 n_parcels += len(chunk)
                 top = deliver(frame, ledger_rows, sink, kept, ledgers, top)
                 record.step(progress, "checking construction parcels", n_parcels, total)
@@ -175,11 +180,37 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
         parcels = gpd.GeoDataFrame(pd.concat(ledgers, ignore_index=True), geometry="geometry", crs=out_crs) \
             if ledgers else None
     info = run_info(rules, n_parcels, timings, out_crs, summary)
+    rectified = year_on_year(sup, info, out_crs)
+    return CheckResult(conflicts, violations, summary, top, lines, rules, info,
+                       parcels if sink is None else None, rectified)
+
+
+def year_on_year(sup: supervising.Supervision, info: dict, out_crs) -> gpd.GeoDataFrame | None:
+    """The rectified findings, and what became of the earlier run in the run facts."""
     rectified = supervising.rectified(sup, out_crs)
     if rectified is not None:
         info["rectified"] = len(rectified)
-    return CheckResult(conflicts, violations, summary, top, lines, rules, info,
-                       parcels if sink is None else None, rectified)
+        info["year_on_year"] = supervising.year_on_year(sup)
+    return rectified
+
+
+def parcels_extent(construction, read: ReadOptions):
+    """The China-Albers extent of the construction parcels, read from the layer's header (None when unknown)."""
+    if isinstance(construction, gpd.GeoDataFrame):
+        if len(construction) == 0 or construction.crs is None:
+            return None
+        return supervising.extent(areas.to_crs(construction.geometry.values, construction.crs, areas.CHINA_ALBERS))
+    box, crs = lvector.layer_extent(construction)
+    crs = crs or read.assume_crs
+    if box is None or crs is None:
+        return None
+    return tiling.to_crs_box(box, crs, areas.CHINA_ALBERS)
+
+
+def _source(spec) -> str:
+    if spec is None:
+        return ""
+    return spec.attrs.get("source", "GeoDataFrame") if isinstance(spec, gpd.GeoDataFrame) else str(spec)
 
 
 def deliver(frame, ledger_rows, sink, kept: list, ledgers: list, top: pd.DataFrame) -> pd.DataFrame:
@@ -209,9 +240,11 @@ def summarize(tally: vio.Tally, sup: supervising.Supervision, cvio, rules: dict,
            (spec.kind == "construction" and has_construction)]
     ran = [c for c in ran if rules["checks"].get(c, {}).get("enabled", True)]
     summary = rep.county_summary(rows, slv, lookup, ran)
+    built = [c for c in ran if outputs.CHECKS[c].kind == "construction"]
     if extra.get("baseline") is not None:
-        summary = supervising.with_new(summary, sup, lookup,
-                                       [c for c in ran if outputs.CHECKS[c].kind == "construction"])
+        summary = supervising.with_new(summary, sup, lookup, built)
+    if has_construction:
+        summary = supervising.with_rectification(summary, sup, cvio, built)
     exp = None
     if cvio is not None and cvio.extra is not None and \
             rules["checks"]["urban_expansion"].get("existing_field") in cvio.extra:
@@ -288,8 +321,7 @@ def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src,
     """The parcel ledger of a chunk, with the parcel's own fields carried through (prefixed where names clash)."""
     method = rules["rules"]["area_method"]
     crop = None if sup.cropland is None else epochs.covered_area(parcels, sup.cropland, method)
-    table = epochs.carry_follow_up(ledger.parcel_ledger(parcels, ids, collect, cvio, method, crop),
-                                   sup.previous_parcels)
+    table = ledger.parcel_ledger(parcels, ids, collect, cvio, method, crop)
     own = pd.DataFrame(chunk.drop(columns=[chunk.geometry.name, "_id"])).reset_index(drop=True)
     own.columns = [f"input_{c}" if c in table.columns else c for c in own.columns]
     geoms = src if src is not None else vio.valid_polygonal(areas.to_crs(parcels, areas.CHINA_ALBERS, out_crs))

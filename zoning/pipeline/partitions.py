@@ -115,7 +115,7 @@ def construction_task(job) -> dict:
         chunk = chunk.set_crs(plans.parcels.crs_wkt)
     crs = plans.parcels.crs_wkt
     lines = _lines_near(plans, box=box, box_crs=crs).prepare(rules["rules"]["subdivide_m"])
-    sup = supervising.Supervision(run_date=plans.run_date, ledger=plans.ledger)
+    sup = supervising.Supervision(run_date=plans.run_date, ledger=plans.ledger, match=dict(rules["year_on_year"]))
     for key, pl in plans.extras.items():
         g = load_part(pl, bbox=tiling.to_crs_box(box, crs, pl.crs_wkt))
         geoms = np.asarray(areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS), dtype=object)
@@ -216,7 +216,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
                      progress, sink, county_role: str = "counties", zones: dict | None = None,
                      extra: dict | None = None, need_lines: bool = False):
     """:func:`zoning.pipeline.checking._check` on the cluster at ``address``: same :class:`CheckResult`."""
-    from .checking import CheckResult, _empty, deliver, run_info, summarize
+    from .checking import CheckResult, _empty, deliver, run_info, summarize, year_on_year
 
     t0 = time.perf_counter()
     extra = {k: v for k, v in (extra or {}).items() if v is not None}
@@ -226,6 +226,12 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
     plans, boxes, parcels = plan_check(line_specs, construction, counties, read, rules, county_role, zones, extra)
     out_crs = CRS.from_wkt(plans.out_crs)
     sup = supervising.load({}, extra.get("previous"), out_crs, rules)
+    if plans.parcels is not None and parcels[1].shape[1]:
+        pext = tiling.to_crs_box(tiling.union_box(parcels[1]), plans.parcels.crs_wkt, areas.CHINA_ALBERS)
+        base = plans.extras.get("baseline")
+        bext = None if base is None else tiling.to_crs_box(base.plan.bounds, base.crs_wkt, areas.CHINA_ALBERS)
+        supervising.check_extents(pext, f"construction ({plans.parcels.plan.source})", sup, bext,
+                                  base.plan.source if base is not None else "")
     paths = [pl.plan.path for pl in [*plans.lines.values(), *plans.extras.values()]]
     if plans.parcels is not None:
         paths.append(plans.parcels.plan.path)
@@ -253,12 +259,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
             jobs = construction_jobs(parcels, int(rules["rules"]["chunk_size"]), shared)
             parcels = None  # 40 bytes a parcel: not held through the run
             for res in cluster.ordered(client, construction_task, jobs, "construction parcels"):
-                frame = supervising.carry_previous(res["frame"], sup)
-                ledger = res["ledger"]
-                if ledger is not None and sup.previous_parcels is not None:
-                    from .. import epochs
-
-                    ledger = epochs.carry_follow_up(ledger, sup.previous_parcels)
+                frame, ledger = supervising.carry(res["frame"], res["ledger"], sup)
                 tally.rows += res["rows"]
                 tally.slivers += res["slivers"]
                 sup.new.rows += res["new"]
@@ -287,9 +288,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
     info = run_info(rules, n_parcels, timings, out_crs, summary)
     info["cluster"], info["worker_peak_mb"] = cluster.name(address), peaks
     info["client_peak_mb"] = round(cluster.peak_mb(), 1)
-    rectified = supervising.rectified(sup, out_crs)
-    if rectified is not None:
-        info["rectified"] = len(rectified)
+    rectified = year_on_year(sup, info, out_crs)
     lines = whole or (_whole_lines(line_specs, read) if need_lines else {})
     return CheckResult(conflicts, violations, summary, top, lines, rules, info, parcels_out, rectified)
 

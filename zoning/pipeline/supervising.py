@@ -14,7 +14,7 @@ import shapely
 
 from layers import gpkg
 
-from .. import areas, controllines as cl, epochs, outputs, report as rep, violations as vio
+from .. import areas, controllines as cl, epochs, outputs, report as rep, tiling, validate, violations as vio
 
 log = logging.getLogger("zoning")
 
@@ -22,25 +22,32 @@ log = logging.getLogger("zoning")
 @dataclass
 class Supervision:
     """What beside the three lines a check may use: cultivated land (耕地), the baseline survey's parcels, the
-    earlier run's findings and ledger (year-on-year supervision)."""
+    earlier run's findings and ledger (year-on-year supervision), and what the earlier run became in this one."""
 
     cropland: cl.ControlIndex | None = None
     baseline: cl.ControlIndex | None = None
-    previous: pd.DataFrame | None = None  # the earlier findings by key (epochs.previous_lookup)
-    previous_parcels: pd.DataFrame | None = None
     run_date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d"))
     new: vio.Tally = field(default_factory=vio.Tally)
-    previous_rows: pd.DataFrame | None = None  # the earlier run's violations (no geometry, fid index)
-    previous_path: Path | None = None
-    keys: list = field(default_factory=list)  # keys of this run's findings (to find the rectified ones)
     ledger: bool = True  # build the parcel ledger (``parcels``)
+    match: dict = field(default_factory=lambda: {"min_share": 0.25, "tolerance_m": 2.0})
+    # the earlier run (--previous): its findings as written (output of rectified) and on the ground
+    previous_rows: gpd.GeoDataFrame | None = None
+    previous_path: Path | None = None
+    earlier: epochs.Earlier | None = None
+    earlier_parcels: epochs.Earlier | None = None
+    # over every chunk: earlier findings continued (by a finding with the same key), whose id was taken; earlier
+    # ledger parcels whose follow-up was carried
+    continued: np.ndarray | None = None
+    by_id: np.ndarray | None = None
+    taken: np.ndarray | None = None
+    carried: np.ndarray | None = None
 
 
 EXTRA_ROLES = {"cropland": "cultivated land 耕地", "baseline": "baseline construction 基期建设图斑"}
 
 
 def load(others: dict, previous, out_crs, rules: dict) -> Supervision:
-    sup = Supervision()
+    sup = Supervision(match=dict(rules["year_on_year"]))
     for key, g in others.items():
         if g.crs != out_crs:
             log.info("%s is in %s, the red line in %s: reprojecting", key, g.crs.to_string(), out_crs.to_string())
@@ -49,13 +56,45 @@ def load(others: dict, previous, out_crs, rules: dict) -> Supervision:
                                              rules["rules"]["subdivide_m"]))
     if previous is not None:
         prev = previous if isinstance(previous, dict) else gpkg.read_previous(previous, epochs.PREVIOUS_FIELDS)
-        sup.previous_rows = prev["violations"]
-        sup.previous = epochs.previous_lookup(prev["violations"], prev["run_date"] or sup.run_date)
-        sup.previous_parcels = prev["parcels"]
-        sup.previous_path = prev["path"]
+        for note in prev.get("notes", []):
+            log.warning("--previous %s: %s", prev["path"], note)
+        v, p = prev["violations"], prev["parcels"]
+        table = pd.DataFrame(v.drop(columns=v.geometry.name))
+        # an earlier finding without a date of its own was first detected by the earlier run
+        table["first_detected_on"] = epochs.first_dates(table).fillna(prev["run_date"] or sup.run_date)
+        sup.previous_rows, sup.previous_path = v, prev["path"]
+        sup.earlier = epochs.Earlier.of(table, _albers(v), grouped=True)
+        sup.earlier_parcels = epochs.Earlier.of(pd.DataFrame(p.drop(columns=p.geometry.name)), _albers(p))
+        sup.continued, sup.by_id, sup.taken = (np.zeros(len(v), dtype=bool) for _ in range(3))
+        sup.carried = np.zeros(len(p), dtype=bool)
         log.info("previous run %s (%s): %d findings, %d parcels", prev["path"], prev["run_date"] or "undated",
-                 len(sup.previous_rows), len(sup.previous_parcels))
+                 len(v), len(p))
     return sup
+
+
+def _albers(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    return vio.valid_polygonal(np.asarray(areas.to_crs(gdf.geometry.values, gdf.crs, areas.CHINA_ALBERS),
+                                          dtype=object))
+
+
+def extent(geoms) -> tuple | None:
+    """The China-Albers extent of geometries (None when there are none)."""
+    geoms = np.asarray(geoms, dtype=object)
+    return tuple(shapely.total_bounds(geoms)) if len(geoms) else None
+
+
+def check_extents(parcels_box, parcels_name: str, sup: Supervision, baseline_box, baseline_name: str) -> None:
+    """Refuse, before any work, an earlier run or a baseline that lies elsewhere than the current parcels: every
+    finding would come out new or rectified (a survey of another place or in another CRS)."""
+    if parcels_box is None:
+        return
+    if baseline_box is not None:
+        validate.check_overlap(parcels_box, baseline_box, parcels_name, f"the baseline ({baseline_name})")
+    if sup.earlier is not None:
+        boxes = [b for b in (extent(sup.earlier.geoms), extent(sup.earlier_parcels.geoms)) if b is not None]
+        if boxes:
+            box = tiling.union_box(np.array(boxes, dtype=float).T)
+            validate.check_overlap(parcels_box, box, parcels_name, f"the earlier run ({sup.previous_path})")
 
 
 def with_new(summary: pd.DataFrame, sup: Supervision, lookup, checks: list[str]) -> pd.DataFrame:
@@ -70,21 +109,64 @@ def with_new(summary: pd.DataFrame, sup: Supervision, lookup, checks: list[str])
     return summary.merge(new[keep], on=["check_id", "county_id"], how="left")
 
 
+def with_rectification(summary: pd.DataFrame, sup: Supervision, counties: vio.Counties | None,
+                       checks: list[str]) -> pd.DataFrame:
+    """``previous_count``, ``rectified_count`` and ``rectification_rate`` per county and construction check; the
+    earlier findings are placed in today's counties by their ground (county codes change)."""
+    if sup.earlier is None:
+        return summary
+    if counties is not None:
+        county = counties.locate(sup.earlier.geoms)[0]
+        ids = counties.ids
+    else:
+        county = np.full(len(sup.earlier), vio.NO_COUNTY, dtype=object)
+        ids = np.array([vio.NO_COUNTY], dtype=object)
+    rect = epochs.rectification_summary(county, sup.earlier.table["check_id"].astype(str).to_numpy(),
+                                        ~sup.continued, ids, checks)
+    return summary.merge(rect, on=["check_id", "county_id"], how="left")
+
+
 def rectified(sup: Supervision, out_crs) -> gpd.GeoDataFrame | None:
-    """The earlier findings whose (check, parcel, control feature) no longer occurs, as the earlier run wrote them."""
+    """The earlier findings that no current finding of the same check and control feature continues on the
+    ground (gone: 已整改), as the earlier run wrote them, with the follow-up of their parcel."""
     if sup.previous_rows is None:
         return None
-    keys = pd.concat(sup.keys, ignore_index=True) if sup.keys else pd.Series([], dtype=object)
-    gone = epochs.rectified(sup.previous_rows, keys)
-    rows = gpkg.read_rows(sup.previous_path, "violations", sup.previous_rows.index.to_numpy()[gone])
+    rows = sup.previous_rows[~sup.continued].copy()
     rows = rows.to_crs(out_crs) if rows.crs is not None and rows.crs != out_crs else rows
-    rows["status"] = "已整改"
-    cols = outputs.columns("rectified", rows.columns)
-    return rows[[c for c in cols if c in rows.columns] + [rows.geometry.name]]
+    geom = rows.geometry.name
+    rows = epochs.with_follow_up(rows, sup.earlier_parcels.table)
+    cols = outputs.columns("rectified", [c for c in rows.columns if c != geom])
+    known = [c for c in cols if c in outputs.FIELDS]  # the earlier run's own extras are not carried
+    return gpd.GeoDataFrame(rows[known], geometry=rows[geom].values, crs=out_crs).reset_index(drop=True)
+
+
+def year_on_year(sup: Supervision) -> dict | None:
+    """What happened to the earlier run, for the log, ``run.json`` and the reports."""
+    if sup.earlier is None:
+        return None
+    filled = epochs.follow_up_filled(sup.earlier_parcels.table)
+    pid = sup.earlier_parcels.table["parcel_id"].astype(str).to_numpy()
+    lost = sorted(set(pid[filled & ~sup.carried]))
+    info = {"previous": str(sup.previous_path), "previous_findings": int(len(sup.earlier)),
+            "continued": int(sup.continued.sum()), "continued_by_id": int(sup.by_id.sum()),
+            "continued_by_ground": int((sup.continued & ~sup.by_id).sum()),
+            "rectified": int((~sup.continued).sum()),
+            "rectification_rate": round(float((~sup.continued).mean()), 4) if len(sup.earlier) else None,
+            "follow_up_records": int(filled.sum()), "follow_up_carried": int((filled & sup.carried).sum()),
+            "follow_up_not_carried": int((filled & ~sup.carried).sum()), "follow_up_not_carried_ids": lost[:50]}
+    log.info("earlier findings: %d, of which %d continue (%d by equal id, %d by ground only) and %d are rectified "
+             "(gone from the ground)", info["previous_findings"], info["continued"], info["continued_by_id"],
+             info["continued_by_ground"], info["rectified"])
+    log.info("auditor's follow-up: %d earlier parcels carried a record, %d carried to current parcels, %d not "
+             "(no current parcel on their ground)%s", info["follow_up_records"], info["follow_up_carried"],
+             info["follow_up_not_carried"], f": {', '.join(lost[:10])}" if lost else "")
+    if len(sup.earlier) and not sup.continued.any():
+        log.warning("no earlier finding continues in this run: is --previous the check of the same place and lines?")
+    return info
 
 
 def supervise(frame, collect: dict, parcels, ids, sup: Supervision, rules, news) -> gpd.GeoDataFrame:
-    """Year-on-year columns of a chunk's findings: change since the baseline, ids and first detection carried."""
+    """Year-on-year columns of a chunk's findings: change since the baseline; first detection (this run's)."""
     method, sliver = rules["rules"]["area_method"], rules["rules"]["sliver_m2"]
     if sup.baseline is not None:
         alb = np.concatenate([np.asarray(a, dtype=object) for _, a in collect.values()]) if collect else \
@@ -96,15 +178,34 @@ def supervise(frame, collect: dict, parcels, ids, sup: Supervision, rules, news)
             sel = grew & (frame["check_id"] == check).to_numpy()
             sup.new.add(check, frame["county_id"].to_numpy()[sel], frame["parcel_id"].to_numpy()[sel], new[sel],
                         method, parcels=True, row_area=frame["new_area_m2"].to_numpy()[sel])
-    return carry_previous(frame, sup)
-
-
-def carry_previous(frame, sup: Supervision) -> gpd.GeoDataFrame:
-    """Ids and first detection carried from the earlier run; this run's finding keys kept (for ``rectified``)."""
-    frame = epochs.carry_ids(frame, sup.previous, sup.run_date)
-    if sup.previous_rows is not None:
-        sup.keys.append(epochs.finding_keys(frame))
+    frame = epochs.first_detected(frame, sup.run_date)
     return frame[outputs.columns("violations", frame.columns) + ["geometry"]]
+
+
+def carry(frame: gpd.GeoDataFrame, ledger_rows: gpd.GeoDataFrame | None, sup: Supervision):
+    """The earlier run carried into a chunk's findings and ledger by ground (on the client, chunk after chunk, in
+    one process and on a cluster alike): ids and first detection, the auditor's follow-up."""
+    if sup.earlier is None:
+        return frame, ledger_rows
+    before = frame["violation_id"].to_numpy(dtype=object)
+    frame, got = epochs.continue_findings(frame, _albers_of(frame), sup.earlier, sup.match, sup.taken)
+    sup.taken[got["taken"]] = True
+    sup.continued[got["continued"]] = True
+    sup.by_id[got["by_id"]] = True
+    frame = frame[outputs.columns("violations", frame.columns) + ["geometry"]]
+    if ledger_rows is not None:
+        ledger_rows = ledger_rows.copy()
+        ledger_rows["violation_ids"] = epochs.remap_ids(ledger_rows["violation_ids"], before,
+                                                        frame["violation_id"].to_numpy(dtype=object))
+        table, used = epochs.carry_follow_up(pd.DataFrame(ledger_rows.drop(columns="geometry")),
+                                             _albers_of(ledger_rows), sup.earlier_parcels, sup.match)
+        sup.carried[used] = True
+        ledger_rows = gpd.GeoDataFrame(table, geometry=ledger_rows.geometry.values, crs=ledger_rows.crs)
+    return frame, ledger_rows
+
+
+def _albers_of(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    return np.asarray(areas.to_crs(gdf.geometry.values, gdf.crs, areas.CHINA_ALBERS), dtype=object)
 
 
 LANDCOVER_LINES = {"red_line": "builtup_gain_red_line", "farmland": "builtup_gain_farmland"}
