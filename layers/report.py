@@ -70,6 +70,26 @@ def _quote(name: str) -> str:
 SEVERE_FIRST = f"{severity_sql('severity')} DESC, area_m2 DESC, violation_id"
 
 
+def severe_first(cols: list[str]) -> str | None:
+    """:data:`SEVERE_FIRST` over the columns a layer has (an earlier run's layer may carry only a few)."""
+    parts = ([f"{severity_sql('severity')} DESC"] if "severity" in cols else []) + \
+        (["area_m2 DESC"] if "area_m2" in cols else []) + (["violation_id"] if "violation_id" in cols else [])
+    return ", ".join(parts) or None
+
+
+FAILED = "rectification_failed = 1"  # 整改不到位: the parcels of the ledger marked 已整改 and still found
+
+
+def failed_columns(gpkg: Path) -> list[str] | None:
+    """The ledger's columns for the 整改不到位 list (None without an earlier run)."""
+    pcols = fields(gpkg, "parcels")
+    if not pcols or "rectification_failed" not in pcols:
+        return None
+    return [c for c in ("parcel_id", "county_id", "county_name", "area_mu", "worst_severity", "violation_ids",
+                        "verdict", "status", "checked_by", "checked_on", "remark", "previous_parcel_ids")
+            if c in pcols]
+
+
 def _frame_batches(df: pd.DataFrame):
     yield from pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False).combine_chunks().to_batches()
 
@@ -164,9 +184,16 @@ def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Dat
         if pcols:
             _sheet(wb, "图斑台账 parcels", pcols,
                    batches(gpkg, "parcels", order=f"{severity_sql('worst_severity')} DESC, area_m2 DESC, parcel_id"))
+        rect = rep.rectification_table(summary, counties=True)
+        if len(rect.columns):
+            _sheet(wb, "整改核验 rectification", list(rect.columns), _frame_batches(rect))
+        fcols = failed_columns(gpkg)
+        if fcols:
+            _sheet(wb, "整改不到位 not rectified", fcols, batches(gpkg, "parcels", where=FAILED,
+                                                             order="county_id, parcel_id"))
         rcols = fields(gpkg, "rectified")
         if rcols:
-            _sheet(wb, "已整改 rectified", rcols, batches(gpkg, "rectified", order=SEVERE_FIRST))
+            _sheet(wb, "已整改 rectified", rcols, batches(gpkg, "rectified", order=severe_first(rcols)))
 
 
 def write_reports(directory: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame,

@@ -37,7 +37,8 @@ table.t th, table.t td { border: 1px solid #bbb; padding: 2px 5px; text-align: r
 table.t th { background: #eee; position: sticky; top: 0; }
 table.t td.s, table.t th.s { text-align: left; }
 tr.total td { font-weight: bold; border-top: 2px solid #555; }
-.sev-critical { color: #7f0000; font-weight: bold; } .sev-high { color: #c0392b; }
+.sev-critical { color: #7f0000; font-weight: bold; } .sev-high { color: #c0392b; } tr.gone td { color: #555; }
+.failed { color: #8e0152; }
 .pager button { margin: 0 2px; } .muted { color: #777; font-size: 0.85em; }
 #tools { margin: 0.5em 0 1em; } svg.thumb { border: 1px solid #ccc; background: #fafafa; }
 @media print {
@@ -77,7 +78,8 @@ SCRIPT = """
       r.forEach((v, j) => { const td = tr.insertCell(); td.textContent = fmt(COLS[j][0], v);
         if (typeof v !== 'number') td.className = 's'; });
       const sev = r[COLS.findIndex(c => c[0] === 'severity_zh')];
-      if (sev === '严重') tr.className = 'sev-critical'; else if (sev === '较重') tr.className = 'sev-high';
+      if (box.dataset.plain) tr.className = 'gone';
+      else if (sev === '严重') tr.className = 'sev-critical'; else if (sev === '较重') tr.className = 'sev-high';
     });
     box.replaceChildren(table);
     const pager = box.nextElementSibling;
@@ -273,9 +275,59 @@ def _county_sections(f, gpkg: Path, cols: list[str], pages: Path | None) -> int:
     return n
 
 
+def _rows_box(block_id: str, rows: pd.DataFrame, cols: list[str], title: str, plain: bool = False) -> str:
+    flag = ' data-plain="1"' if plain else ""
+    return (f'<details class="rows"><summary>{title} <span class="hint">(点击展开 click to open)</span></summary>'
+            f'<div class="box" data-src="{block_id}"{flag}></div><div class="pager"></div></details>'
+            + _json_block(block_id, _rows_json(rows, cols)))
+
+
+def _rectification(f, gpkg: Path, summary: pd.DataFrame, meta: dict, cols: list[str]) -> None:
+    """整改核验: the rate and its definition, what of the auditor's follow-up was carried, the parcels marked
+    已整改 that are still found (整改不到位), and the rectified findings, printed apart from the live ones."""
+    from .report import FAILED, batches, failed_columns, fields, severe_first
+
+    rcols = fields(gpkg, "rectified")
+    if not rcols:
+        return
+    e = html.escape
+    f.write(f"<h2>整改核验 Rectification check</h2><p class='muted'>{e(rep.RECTIFICATION_RULE)}</p>")
+    f.write(_table(rep.rectification_table(summary), total=True))
+    per = rep.rectification_table(summary, counties=True)
+    if len(per):
+        f.write(f"<details><summary>分县 by county ({len(per):,})</summary>{_table(per)}</details>")
+    yoy = meta.get("year_on_year") or {}
+    if yoy:
+        lost = yoy.get("follow_up_not_carried_ids") or []
+        f.write(f"<p>上期问题图斑 {yoy['previous_findings']:,} 个：延续 {yoy['continued']:,} 个（编号相同 "
+                f"{yoy['continued_by_id']:,}，按位置匹配 {yoy['continued_by_ground']:,}），已整改 {yoy['rectified']:,} 个。"
+                f"上期台账核查记录 {yoy['follow_up_records']:,} 条：已带入本期图斑 {yoy['follow_up_carried']:,} 条，"
+                f"未能带入 {yoy['follow_up_not_carried']:,} 条（其地块上本期无图斑）"
+                + (f"：{e('、'.join(lost[:20]))}{' 等' if len(lost) > 20 else ''}" if lost else "")
+                + "。<span class='muted'>Earlier findings continued by equal id or by ground; the auditor's records "
+                "carried to the current parcels on the same ground, and those that could not be.</span></p>")
+    fcols = failed_columns(gpkg)
+    if fcols:
+        failed = pd.concat([b.to_pandas() for b in batches(gpkg, "parcels", where=FAILED,
+                                                             order="county_id, parcel_id")] or [pd.DataFrame()],
+                           ignore_index=True)
+        f.write(f"<h3 class='failed'>整改不到位 Marked 已整改 but still found ({len(failed):,})</h3>")
+        f.write(_rows_box("failed", failed, fcols, "清单 list") if len(failed) else "<p>无 none</p>")
+    rows = pd.concat([b.to_pandas() for b in batches(gpkg, "rectified", order=severe_first(rcols))]
+                     or [pd.DataFrame()], ignore_index=True)
+    f.write(f"<h3>已整改问题图斑 Rectified since the earlier run ({len(rows):,})</h3><p class='muted'>上期问题图斑，"
+            "本期地块上已无同类问题；附上期核查记录。Earlier findings gone from the ground, with the earlier "
+            "follow-up.</p>")
+    if len(rows):
+        shown = [c for c in cols if c in rows.columns and c not in ("change_zh", "new_area_mu")] + \
+            [c for c in ("verdict", "status", "checked_by", "checked_on", "remark") if c in rows.columns]
+        shown = shown or list(rows.columns)
+        f.write(_rows_box("rect", rows, shown, "清单 list", plain=True))
+
+
 def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame, meta: dict,
                thumb: str = "") -> None:
-    from .report import SEVERE_FIRST, batches, fields
+    from .report import fields
 
     e = html.escape
     vcols = fields(gpkg, "violations")
@@ -316,15 +368,7 @@ def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Data
                             "other_control_id", "county_name", "area_mu", "area_ha") if c in conflicts.columns]
         f.write(f"<h2>控制线冲突 Conflicts between lines ({len(conflicts)})</h2>"
                 f"{_table(rep.with_chinese_headers(conflicts[show]))}\n")
-        rcols = fields(gpkg, "rectified")
-        if rcols:
-            rows = pd.concat([b.to_pandas() for b in batches(gpkg, "rectified", order=SEVERE_FIRST)] or [pd.DataFrame()],
-                             ignore_index=True)
-            f.write(f"<h2>已整改 Rectified since the earlier run ({len(rows):,})</h2>")
-            if len(rows):
-                f.write('<details class="rows"><summary>清单 list</summary><div class="box" data-src="rect"></div>'
-                        '<div class="pager"></div></details>'
-                        + _json_block("rect", _rows_json(rows, [c for c in cols if c in rows.columns])))
+        _rectification(f, gpkg, summary, meta, cols)
         f.write(_foot())
     size = Path(path).stat().st_size
     if size > WARN_BYTES:

@@ -42,8 +42,12 @@ LAYERS = {
                     "change_zh", "new_area_mu", "note"], True),
     "rectified": ("已整改问题图斑 Rectified findings", ["violation_id", "check_zh"],
                   ["violation_id", "check_zh", "severity_zh", "parcel_id", "control_id", "county_name", "area_mu",
-                   "detected_on", "status"], False),
+                   "detected_on", "verdict", "status", "checked_by", "checked_on", "remark"], False),
+    "rectification_failed": ("整改不到位 Marked rectified, still found", ["parcel_id", "status"],
+                             ["parcel_id", "county_name", "area_mu", "worst_severity", "violation_ids", "verdict",
+                              "status", "checked_by", "checked_on", "remark", "previous_parcel_ids"], True),
 }
+FAILED_COLOUR = "#c51b7d"
 MAX_FINDINGS = 50_000  # beyond this the map keeps the most severe (the page would pass ~25 MB and slow down)
 FINDINGS_BYTES = 18 * 1024 * 1024  # and fewer when their GeoJSON would pass this
 MARKER_BELOW_ZOOM = 12
@@ -102,6 +106,8 @@ def _style(layer: str):
     if layer == "rectified":
         return lambda f: {"fillColor": "#969696", "color": "#525252", "weight": 1, "fillOpacity": 0.5,
                           "dashArray": "4 3"}
+    if layer == "rectification_failed":
+        return lambda f: {"fillColor": FAILED_COLOUR, "color": FAILED_COLOUR, "weight": 3, "fillOpacity": 0.25}
     if layer == "conflicts":
         return lambda f: {"fillColor": CHECK_COLOURS.get(f["properties"].get("check_id"), "#999999"),
                           "color": "#000000", "weight": 1, "fillOpacity": 0.8}
@@ -130,6 +136,9 @@ def _legend(layers: dict) -> str:
     if layers.get("rectified") is not None and len(layers["rectified"]):
         rows += ["<b>已整改 Rectified</b>", '<div><i style="background:#969696;border-style:dashed"></i>'
                  '已整改问题图斑 rectified findings</div>']
+    if layers.get("rectification_failed") is not None and len(layers["rectification_failed"]):
+        rows += ["<b>整改核验 Rectification check</b>", f'<div><i style="background:{FAILED_COLOUR}"></i>'
+                 '整改不到位 marked rectified, still found</div>']
     return ('<div id="zoning-legend" style="position:absolute; bottom:30px; right:10px; z-index:1000; '
             'background:rgba(255,255,255,0.92); padding:8px 10px; font:12px sans-serif; border-radius:4px; '
             'box-shadow:0 1px 4px rgba(0,0,0,0.3); max-height:60%; overflow:auto">'
@@ -244,6 +253,17 @@ def read_findings(path, limit: int = MAX_FINDINGS) -> gpd.GeoDataFrame:
                                            f"area_m2 DESC LIMIT {int(limit)}", sql_dialect="SQLITE")
     gdf.attrs["total"] = total
     return gdf
+
+
+def read_failed(path) -> gpd.GeoDataFrame | None:
+    """The ledger's parcels marked 已整改 in the earlier run and still found (None without an earlier run)."""
+    import pyogrio
+
+    layers = {n for n, _ in pyogrio.list_layers(path)}
+    if "parcels" not in layers or "rectification_failed" not in pyogrio.read_info(path, layer="parcels")["fields"]:
+        return None
+    return pyogrio.read_dataframe(path, sql="SELECT * FROM parcels WHERE rectification_failed = 1",
+                                  sql_dialect="SQLITE")
 
 
 def _static(name: str) -> str:

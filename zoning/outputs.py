@@ -191,7 +191,7 @@ EPOCH_FIELDS = ("first_detected_on", "change", "change_zh", "new_area_m2", "new_
 _SUMMARY_FIELDS = ("county_id", "county_name", "check_id", "check_zh", "count", "parcels", "slivers", "area_m2",
                    "area_ha", "area_mu", "new_count", "new_area_m2", "new_area_ha", "new_area_mu",
                    "previous_count", "rectified_count", "rectification_rate", "expansion_factor", "expansion_cap",
-                   "builtup_before_m2", "builtup_after_m2")
+                   "builtup_before_m2", "builtup_after_m2", "note")
 _LINE_FIELDS: tuple[str, ...] = ()
 
 LAYERS: dict[str, LayerSpec] = {s.name: s for s in [

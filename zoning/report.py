@@ -143,3 +143,32 @@ def wide_summary(summary: pd.DataFrame, areas: bool = True) -> pd.DataFrame:
                 out[f"{outputs.CHECKS[c].zh} {unit[v]}"] = col.astype(float).round(0).astype("int64") \
                     if v.endswith("count") and not pd.isna(col).any() else col
     return out
+
+
+RECTIFICATION_RULE = ("整改率 = 已整改的上期问题图斑数 ÷ 上期问题图斑数。已整改：上期问题图斑的地块上，本期同一检查项、同一管控要素已无"
+                      "问题图斑（按地块位置判断，不按编号）。Rectification rate = earlier findings rectified ÷ all "
+                      "earlier findings; rectified: no current finding of the same check and control feature lies on "
+                      "the earlier finding's ground (matched by ground, not by number).")
+
+
+def rectification_table(summary: pd.DataFrame, counties: bool = False) -> pd.DataFrame:
+    """Earlier findings, rectified and the rate per construction check (``TOTAL`` rows), or per county and check
+    for the counties that had earlier findings; bilingual headers. Empty without an earlier run."""
+    if "previous_count" not in summary or summary["previous_count"].isna().all():
+        return pd.DataFrame()
+    s = summary[summary["check_id"].isin(check_order(("construction",))) & summary["previous_count"].notna()]
+    if counties:
+        s = s[(s["county_id"] != "TOTAL") & (s["previous_count"] > 0)].sort_values(["county_id", "check_id"])
+        cols = ["county_id", "county_name", "check_zh"]
+    else:
+        s = s[s["county_id"] == "TOTAL"].set_index("check_id")
+        s = s.reindex([c for c in check_order(("construction",)) if c in s.index]).reset_index()
+        cols = ["check_zh"]
+    out = s[cols + ["previous_count", "rectified_count", "rectification_rate"]].copy()
+    for c in ("previous_count", "rectified_count"):
+        out[c] = out[c].fillna(0).astype("int64")
+    out["rectification_rate"] = out["rectification_rate"].map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+    if not counties and len(out):  # all checks together
+        prev, rect = int(out["previous_count"].sum()), int(out["rectified_count"].sum())
+        out.loc[len(out)] = ["合计 total", prev, rect, f"{rect / prev:.1%}" if prev else ""]
+    return with_chinese_headers(out)

@@ -207,3 +207,25 @@ def test_landcover_change_needs_both_rasters_and_counties(tmp_path):
         zoning.check(RED, FARM, URBAN, counties=COUNTIES, landcover_previous=lc)
     with pytest.raises(UsageError, match="counties"):
         zoning.check(RED, FARM, URBAN, landcover=lc, landcover_previous=lc)
+
+
+def test_an_earlier_land_cover_that_misses_part_of_a_county_gives_unknown_not_gain(tmp_path):
+    """The earlier raster stops at 104.0°E: the east county's change is unknown (null, with the reason), never the
+    whole of its built-up land counted as gain."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    red = frame(["ERL1"], [sq(103.95, 29.95, 0.1, 0.1)])
+    after = _landcover(tmp_path / "lc2023.tif", lambda lo, la: lo > 103.96)
+    before = tmp_path / "lc2019_west.tif"
+    with rasterio.open(before, "w", driver="GTiff", width=10, height=20, count=1, dtype="uint8", crs="EPSG:4326",
+                       transform=from_origin(103.9, 30.1, 0.01, 0.01)) as dst:  # no nodata declared either
+        dst.write(np.full((20, 10), 12, dtype="uint8"), 1)
+    res = zoning.check(red, FARM, URBAN, counties=COUNTIES, landcover=after, landcover_previous=before)
+    s = res.county_summary.set_index(["check_id", "county_id"]).loc["builtup_gain_red_line"]
+    west = geodesic(sq(103.96, 29.95, 0.04, 0.1))
+    assert s.loc["510001", "area_m2"] == pytest.approx(west, rel=0.01)
+    assert np.isnan(s.loc["510002", "area_m2"]) and np.isnan(s.loc["510002", "builtup_before_m2"])
+    assert "earlier land cover has valid data for 0%" in s.loc["510002", "note"]
+    assert s.loc["TOTAL", "area_m2"] == pytest.approx(west, rel=0.01)
+    assert "1 county(ies) unknown" in s.loc["TOTAL", "note"]

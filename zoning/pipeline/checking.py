@@ -17,7 +17,7 @@ import shapely
 from layers import gpkg, report as lreport, styles, vector as lvector
 from layers.files import Output, check_target
 
-from .. import areas, epochs, ledger, outputs, report as rep, tiling, validate, violations as vio
+from .. import areas, continuity, epochs, ledger, outputs, report as rep, tiling, validate, violations as vio
 from ..errors import DataError, UsageError
 from . import record, supervising
 from .config import ReadOptions, load_rules
@@ -379,7 +379,7 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
                          *(v for k, v in extra.items() if k in ("cropland", "baseline", "previous")))
     inputs += [Path(extra[k]) for k in ("landcover", "landcover_previous") if extra.get(k)]
     if extra.get("previous") is not None:  # a wrong --previous fails before any work
-        extra["previous"] = gpkg.read_previous(extra["previous"], epochs.PREVIOUS_FIELDS)
+        extra["previous"] = gpkg.read_previous(extra["previous"], continuity.PREVIOUS_FIELDS)
     check_target(out, overwrite, inputs)
     if report_dir:
         check_target(Path(report_dir), overwrite, inputs, "report directory")

@@ -9,7 +9,7 @@ from pathlib import Path
 from layers import gpkg, vector as lvector
 from layers.files import Output, check_target
 
-from .. import epochs
+from .. import continuity
 from ..errors import DataError, UsageError
 from . import record
 from .checking import write_check, write_report
@@ -46,7 +46,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
     if "landcover_previous" in supervision:  # the built-up gain in the lines between the two land covers
         supervision.update(landcover=inp["landcover"], legend=opt.get("legend"))
     if "previous" in supervision:  # a wrong earlier run fails before any work
-        supervision["previous"] = gpkg.read_previous(supervision["previous"], epochs.PREVIOUS_FIELDS)
+        supervision["previous"] = gpkg.read_previous(supervision["previous"], continuity.PREVIOUS_FIELDS)
     timings = {}
     with Output(outdir, overwrite, directory=True, inputs=inputs) as tmp, record.log_file(tmp / "zoning.log"), \
             _cluster(address) as client:
@@ -90,6 +90,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                       "violations": webmap.read_findings(tmp / "zoning.gpkg")}
         if res.rectified is not None:
             map_layers["rectified"] = res.rectified
+            map_layers["rectification_failed"] = webmap.read_failed(tmp / "zoning.gpkg")
         m = webmap.build_map(map_layers, basemap=opt.get("basemap", "none"), tianditu_key=opt.get("tianditu_key"),
                              simplify_m=opt.get("simplify_m", 100.0), title=f"{proj.name} · 三条控制线监管图")
         size = webmap.write_map(tmp / "map.html", m)
@@ -145,6 +146,10 @@ def run_map(sources: list, output, basemap: str = "none", tianditu_key=None, sim
         for name, gtype in pyogrio.list_layers(p):
             if name == "violations" and gtype:  # millions of findings: only those the map can show are read
                 layers[name] = webmap.read_findings(p)
+            elif name == "parcels" and gtype:  # the ledger itself is not drawn; its 整改不到位 parcels are
+                failed = webmap.read_failed(p)
+                if failed is not None:
+                    layers["rectification_failed"] = failed
             elif name in webmap.LAYERS and gtype:
                 layers[name] = lvector.read_vector(f"{p}:{name}", role=name)
     if not layers:

@@ -14,7 +14,7 @@ import shapely
 
 from layers import gpkg
 
-from .. import areas, controllines as cl, epochs, outputs, report as rep, tiling, validate, violations as vio
+from .. import areas, continuity, controllines as cl, epochs, outputs, report as rep, tiling, validate, violations as vio
 
 log = logging.getLogger("zoning")
 
@@ -33,8 +33,8 @@ class Supervision:
     # the earlier run (--previous): its findings as written (output of rectified) and on the ground
     previous_rows: gpd.GeoDataFrame | None = None
     previous_path: Path | None = None
-    earlier: epochs.Earlier | None = None
-    earlier_parcels: epochs.Earlier | None = None
+    earlier: continuity.Earlier | None = None
+    earlier_parcels: continuity.Earlier | None = None
     # over every chunk: earlier findings continued (by a finding with the same key), whose id was taken; earlier
     # ledger parcels whose follow-up was carried
     continued: np.ndarray | None = None
@@ -55,16 +55,16 @@ def load(others: dict, previous, out_crs, rules: dict) -> Supervision:
         setattr(sup, key, cl.prepare_control(geoms, g["_id"].astype(str).to_numpy(dtype=object),
                                              rules["rules"]["subdivide_m"]))
     if previous is not None:
-        prev = previous if isinstance(previous, dict) else gpkg.read_previous(previous, epochs.PREVIOUS_FIELDS)
+        prev = previous if isinstance(previous, dict) else gpkg.read_previous(previous, continuity.PREVIOUS_FIELDS)
         for note in prev.get("notes", []):
             log.warning("--previous %s: %s", prev["path"], note)
         v, p = prev["violations"], prev["parcels"]
         table = pd.DataFrame(v.drop(columns=v.geometry.name))
         # an earlier finding without a date of its own was first detected by the earlier run
-        table["first_detected_on"] = epochs.first_dates(table).fillna(prev["run_date"] or sup.run_date)
+        table["first_detected_on"] = continuity.first_dates(table).fillna(prev["run_date"] or sup.run_date)
         sup.previous_rows, sup.previous_path = v, prev["path"]
-        sup.earlier = epochs.Earlier.of(table, _albers(v), grouped=True)
-        sup.earlier_parcels = epochs.Earlier.of(pd.DataFrame(p.drop(columns=p.geometry.name)), _albers(p))
+        sup.earlier = continuity.Earlier.of(table, _albers(v), grouped=True)
+        sup.earlier_parcels = continuity.Earlier.of(pd.DataFrame(p.drop(columns=p.geometry.name)), _albers(p))
         sup.continued, sup.by_id, sup.taken = (np.zeros(len(v), dtype=bool) for _ in range(3))
         sup.carried = np.zeros(len(p), dtype=bool)
         log.info("previous run %s (%s): %d findings, %d parcels", prev["path"], prev["run_date"] or "undated",
@@ -121,7 +121,7 @@ def with_rectification(summary: pd.DataFrame, sup: Supervision, counties: vio.Co
     else:
         county = np.full(len(sup.earlier), vio.NO_COUNTY, dtype=object)
         ids = np.array([vio.NO_COUNTY], dtype=object)
-    rect = epochs.rectification_summary(county, sup.earlier.table["check_id"].astype(str).to_numpy(),
+    rect = continuity.rectification_summary(county, sup.earlier.table["check_id"].astype(str).to_numpy(),
                                         ~sup.continued, ids, checks)
     return summary.merge(rect, on=["check_id", "county_id"], how="left")
 
@@ -134,7 +134,7 @@ def rectified(sup: Supervision, out_crs) -> gpd.GeoDataFrame | None:
     rows = sup.previous_rows[~sup.continued].copy()
     rows = rows.to_crs(out_crs) if rows.crs is not None and rows.crs != out_crs else rows
     geom = rows.geometry.name
-    rows = epochs.with_follow_up(rows, sup.earlier_parcels.table)
+    rows = continuity.with_follow_up(rows, sup.earlier_parcels.table)
     cols = outputs.columns("rectified", [c for c in rows.columns if c != geom])
     known = [c for c in cols if c in outputs.FIELDS]  # the earlier run's own extras are not carried
     return gpd.GeoDataFrame(rows[known], geometry=rows[geom].values, crs=out_crs).reset_index(drop=True)
@@ -144,7 +144,7 @@ def year_on_year(sup: Supervision) -> dict | None:
     """What happened to the earlier run, for the log, ``run.json`` and the reports."""
     if sup.earlier is None:
         return None
-    filled = epochs.follow_up_filled(sup.earlier_parcels.table)
+    filled = continuity.follow_up_filled(sup.earlier_parcels.table)
     pid = sup.earlier_parcels.table["parcel_id"].astype(str).to_numpy()
     lost = sorted(set(pid[filled & ~sup.carried]))
     info = {"previous": str(sup.previous_path), "previous_findings": int(len(sup.earlier)),
@@ -178,7 +178,7 @@ def supervise(frame, collect: dict, parcels, ids, sup: Supervision, rules, news)
             sel = grew & (frame["check_id"] == check).to_numpy()
             sup.new.add(check, frame["county_id"].to_numpy()[sel], frame["parcel_id"].to_numpy()[sel], new[sel],
                         method, parcels=True, row_area=frame["new_area_m2"].to_numpy()[sel])
-    frame = epochs.first_detected(frame, sup.run_date)
+    frame = continuity.first_detected(frame, sup.run_date)
     return frame[outputs.columns("violations", frame.columns) + ["geometry"]]
 
 
@@ -188,16 +188,16 @@ def carry(frame: gpd.GeoDataFrame, ledger_rows: gpd.GeoDataFrame | None, sup: Su
     if sup.earlier is None:
         return frame, ledger_rows
     before = frame["violation_id"].to_numpy(dtype=object)
-    frame, got = epochs.continue_findings(frame, _albers_of(frame), sup.earlier, sup.match, sup.taken)
+    frame, got = continuity.continue_findings(frame, _albers_of(frame), sup.earlier, sup.match, sup.taken)
     sup.taken[got["taken"]] = True
     sup.continued[got["continued"]] = True
     sup.by_id[got["by_id"]] = True
     frame = frame[outputs.columns("violations", frame.columns) + ["geometry"]]
     if ledger_rows is not None:
         ledger_rows = ledger_rows.copy()
-        ledger_rows["violation_ids"] = epochs.remap_ids(ledger_rows["violation_ids"], before,
+        ledger_rows["violation_ids"] = continuity.remap_ids(ledger_rows["violation_ids"], before,
                                                         frame["violation_id"].to_numpy(dtype=object))
-        table, used = epochs.carry_follow_up(pd.DataFrame(ledger_rows.drop(columns="geometry")),
+        table, used = continuity.carry_follow_up(pd.DataFrame(ledger_rows.drop(columns="geometry")),
                                              _albers_of(ledger_rows), sup.earlier_parcels, sup.match)
         sup.carried[used] = True
         ledger_rows = gpd.GeoDataFrame(table, geometry=ledger_rows.geometry.values, crs=ledger_rows.crs)
@@ -233,17 +233,26 @@ def landcover_change(counties: vio.Counties | None, lines: dict, rasters: dict, 
     for line, check in LANDCOVER_LINES.items():
         idx, geoms = epochs.line_in_counties(counties, lines[line])
         area = vio.area(geoms, method) if len(geoms) else np.zeros(0)
-        shares = []
+        shares, covered = [], []
         for kind in ("landcover_previous", "landcover"):
             path = Path(rasters[kind])
-            crs = raster_info(path, kind)["crs"].to_wkt()
+            info = raster_info(path, kind)
+            crs = info["crs"].to_wkt()
             with lzonal.north_up(path) as p:
                 g = areas.to_crs(geoms, areas.CHINA_ALBERS, crs) if len(geoms) else geoms
                 codes, fracs, cells, _ = lzonal.landcover_fractions(p, np.asarray(g, dtype=object),
                                                                     max_cells=memory_mb * 1e6 / 200)
-            shares.append(ind_mod.shares_from_fractions(codes, fracs, cells, legend)["built_up_share"].to_numpy()
-                          if len(geoms) else np.zeros(0))
-        frames.append(epochs.builtup_change(counties, check, idx, area, shares[0], shares[1]))
+            if len(geoms):
+                table = ind_mod.shares_from_fractions(codes, fracs, cells, legend)
+                shares.append(table["built_up_share"].to_numpy())
+                # cells outside the raster count as missing whether or not the raster declares a nodata value
+                inside = epochs.share_inside(geoms, tiling.to_crs_box(info["bounds"], crs, areas.CHINA_ALBERS))
+                covered.append(inside * table["landcover_valid_share"].fillna(0).to_numpy())
+            else:
+                shares.append(np.zeros(0))
+                covered.append(np.zeros(0))
+        frames.append(epochs.builtup_change(counties, check, idx, area, shares[0], shares[1],
+                                            covered[0], covered[1]))
         log.info("built-up land in the %s: %+.2f ha between the two land covers", line,
                  frames[-1]["area_ha"].iloc[-1])
     return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,314 @@
+"""What an earlier run (--previous) becomes in this one, recognised on the ground rather than by number: findings
+that continue (their id and first detection kept), the auditor's follow-up carried to the parcels on the same
+ground, and the earlier findings gone from the ground (rectified). Pure: arrays and tables in, tables out."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from .ledger import FOLLOW_UP as FOLLOW_UP_DEFAULTS
+
+# the earlier run's layers and the fields this module needs from them (a --previous file must have them)
+PREVIOUS_FIELDS = {"violations": ("violation_id", "check_id", "parcel_id", "control_id", "detected_on"),
+                   "parcels": ("parcel_id", "verdict", "status", "checked_by", "checked_on", "remark")}
+FOLLOW_UP = PREVIOUS_FIELDS["parcels"][1:]
+
+
+
+def finding_keys(df: pd.DataFrame) -> pd.Series:
+    """What identifies a finding across runs when parcel ids persist: (check, parcel, control feature)."""
+    return group_keys(df) + "\x1f" + df["parcel_id"].astype(str)
+
+
+def group_keys(df: pd.DataFrame) -> pd.Series:
+    """The (check, control feature) a finding belongs to: findings continue each other only within one."""
+    control = df["control_id"].astype(object).where(df["control_id"].notna(), "").astype(str)
+    return df["check_id"].astype(str) + "\x1f" + control
+
+
+def filled(s: pd.Series) -> pd.Series:
+    """Cells holding a value (not null, not blank, not the text 'None')."""
+    t = s.astype(str).str.strip()
+    return s.notna() & (t != "") & (t != "None") & (t != "nan") & (t != "NaT")
+
+
+@dataclass
+class Earlier:
+    """An earlier run's findings or ledger parcels on the ground: their table (positions 0..n-1) and their
+    China-Albers geometries, indexed."""
+
+    table: pd.DataFrame
+    geoms: np.ndarray
+    tree: shapely.STRtree
+    area: np.ndarray
+    group: np.ndarray | None = None  # (check, control) of findings: pairs only match within one
+
+    @classmethod
+    def of(cls, table: pd.DataFrame, geoms: np.ndarray, grouped: bool = False) -> "Earlier":
+        table = table.reset_index(drop=True)
+        geoms = np.asarray(geoms, dtype=object)
+        return cls(table, geoms, shapely.STRtree(geoms), shapely.area(geoms),
+                   group_keys(table).to_numpy(dtype=object) if grouped else None)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def same_ground(geoms: np.ndarray, earlier: Earlier, match: dict, group: np.ndarray | None = None) -> pd.DataFrame:
+    """Pairs (current ``cur``, earlier ``prev``) that lie on the same ground.
+
+    Two parts are on the same ground when their overlap is at least ``match["min_share"]`` of the smaller one, or
+    when they are the same shape re-digitised: within ``match["tolerance_m"]`` of each other everywhere (Hausdorff
+    distance), which keeps small parcels shifted by a metre or two matched. With ``group``, only pairs of the same
+    (check, control feature). Returns ``cur``, ``prev``, ``overlap_m2`` and ``share_prev`` (the overlap's share of
+    the earlier part) — planar China Albers, equal-area, which is all a share needs.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    empty = pd.DataFrame({"cur": np.zeros(0, np.int64), "prev": np.zeros(0, np.int64), "overlap_m2": [],
+                          "share_prev": []})
+    if len(geoms) == 0 or len(earlier) == 0:
+        return empty
+    tol = float(match["tolerance_m"])
+    ic, ip = earlier.tree.query(geoms, predicate="dwithin", distance=max(tol, 1e-9))
+    if group is not None and len(ic):
+        keep = np.asarray(group, dtype=object)[ic] == earlier.group[ip]
+        ic, ip = ic[keep], ip[keep]
+    if len(ic) == 0:
+        return empty
+    inter = shapely.area(shapely.intersection(geoms[ic], earlier.geoms[ip], grid_size=None))
+    inter = np.nan_to_num(inter)
+    a_cur, a_prev = shapely.area(geoms[ic]), earlier.area[ip]
+    smaller = np.minimum(a_cur, a_prev)
+    ok = inter >= float(match["min_share"]) * smaller
+    ok &= inter > 0
+    rest = ~ok
+    if rest.any() and tol > 0:
+        ok[rest] = shapely.hausdorff_distance(geoms[ic[rest]], earlier.geoms[ip[rest]]) <= tol
+    return pd.DataFrame({"cur": ic[ok], "prev": ip[ok], "overlap_m2": inter[ok],
+                         "share_prev": np.where(a_prev[ok] > 0, inter[ok] / np.maximum(a_prev[ok], 1e-12), 1.0)})
+
+
+def _join_sorted(keys: np.ndarray, values: np.ndarray, n: int, sep: str = "; ") -> np.ndarray:
+    """Distinct ``values`` per key 0..n-1, sorted and ``sep``-joined ("" where a key has none)."""
+    out = np.full(n, "", dtype=object)
+    if len(keys):
+        s = pd.DataFrame({"k": keys, "v": np.asarray(values, dtype=object).astype(str)}).drop_duplicates()
+        joined = s.sort_values(["k", "v"]).groupby("k")["v"].agg(sep.join)
+        out[joined.index.to_numpy()] = joined.to_numpy()
+    return out
+
+
+def continue_findings(rows: pd.DataFrame, geoms: np.ndarray, earlier: Earlier, match: dict,
+                      taken: np.ndarray) -> tuple[pd.DataFrame, dict]:
+    """Current findings that continue earlier ones on the ground keep the earlier id and first detection.
+
+    A current finding continues an earlier one of the same check and control feature on the same ground
+    (:func:`same_ground`): a parcel renumbered, re-drawn, split, merged or partly demolished still continues. Every
+    earlier id it continues is listed in ``continues_ids``, and it is first detected on the earliest of their
+    dates. Each earlier ``violation_id`` goes to one current finding: the one with the same (check, parcel, control)
+    key, else the one holding more than half of the earlier part or its re-digitised shape, else the largest
+    overlap; a finding continuing several (a merge) takes the one it overlaps most. ``taken`` marks the earlier ids
+    given in earlier chunks. (Only an earlier part broken into pieces none of which holds half of it, with the
+    pieces in different chunks, depends on the order of the chunks.) A finding that takes no earlier id but whose
+    own id an earlier finding had (row-number parcel ids, a parcel id reused for other ground) gets a suffix from
+    its geometry, so that one id never names two grounds.
+
+    Returns the rows and ``{"continued": earlier positions continued, "taken": positions whose id was taken,
+    "by_id": positions continued by a finding with the same key}``.
+    """
+    rows = rows.copy()
+    n = len(rows)
+    if "continues_ids" not in rows:
+        rows["continues_ids"] = ""
+    none = np.zeros(0, dtype=np.int64)
+    if n == 0 or len(earlier) == 0:
+        return rows, {"continued": none, "taken": none, "by_id": none}
+    table = earlier.table
+    pairs = same_ground(geoms, earlier, match, group_keys(rows).to_numpy(dtype=object))
+    cur, prev = pairs["cur"].to_numpy(), pairs["prev"].to_numpy()
+    pairs["same_key"] = finding_keys(rows).to_numpy(dtype=object)[cur] == \
+        finding_keys(table).to_numpy(dtype=object)[prev]
+    redrawn = np.zeros(len(pairs), dtype=bool)
+    if len(pairs):
+        redrawn = shapely.hausdorff_distance(np.asarray(geoms, dtype=object)[cur], earlier.geoms[prev]) <= \
+            float(match["tolerance_m"])
+    # a strong claim: the same key, more than half the earlier part, or its re-digitised shape (at most one current
+    # finding has one, whatever the chunks); a weak one (a remnant, a minor piece) takes the id only when no strong
+    # claim is at hand in this chunk and the id is still free
+    pairs["strong"] = pairs["same_key"].to_numpy() | (pairs["share_prev"].to_numpy() > 0.5) | redrawn
+    cand = pairs[~taken[prev]].sort_values(["prev", "same_key", "strong", "overlap_m2", "cur"],
+                                           ascending=[True, False, False, False, True]).drop_duplicates("prev")
+    cand = cand.sort_values(["cur", "same_key", "strong", "overlap_m2", "prev"],
+                            ascending=[True, False, False, False, True]).drop_duplicates("cur")
+    ids = rows["violation_id"].to_numpy(dtype=object).copy()
+    own = ids.copy()
+    earlier_ids = table["violation_id"].astype(str).to_numpy(dtype=object)
+    ids[cand["cur"].to_numpy()] = earlier_ids[cand["prev"].to_numpy()]
+    carried = np.zeros(n, dtype=bool)
+    carried[cand["cur"].to_numpy()] = True
+    clash = ~carried & pd.Index(own.astype(str)).isin(earlier_ids)
+    if clash.any():
+        ids[clash] = [f"{i}-g{_digest(g)}" for i, g in
+                      zip(own[clash], shapely.to_wkb(np.asarray(geoms, dtype=object)[clash]))]
+    rows["violation_id"] = ids
+    rows["continues_ids"] = _join_sorted(cur, earlier_ids[prev], n)
+    first = rows["first_detected_on"].astype(object).to_numpy().copy()
+    if len(pairs):
+        dates = table["first_detected_on"].to_numpy(dtype=object)[prev]
+        has = pd.notna(dates)
+        if has.any():
+            earliest = pd.Series(dates[has].astype(str)).groupby(cur[has]).min()
+            at = earliest.index.to_numpy()
+            mine = pd.Series(first[at]).astype(str)
+            first[at] = np.where(pd.notna(first[at]) & (mine.to_numpy() < earliest.to_numpy()), first[at],
+                                 earliest.to_numpy())
+    rows["first_detected_on"] = first
+    return rows, {"continued": np.unique(prev), "taken": cand["prev"].to_numpy(),
+                  "by_id": np.unique(prev[pairs["same_key"].to_numpy()])}
+
+
+def _digest(b: bytes) -> str:
+    return hashlib.blake2b(b, digest_size=3).hexdigest()
+
+
+def first_dates(table: pd.DataFrame) -> pd.Series:
+    """Each earlier finding's first detection: ``first_detected_on``, else ``detected_on``, else null."""
+    first = table["first_detected_on"] if "first_detected_on" in table else pd.Series(None, index=table.index)
+    det = table["detected_on"] if "detected_on" in table else pd.Series(None, index=table.index)
+    first = first.astype(object).where(filled(first), det.astype(object))
+    return first.where(filled(first), None)
+
+
+def first_detected(rows: pd.DataFrame, run_date: str) -> pd.DataFrame:
+    """``first_detected_on`` of findings seen for the first time: their detection date, else ``run_date``."""
+    rows = rows.copy()
+    own = rows["detected_on"].where(filled(rows["detected_on"]), run_date) if "detected_on" in rows else run_date
+    rows["first_detected_on"] = own
+    return rows
+
+
+VERDICT_RANK = {"违法": 3, "待核实": 2, "合法": 1}  # strictest first when merged parcels disagree
+
+
+def follow_up_filled(table: pd.DataFrame) -> np.ndarray:
+    """Ledger rows where the auditor recorded something (a verdict or status other than the defaults, a name,
+    a date or a remark)."""
+    out = np.zeros(len(table), dtype=bool)
+    for f, default in FOLLOW_UP_DEFAULTS.items():
+        if f in table:
+            s = table[f]
+            out |= (filled(s) & (s.astype(str).str.strip() != default)).to_numpy()
+    return out
+
+
+def carry_follow_up(ledger: pd.DataFrame, geoms: np.ndarray, earlier: Earlier | None,
+                    match: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """The auditor's follow-up (verdict, status, checker, date, remark) carried by ground to the current parcels.
+
+    Each current parcel takes the follow-up of the earlier parcels on its ground (:func:`same_ground`): the
+    strictest verdict (违法, then 待核实, then 合法), then the largest overlap. ``previous_parcel_ids`` lists them;
+    where they disagree, ``follow_up_note`` says which verdicts were merged. ``rectification_failed`` (整改不到位)
+    marks a parcel carried as 已整改 that is still found. Returns the ledger and the earlier positions carried.
+    """
+    ledger = ledger.copy()
+    n = len(ledger)
+    ledger["previous_parcel_ids"] = ""
+    ledger["follow_up_note"] = ""
+    used = np.zeros(0, dtype=np.int64)
+    if n and earlier is not None and len(earlier):
+        table = earlier.table
+        pairs = same_ground(geoms, earlier, match)
+        cur, prev = pairs["cur"].to_numpy(), pairs["prev"].to_numpy()
+        verdict = table["verdict"].astype(str).str.strip().to_numpy(dtype=object) if "verdict" in table else \
+            np.full(len(table), "", dtype=object)
+        pairs["rank"] = pd.Series(verdict[prev]).map(VERDICT_RANK).fillna(2).to_numpy()
+        best = pairs.sort_values(["cur", "rank", "overlap_m2", "prev"], ascending=[True, False, False, True]) \
+            .drop_duplicates("cur")
+        bc, bp = best["cur"].to_numpy(), best["prev"].to_numpy()
+        for f in FOLLOW_UP_DEFAULTS:
+            if f not in table:
+                continue
+            vals = table[f].to_numpy(dtype=object)[bp]
+            keep = filled(pd.Series(vals, dtype=object)).to_numpy()
+            col = ledger[f].to_numpy(dtype=object).copy()
+            col[bc[keep]] = pd.Series(vals[keep], dtype=object).astype(str).str.strip().to_numpy()
+            ledger[f] = col
+        pid = table["parcel_id"].astype(str).to_numpy(dtype=object)
+        ledger["previous_parcel_ids"] = _join_sorted(cur, pid[prev], n)
+        v = pd.DataFrame({"cur": cur, "verdict": verdict[prev], "pid": pid[prev]})
+        v = v[filled(v["verdict"])]
+        differ = v.groupby("cur")["verdict"].nunique()
+        differ = differ[differ > 1].index.to_numpy()
+        if len(differ):
+            d = v[v["cur"].isin(differ)]
+            d = d.assign(rank=d["verdict"].map(VERDICT_RANK).fillna(2)).sort_values(
+                ["cur", "rank", "pid"], ascending=[True, False, True])
+            text = (d["verdict"] + " " + d["pid"]).groupby(d["cur"]).agg("; ".join)
+            note = ledger["follow_up_note"].to_numpy(dtype=object)
+            note[text.index.to_numpy()] = "合并图斑核查结论不同，取最严 merged parcels disagree, strictest kept: " + \
+                text.to_numpy(dtype=object)
+            ledger["follow_up_note"] = note
+        used = np.unique(prev)
+    sev = ledger["worst_severity"].astype(str) if "worst_severity" in ledger else pd.Series("", index=ledger.index)
+    ledger["rectification_failed"] = ((ledger["status"].astype(str) == "已整改") & (sev != "")).to_numpy()
+    return ledger, used
+
+
+def remap_ids(joined: pd.Series, old: np.ndarray, new: np.ndarray, sep: str = "; ") -> np.ndarray:
+    """``sep``-joined ids with each of ``old`` replaced by the matching ``new`` (the ledger's ``violation_ids``
+    after findings took earlier ids)."""
+    change = np.asarray(old, dtype=object) != np.asarray(new, dtype=object)
+    s = pd.Series(joined, dtype=object).fillna("")
+    if not change.any() or len(s) == 0:
+        return s.to_numpy(dtype=object)
+    mapping = dict(zip(np.asarray(old, dtype=object)[change], np.asarray(new, dtype=object)[change]))
+    hit = s.str.split(sep)
+    touched = hit.map(lambda parts: any(p in mapping for p in parts))  # a few ids per parcel
+    out = s.to_numpy(dtype=object).copy()
+    out[touched.to_numpy()] = [sep.join(mapping.get(p, p) for p in parts) for parts in hit[touched]]
+    return out
+
+
+def with_follow_up(rows: pd.DataFrame, parcels: pd.DataFrame | None) -> pd.DataFrame:
+    """Earlier findings with the follow-up their parcel carried in the earlier ledger (strictest verdict where
+    the ledger lists a parcel twice)."""
+    rows = rows.copy()
+    defaults = FOLLOW_UP_DEFAULTS
+    if parcels is None or len(parcels) == 0:
+        for f in defaults:
+            if f not in rows:
+                rows[f] = None
+        return rows
+    p = parcels.assign(_rank=parcels["verdict"].astype(str).str.strip().map(VERDICT_RANK).fillna(2)
+                       if "verdict" in parcels else 2)
+    p = p.sort_values("_rank", ascending=False, kind="stable").drop_duplicates("parcel_id")
+    p = p.set_index(p["parcel_id"].astype(str))
+    hit = p.reindex(rows["parcel_id"].astype(str).to_numpy())
+    for f in defaults:
+        if f in rows.columns and f not in p:
+            continue
+        rows[f] = hit[f].to_numpy(dtype=object) if f in hit else None
+    return rows
+
+
+def rectification_summary(county: np.ndarray, check: np.ndarray, gone: np.ndarray, ids: np.ndarray,
+                          checks: list[str]) -> pd.DataFrame:
+    """Per county and construction check: earlier findings, those rectified (gone from the ground) and the
+    rectification rate (rectified ÷ earlier; null where there were none), a TOTAL row per check."""
+    df = pd.DataFrame({"county_id": np.asarray(county, dtype=object), "check_id": np.asarray(check, dtype=object),
+                       "gone": np.asarray(gone, dtype=bool)})
+    g = df.groupby(["check_id", "county_id"]).agg(previous_count=("gone", "size"), rectified_count=("gone", "sum"))
+    g = g.reset_index()
+    tot = df.groupby("check_id").agg(previous_count=("gone", "size"), rectified_count=("gone", "sum")).reset_index()
+    tot["county_id"] = "TOTAL"
+    full = pd.MultiIndex.from_product([checks, list(ids) + ["TOTAL"]], names=["check_id", "county_id"])
+    out = pd.concat([g, tot], ignore_index=True).set_index(["check_id", "county_id"])
+    out = out[~out.index.duplicated()].reindex(full.union(out.index)).fillna(0).astype("int64").reset_index()
+    out["rectification_rate"] = np.where(out["previous_count"] > 0,
+                                         np.round(out["rectified_count"] / out["previous_count"].clip(lower=1), 4),
+                                         np.nan)
+    return out
