@@ -149,9 +149,11 @@ def model_check(file):
 @click.option("--baseline", metavar="PATH", help="The construction parcels of the earlier survey: violations gain "
               "change (new / expanded / existing) and new_area_m2/_ha/_mu; county_summary new counts and areas.")
 @click.option("--baseline-id", metavar="F", help="Id field of the baseline parcels.")
-@click.option("--previous", metavar="PREVIOUS.gpkg", help="The output of an earlier `zoning check`: findings keep "
-              "their violation_id and first_detected_on, gone ones go to layer rectified, the ledger's follow-up "
-              "fields (verdict, status, checked_by, checked_on, remark) are carried to the same parcels.")
+@click.option("--previous", metavar="PREVIOUS.gpkg", help="The output of an earlier `zoning check`, matched on the "
+              "ground, not by parcel number: findings on the same ground (same check and control feature) keep "
+              "their violation_id and first_detected_on, earlier findings gone from the ground go to layer "
+              "rectified, the ledger's follow-up (verdict, status, checked_by, checked_on, remark) goes to the "
+              "parcels on the same ground; county_summary gains the rectification rate.")
 @click.option("--raster", "rasters", multiple=True, metavar="KIND=PATH",
               help="landcover=PATH and landcover_previous=PATH (two land covers, with --counties): county_summary "
               "gains the built-up gain inside the red line and on farmland.")
@@ -178,7 +180,8 @@ def check(red_line, farmland, urban_boundary, construction, counties, zones, cro
     """Check the three control lines for conflicts and construction encroachment.
 
     With --baseline and --previous it is the year-on-year check (卫片执法): what is new since the earlier
-    survey, which earlier findings are gone, with ids and the auditor's follow-up carried over.
+    survey, which earlier findings are gone from the ground, with ids and the auditor's follow-up carried over
+    by ground (the new survey may number its parcels afresh).
     """
     read = _read_options(id_field, assume_crs, encoding, baseline_id=baseline_id, **ids)
     out = pipeline.run_check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary},

@@ -353,6 +353,53 @@ def _as_text(s: pd.Series, date: bool) -> pd.Series:
     return s.astype(str).where(s.notna(), None).astype(object)
 
 
+def rename_ids(path: Path, changes: dict[str, str]) -> None:
+    """Rename finding ids in a written GeoPackage: ``violations.violation_id`` and the ids listed in
+    ``parcels.violation_ids`` (a handful of rows; swaps included, each row is read before it is written)."""
+    con = sqlite3.connect(path)
+    _spatial_functions(con)
+    try:
+        con.execute("CREATE TEMP TABLE zoning_idmap (old TEXT PRIMARY KEY, new TEXT)")
+        con.executemany("INSERT INTO zoning_idmap VALUES (?, ?)", list(changes.items()))
+        con.execute("UPDATE violations SET violation_id = (SELECT new FROM zoning_idmap WHERE old = violation_id) "
+                    "WHERE violation_id IN (SELECT old FROM zoning_idmap)")
+        tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+        if "parcels" in tables:
+            rows = {}
+            for old in changes:  # the ledger joins ids with '; ': match whole ids only
+                for fid, text in con.execute("SELECT fid, violation_ids FROM parcels WHERE instr(violation_ids, ?)",
+                                             (old,)):
+                    rows[fid] = text
+            for fid, text in rows.items():
+                new = "; ".join(changes.get(p, p) for p in text.split("; "))
+                if new != text:
+                    con.execute("UPDATE parcels SET violation_ids = ? WHERE fid = ?", (new, fid))
+        con.commit()
+    finally:
+        con.close()
+
+
+def _spatial_functions(con: sqlite3.Connection) -> None:
+    """The SQL functions a GeoPackage's R-tree triggers name (GDAL defines them; plain sqlite3 does not), so that
+    rows can be updated with sqlite3: ST_IsEmpty and the envelope of a GeoPackage geometry blob."""
+    import shapely
+
+    envelope = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+    def geom(blob):
+        if blob is None:
+            return None
+        return shapely.from_wkb(bytes(blob[8 + envelope.get((blob[3] >> 1) & 7, 0):]))
+
+    def bound(i):
+        return lambda blob: None if blob is None or blob[3] & 0x10 else float(geom(blob).bounds[i])
+
+    con.create_function("ST_IsEmpty", 1, lambda blob: None if blob is None else int(bool(blob[3] & 0x10)),
+                        deterministic=True)
+    for name, i in (("ST_MinX", 0), ("ST_MinY", 1), ("ST_MaxX", 2), ("ST_MaxY", 3)):
+        con.create_function(name, 1, bound(i), deterministic=True)
+
+
 def severity_sql(column: str) -> str:
     """An SQL expression ranking a severity column (critical highest), for ORDER BY on a written layer."""
     whens = " ".join(f"WHEN '{k}' THEN {c.rank}" for k, c in outputs.SEVERITIES.items())

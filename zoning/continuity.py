@@ -109,13 +109,14 @@ def continue_findings(rows: pd.DataFrame, geoms: np.ndarray, earlier: Earlier, m
     A current finding continues an earlier one of the same check and control feature on the same ground
     (:func:`same_ground`): a parcel renumbered, re-drawn, split, merged or partly demolished still continues. Every
     earlier id it continues is listed in ``continues_ids``, and it is first detected on the earliest of their
-    dates. Each earlier ``violation_id`` goes to one current finding: the one with the same (check, parcel, control)
-    key, else the one holding more than half of the earlier part or its re-digitised shape, else the largest
-    overlap; a finding continuing several (a merge) takes the one it overlaps most. ``taken`` marks the earlier ids
-    given in earlier chunks. (Only an earlier part broken into pieces none of which holds half of it, with the
-    pieces in different chunks, depends on the order of the chunks.) A finding that takes no earlier id but whose
-    own id an earlier finding had (row-number parcel ids, a parcel id reused for other ground) gets a suffix from
-    its geometry, so that one id never names two grounds.
+    dates. A current finding keeps an earlier ``violation_id`` when it has the same (check, parcel, control) key,
+    or holds more than half of the earlier part, or is its re-digitised shape; of several (a merge) it keeps the
+    one it overlaps most. Current parts do not overlap, so each earlier id has at most one such successor whatever
+    the order or chunks of the parcels; a remnant or a minor piece of a split continues the earlier finding under
+    an id of its own. (``taken``: earlier ids kept in earlier chunks, so that ids stay unique in a survey whose
+    parcels overlap; ``claims`` lets :func:`final_ids` settle such cases as the whole run would.)
+    A finding that keeps no earlier id but whose own id an earlier finding had (row-number parcel ids, a parcel id
+    reused for other ground) gets a suffix from its geometry, so that one id never names two grounds.
 
     Returns the rows and ``{"continued": earlier positions continued, "taken": positions whose id was taken,
     "by_id": positions continued by a finding with the same key}``.
@@ -126,7 +127,7 @@ def continue_findings(rows: pd.DataFrame, geoms: np.ndarray, earlier: Earlier, m
         rows["continues_ids"] = ""
     none = np.zeros(0, dtype=np.int64)
     if n == 0 or len(earlier) == 0:
-        return rows, {"continued": none, "taken": none, "by_id": none}
+        return rows, {"continued": none, "taken": none, "by_id": none, "claims": pd.DataFrame()}
     table = earlier.table
     pairs = same_ground(geoms, earlier, match, group_keys(rows).to_numpy(dtype=object))
     cur, prev = pairs["cur"].to_numpy(), pairs["prev"].to_numpy()
@@ -136,25 +137,25 @@ def continue_findings(rows: pd.DataFrame, geoms: np.ndarray, earlier: Earlier, m
     if len(pairs):
         redrawn = shapely.hausdorff_distance(np.asarray(geoms, dtype=object)[cur], earlier.geoms[prev]) <= \
             float(match["tolerance_m"])
-    # a strong claim: the same key, more than half the earlier part, or its re-digitised shape (at most one current
-    # finding has one, whatever the chunks); a weak one (a remnant, a minor piece) takes the id only when no strong
-    # claim is at hand in this chunk and the id is still free
-    pairs["strong"] = pairs["same_key"].to_numpy() | (pairs["share_prev"].to_numpy() > 0.5) | redrawn
-    cand = pairs[~taken[prev]].sort_values(["prev", "same_key", "strong", "overlap_m2", "cur"],
-                                           ascending=[True, False, False, False, True]).drop_duplicates("prev")
-    cand = cand.sort_values(["cur", "same_key", "strong", "overlap_m2", "prev"],
-                            ascending=[True, False, False, False, True]).drop_duplicates("cur")
-    ids = rows["violation_id"].to_numpy(dtype=object).copy()
-    own = ids.copy()
+    # a claim on an earlier id: the same key, more than half of the earlier part, or its re-digitised shape. Current
+    # parts do not overlap, so an earlier part has at most one claimant, whatever the chunks: ids do not depend on
+    # the order of the parcels (``taken`` only guards against overlapping parcels in a survey)
+    claim = pairs["same_key"].to_numpy() | (pairs["share_prev"].to_numpy() > 0.5) | redrawn
+    cand = _winners(pairs[claim & ~taken[prev]])
     earlier_ids = table["violation_id"].astype(str).to_numpy(dtype=object)
-    ids[cand["cur"].to_numpy()] = earlier_ids[cand["prev"].to_numpy()]
-    carried = np.zeros(n, dtype=bool)
-    carried[cand["cur"].to_numpy()] = True
-    clash = ~carried & pd.Index(own.astype(str)).isin(earlier_ids)
+    own = rows["violation_id"].to_numpy(dtype=object).astype(str)
+    clash = pd.Index(own).isin(earlier_ids)
     if clash.any():
-        ids[clash] = [f"{i}-g{_digest(g)}" for i, g in
+        own = own.astype(object)
+        own[clash] = [f"{i}-g{_digest(g)}" for i, g in
                       zip(own[clash], shapely.to_wkb(np.asarray(geoms, dtype=object)[clash]))]
+    ids = own.astype(object).copy()
+    ids[cand["cur"].to_numpy()] = earlier_ids[cand["prev"].to_numpy()]
     rows["violation_id"] = ids
+    c = pairs[claim]
+    claims = pd.DataFrame({"prev": c["prev"].to_numpy(), "same_key": c["same_key"].to_numpy(),
+                           "overlap_m2": c["overlap_m2"].to_numpy(), "own": own[c["cur"].to_numpy()],
+                           "given": ids[c["cur"].to_numpy()]})
     rows["continues_ids"] = _join_sorted(cur, earlier_ids[prev], n)
     first = rows["first_detected_on"].astype(object).to_numpy().copy()
     if len(pairs):
@@ -168,7 +169,33 @@ def continue_findings(rows: pd.DataFrame, geoms: np.ndarray, earlier: Earlier, m
                                  earliest.to_numpy())
     rows["first_detected_on"] = first
     return rows, {"continued": np.unique(prev), "taken": cand["prev"].to_numpy(),
-                  "by_id": np.unique(prev[pairs["same_key"].to_numpy()])}
+                  "by_id": np.unique(prev[pairs["same_key"].to_numpy()]), "claims": claims}
+
+
+def _winners(claims: pd.DataFrame, cur: str = "cur") -> pd.DataFrame:
+    """One claim per earlier part (the same key first, then the largest overlap) and then one per current finding
+    (the same, among the parts it won)."""
+    best = claims.sort_values(["prev", "same_key", "overlap_m2", cur], ascending=[True, False, False, True])
+    best = best.drop_duplicates("prev")
+    return best.sort_values([cur, "same_key", "overlap_m2", "prev"],
+                            ascending=[True, False, False, True]).drop_duplicates(cur)
+
+
+def final_ids(claims: list[pd.DataFrame], earlier_ids: np.ndarray) -> dict[str, str]:
+    """The ids given chunk by chunk (``given``) that the claims of the whole run decide otherwise: only where two
+    current findings claimed one earlier part from different chunks (overlapping parcels). Returns
+    {given id: final id}; empty when every chunk decided as the whole run would."""
+    if not claims:
+        return {}
+    c = pd.concat(claims, ignore_index=True)
+    if len(c) == 0:
+        return {}
+    won = _winners(c, "own")
+    final = pd.Series(np.asarray(earlier_ids, dtype=object)[won["prev"].to_numpy()], index=won["own"].to_numpy())
+    rows = c.drop_duplicates("own")[["own", "given"]]
+    rows = rows.assign(final=rows["own"].map(final).fillna(rows["own"]))
+    changed = rows[rows["given"] != rows["final"]]
+    return dict(zip(changed["given"], changed["final"]))
 
 
 def _digest(b: bytes) -> str:

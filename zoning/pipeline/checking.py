@@ -45,6 +45,7 @@ class CheckResult:
     info: dict = field(default_factory=dict)
     parcels: gpd.GeoDataFrame | None = None  # the parcel ledger (None when streamed to a sink)
     rectified: gpd.GeoDataFrame | None = None  # earlier findings that no longer occur (with ``previous``)
+    id_changes: dict = field(default_factory=dict)  # ids settled after the rows went to a sink (year on year)
 
 
 def _parcel_chunks(construction, chunk_size: int, read: ReadOptions):
@@ -180,18 +181,22 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
         parcels = gpd.GeoDataFrame(pd.concat(ledgers, ignore_index=True), geometry="geometry", crs=out_crs) \
             if ledgers else None
     info = run_info(rules, n_parcels, timings, out_crs, summary)
-    rectified = year_on_year(sup, info, out_crs)
-    return CheckResult(conflicts, violations, summary, top, lines, rules, info,
-                       parcels if sink is None else None, rectified)
+    return year_on_year(CheckResult(conflicts, violations, summary, top, lines, rules, info,
+                                    parcels if sink is None else None), sup, out_crs)
 
 
-def year_on_year(sup: supervising.Supervision, info: dict, out_crs) -> gpd.GeoDataFrame | None:
-    """The rectified findings, and what became of the earlier run in the run facts."""
-    rectified = supervising.rectified(sup, out_crs)
-    if rectified is not None:
-        info["rectified"] = len(rectified)
-        info["year_on_year"] = supervising.year_on_year(sup)
-    return rectified
+def year_on_year(res: CheckResult, sup: supervising.Supervision, out_crs) -> CheckResult:
+    """The rectified findings, the ids settled across chunks, and what became of the earlier run in the run
+    facts."""
+    res.rectified = supervising.rectified(sup, out_crs)
+    if res.rectified is not None:
+        res.info["rectified"] = len(res.rectified)
+        res.info["year_on_year"] = supervising.year_on_year(sup)
+        res.id_changes = supervising.id_changes(sup)
+        res.violations = supervising.rename(res.violations, res.id_changes)
+        res.parcels = supervising.rename(res.parcels, res.id_changes, "violation_ids")
+        res.top_violations = supervising.rename(res.top_violations, res.id_changes)
+    return res
 
 
 def parcels_extent(construction, read: ReadOptions):
@@ -358,6 +363,8 @@ def write_check(path: Path, line_specs, construction, counties, read, rules, *, 
     meta = {**record.metadata(), **res.info, **(extra_meta or {})}
     qml = styles.qml_for_layers(w.layers)
     w.finish(meta, qml)
+    if res.id_changes:  # the rows went out chunk by chunk: the few ids settled at the end are renamed in place
+        gpkg.rename_ids(path, res.id_changes)
     return res, meta, qml
 
 

@@ -288,9 +288,9 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
     info = run_info(rules, n_parcels, timings, out_crs, summary)
     info["cluster"], info["worker_peak_mb"] = cluster.name(address), peaks
     info["client_peak_mb"] = round(cluster.peak_mb(), 1)
-    rectified = year_on_year(sup, info, out_crs)
     lines = whole or (_whole_lines(line_specs, read) if need_lines else {})
-    return CheckResult(conflicts, violations, summary, top, lines, rules, info, parcels_out, rectified)
+    return year_on_year(CheckResult(conflicts, violations, summary, top, lines, rules, info, parcels_out), sup,
+                        out_crs)
 
 
 def _whole_lines(line_specs: dict, read: ReadOptions) -> dict:

@@ -41,6 +41,7 @@ class Supervision:
     by_id: np.ndarray | None = None
     taken: np.ndarray | None = None
     carried: np.ndarray | None = None
+    claims: list = field(default_factory=list)  # every chunk's claims on earlier ids (continuity.final_ids)
 
 
 EXTRA_ROLES = {"cropland": "cultivated land 耕地", "baseline": "baseline construction 基期建设图斑"}
@@ -192,6 +193,7 @@ def carry(frame: gpd.GeoDataFrame, ledger_rows: gpd.GeoDataFrame | None, sup: Su
     sup.taken[got["taken"]] = True
     sup.continued[got["continued"]] = True
     sup.by_id[got["by_id"]] = True
+    sup.claims.append(got["claims"])
     frame = frame[outputs.columns("violations", frame.columns) + ["geometry"]]
     if ledger_rows is not None:
         ledger_rows = ledger_rows.copy()
@@ -202,6 +204,30 @@ def carry(frame: gpd.GeoDataFrame, ledger_rows: gpd.GeoDataFrame | None, sup: Su
         sup.carried[used] = True
         ledger_rows = gpd.GeoDataFrame(table, geometry=ledger_rows.geometry.values, crs=ledger_rows.crs)
     return frame, ledger_rows
+
+
+def id_changes(sup: Supervision) -> dict[str, str]:
+    """The ids given chunk by chunk that the whole run decides otherwise ({} but where parcels overlap)."""
+    if sup.earlier is None:
+        return {}
+    changes = continuity.final_ids(sup.claims, sup.earlier.table["violation_id"].astype(str).to_numpy(dtype=object))
+    if changes:
+        log.info("%d finding id(s) settled across chunks (overlapping parcels claimed one earlier finding)",
+                 len(changes))
+    return changes
+
+
+def rename(frame: pd.DataFrame | None, changes: dict, column: str = "violation_id") -> pd.DataFrame | None:
+    """``changes`` applied to a table of findings (``violation_id``) or to the ledger (``violation_ids``)."""
+    if frame is None or not changes or column not in frame:
+        return frame
+    frame = frame.copy()
+    if column == "violation_id":
+        frame[column] = frame[column].map(lambda v: changes.get(v, v))  # a handful of rows change
+    else:
+        frame[column] = continuity.remap_ids(frame[column], np.array(list(changes), dtype=object),
+                                             np.array(list(changes.values()), dtype=object))
+    return frame
 
 
 def _albers_of(gdf: gpd.GeoDataFrame) -> np.ndarray:

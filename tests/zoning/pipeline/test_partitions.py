@@ -66,6 +66,18 @@ def test_what_workers_log_is_in_the_clients_log(sample, tmp_path, small_parts, c
         assert repaired and parcels.loc[5, "id"] in repaired[0], cluster
 
 
+def test_a_renumbered_previous_run_carried_by_ground_the_same_on_a_cluster(sample, tmp_path, small_parts):
+    """The 2023 survey (WP2023…) checked, then 2024 (WP2024…) against it: matched on the ground in both."""
+    pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, tmp_path / "v2023.gpkg",
+                       construction=str(sample / "baseline.gpkg"), counties=str(sample / "counties.gpkg"))
+    one = _run(sample, tmp_path / "one.gpkg", small_parts, previous=str(tmp_path / "v2023.gpkg"))
+    two = _run(sample, tmp_path / "two.gpkg", small_parts, cluster="local:2", previous=str(tmp_path / "v2023.gpkg"))
+    counts = assert_same_outputs(tmp_path / "one.gpkg", tmp_path / "two.gpkg")
+    assert counts["rectified"] == 98
+    assert one["meta"]["year_on_year"] == two["meta"]["year_on_year"]
+    assert two["meta"]["year_on_year"]["continued_by_ground"] == 777
+
+
 def test_previous_run_carried_the_same_on_a_cluster(sample, tmp_path, small_parts):
     _run(sample, tmp_path / "v1.gpkg", small_parts)
     _run(sample, tmp_path / "one.gpkg", small_parts, previous=str(tmp_path / "v1.gpkg"))

@@ -38,7 +38,8 @@ EARLIER = {
     "P2s": box(500, 502, Y + 100, Y + 102),  # a 2 m shed re-digitised 1.8 m east: 10 % overlap, same shape
     "P3": box(700, 800),  # split 60 / 40
     "P4a": box(900, 950), "P4b": box(950, 1000),  # merged into one
-    "P5": box(1100, 1200),  # 70 % demolished
+    "P5": box(1100, 1200),  # 70 % demolished: a remnant
+    "P11": box(2200, 2300),  # 40 % demolished
     "P6": box(1300, 1400),  # demolished
     "P7": box(5900, 5990),  # expanded over the next red-line feature
     "P8": box(1500, 1600),  # marked 已整改 but still there
@@ -46,7 +47,7 @@ EARLIER = {
 }
 CURRENT = {
     "Q1": box(100, 200), "Q2": box(301, 401), "Q2s": box(501.8, 503.8, Y + 100, Y + 102),
-    "Q3a": box(700, 760), "Q3b": box(760, 800), "Q4": box(900, 1000), "Q5": box(1100, 1130),
+    "Q3a": box(700, 760), "Q3b": box(760, 800), "Q4": box(900, 1000), "Q5": box(1100, 1130), "Q11": box(2200, 2260),
     "Q7": box(5900, 6100), "Q8": box(1500, 1600), "Q9": box(1700, 1800), "Q10": box(1999, 2099),
 }
 FOLLOW_UP = {  # what the auditor recorded in the 2023 ledger
@@ -92,7 +93,7 @@ def red(v: pd.DataFrame, control="ERL1") -> pd.DataFrame:
 def test_findings_continue_on_the_same_ground_whatever_the_numbers(epochs):
     old = red(epochs["old"].reset_index())
     v = red(gpd.read_file(epochs["path"], layer="violations"))
-    takes = {"Q1": "P1", "Q2": "P2", "Q2s": "P2s", "Q3a": "P3", "Q4": "P4a", "Q5": "P5", "Q7": "P7", "Q8": "P8"}
+    takes = {"Q1": "P1", "Q2": "P2", "Q2s": "P2s", "Q3a": "P3", "Q4": "P4a", "Q11": "P11", "Q7": "P7", "Q8": "P8"}
     for q, p in takes.items():
         assert v.loc[q, "violation_id"] == old.loc[p, "violation_id"], q
         assert v.loc[q, "first_detected_on"] == "2023-06-30", q
@@ -100,6 +101,10 @@ def test_findings_continue_on_the_same_ground_whatever_the_numbers(epochs):
     assert v.loc["Q3b", "violation_id"] == "510001-CON-ERL-Q3b-ERL1"
     assert v.loc["Q3b", "continues_ids"] == old.loc["P3", "violation_id"]
     assert v.loc["Q3b", "first_detected_on"] == "2023-06-30"
+    # so does the remnant of a parcel mostly demolished
+    assert v.loc["Q5", "violation_id"] == "510001-CON-ERL-Q5-ERL1"
+    assert v.loc["Q5", "continues_ids"] == old.loc["P5", "violation_id"]
+    assert v.loc["Q5", "first_detected_on"] == "2023-06-30"
     assert v.loc["Q4", "continues_ids"] == "; ".join(sorted(old.loc[["P4a", "P4b"], "violation_id"]))
     # new ground: found for the first time, even beside (Q10) or beyond (Q7 in ERL2) earlier findings
     for q in ("Q9", "Q10"):
@@ -116,12 +121,12 @@ def test_rectified_is_what_is_gone_from_the_ground_with_its_follow_up(epochs):
     assert rect.loc["P6", "violation_id"] == epochs["old"].loc["P6", "violation_id"]
     assert rect.loc["P6", "geometry"].equals_exact(epochs["old"].loc["P6", "geometry"], 1e-6)
     info = epochs["out"]["meta"]["year_on_year"]
-    assert (info["previous_findings"], info["continued"], info["rectified"]) == (11, 9, 2)
-    assert info["continued_by_id"] == 0 and info["continued_by_ground"] == 9
+    assert (info["previous_findings"], info["continued"], info["rectified"]) == (12, 10, 2)
+    assert info["continued_by_id"] == 0 and info["continued_by_ground"] == 10
     s = gpd.read_file(epochs["path"], layer="county_summary").set_index(["check_id", "county_id"])
     row = s.loc[("construction_in_red_line", "510001")]
-    assert (row["previous_count"], row["rectified_count"]) == (11, 2)
-    assert row["rectification_rate"] == pytest.approx(2 / 11, abs=1e-4)
+    assert (row["previous_count"], row["rectified_count"]) == (12, 2)
+    assert row["rectification_rate"] == pytest.approx(2 / 12, abs=1e-4)
     assert s.loc[("construction_in_red_line", "TOTAL"), "rectified_count"] == 2
     assert pd.isna(s.loc[("construction_in_red_line", "510002"), "rectification_rate"])
 
@@ -264,3 +269,32 @@ def test_match_rule_is_configurable(tmp_path):
     run_check(LINES, tmp_path / "dflt.gpkg", construction=survey({"Q": box(1199, 1299)}, "2024-06-30"),
               counties=COUNTIES, extra={"previous": first})
     assert len(gpd.read_file(tmp_path / "dflt.gpkg", layer="rectified")) == 1
+
+
+@pytest.mark.parametrize("order", [["A", "B", "C"], ["C", "B", "A"]])
+def test_overlapping_parcels_in_different_chunks_settle_ids_as_the_whole_run(tmp_path, order):
+    """Two overlapping 2024 parcels both hold most of P1; one chunk a parcel: whichever comes first, the larger
+    overlap (A) keeps P1's id, in the written GeoPackage (ledger included) and in memory alike."""
+    import zoning
+
+    first = tmp_path / "2023.gpkg"
+    old = check_2023(first, {k: EARLIER[k] for k in ("P1", "P6")}, follow_up={}).set_index("parcel_id")
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[rules]\nchunk_size = 1\n")
+    parcels = {"A": box(100, 200), "B": box(100, 190), "C": box(1300, 1350)}
+    cur = survey({k: parcels[k] for k in order}, "2024-06-30")
+    run_check(LINES, tmp_path / "out.gpkg", construction=cur, counties=COUNTIES, rules_path=rules,
+              extra={"previous": first})
+    res = zoning.check(RED, FARM, URBAN, construction=cur, counties=COUNTIES, rules=str(rules), previous=first)
+    for v, led in ((gpd.read_file(tmp_path / "out.gpkg", layer="violations"),
+                    gpd.read_file(tmp_path / "out.gpkg", layer="parcels")), (res.violations, res.parcels)):
+        v = red(v)
+        assert v.loc["A", "violation_id"] == old.loc["P1", "violation_id"]
+        assert v.loc["B", "violation_id"] == "510001-CON-ERL-B-ERL1"
+        assert v.loc["B", "continues_ids"] == old.loc["P1", "violation_id"]
+        # half of P6 is not more than half: C continues it under its own id
+        assert v.loc["C", "violation_id"] == "510001-CON-ERL-C-ERL1"
+        assert v.loc["C", "continues_ids"] == old.loc["P6", "violation_id"]
+        led = led.set_index("parcel_id")
+        assert led.loc["A", "violation_ids"] == v.loc["A", "violation_id"]
+        assert led.loc["B", "violation_ids"] == v.loc["B", "violation_id"]
