@@ -243,116 +243,6 @@ def _write_data_columns(con: sqlite3.Connection, layers) -> None:
         CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type, value))""")
 
 
-def read_previous(path, required: dict[str, tuple[str, ...]]) -> dict:
-    """An earlier ``zoning check`` output as people keep it: its ``violations`` and ``parcels`` layers with their
-    geometry (matched by ground), its run date and extent.
-
-    Read leniently where the meaning is plain: exact duplicate rows are dropped, a ``violation_id`` listed twice
-    (two runs merged into one file) is kept once (the earliest detection), rows without geometry are left out, and
-    follow-up fields stored as numbers or dates are read as text (``checked_on`` as ``YYYY-MM-DD``). Refused with a
-    :class:`DataError` naming every layer and field at fault: a missing layer or field, a layer without geometry or
-    without a CRS. ``required``: layer → fields it must have.
-    """
-    from zoning.errors import DataError
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"--previous {path}: file not found.")
-    try:
-        present = {name for name, _ in pyogrio.list_layers(path)}
-    except Exception as exc:  # not a GeoPackage at all
-        raise DataError(f"--previous {path}: cannot be read as a GeoPackage ({exc}). Give the .gpkg an earlier "
-                        "`zoning check` or `zoning run` wrote.") from None
-    problems, out, notes = [], {}, []
-    for layer, fields in required.items():
-        if layer not in present:
-            problems.append(f"layer {layer!r} is missing")
-            continue
-        info = pyogrio.read_info(path, layer=layer)
-        miss = [f for f in fields if f not in set(info["fields"])]
-        if miss:
-            problems.append(f"layer {layer!r} lacks field(s) {', '.join(miss)}")
-        if not info.get("geometry_type"):
-            problems.append(f"layer {layer!r} has no geometry (earlier findings and parcels are recognised on the "
-                            "ground, not by number)")
-        elif not info.get("crs"):
-            problems.append(f"layer {layer!r} has no CRS")
-    if problems:
-        raise DataError(f"--previous {path} cannot be used as an earlier `zoning check`: {'; '.join(problems)}. "
-                        "Give the .gpkg that `zoning check -o` or `zoning run` wrote (with its geometry); nothing "
-                        "was written.")
-    for layer in required:
-        gdf = pyogrio.read_dataframe(path, layer=layer)
-        gdf, note = _as_kept(gdf, layer)
-        notes += note
-        out[layer] = gdf
-    run_date = None
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            row = con.execute("SELECT value FROM zoning_run WHERE key = 'run_time'").fetchone()
-        finally:
-            con.close()
-        run_date = json.loads(row[0])[:10] if row else None
-    except (sqlite3.Error, ValueError, TypeError):
-        pass
-    out["run_date"], out["path"], out["notes"] = run_date, path, notes
-    return out
-
-
-TEXT_FIELDS = ("violation_id", "check_id", "parcel_id", "control_id", "county_id", "verdict", "status",
-               "checked_by", "remark", "detected_on", "first_detected_on", "checked_on")
-
-
-def _as_kept(gdf: gpd.GeoDataFrame, layer: str) -> tuple[gpd.GeoDataFrame, list[str]]:
-    """Typed fields as text, duplicates and rows without geometry dropped; returns the notes on what was done."""
-    notes = []
-    for c in TEXT_FIELDS:
-        if c in gdf.columns:
-            gdf[c] = _text(gdf[c], date=c in ("detected_on", "first_detected_on", "checked_on"))
-    geom = gdf.geometry
-    bad = geom.isna() | geom.is_empty
-    if bad.any():
-        notes.append(f"layer {layer!r}: {int(bad.sum())} row(s) without geometry left out (they cannot be "
-                     "recognised on the ground)")
-        gdf = gdf[~bad.to_numpy()]
-    attrs = [c for c in gdf.columns if c != gdf.geometry.name]
-    key = pd.concat([gdf[attrs].astype(str), gdf.geometry.to_wkb().rename("_wkb")], axis=1)
-    dup = key.duplicated().to_numpy()
-    if dup.any():
-        notes.append(f"layer {layer!r}: {int(dup.sum())} duplicate row(s) dropped")
-        gdf = gdf[~dup]
-    if layer == "violations" and gdf["violation_id"].duplicated().any():
-        first = gdf["first_detected_on"] if "first_detected_on" in gdf else gdf["detected_on"]
-        order = first.fillna("9999").argsort(kind="stable")
-        kept = gdf.iloc[order].drop_duplicates("violation_id").sort_index()
-        notes.append(f"layer {layer!r}: {len(gdf) - len(kept)} row(s) repeat a violation_id (runs merged into one "
-                     "file?); the earliest detection of each is kept")
-        gdf = kept
-    return gdf.reset_index(drop=True), notes
-
-
-def _text(s: pd.Series, date: bool = False) -> pd.Series:
-    """A column as text, nulls as None: 12 not 12.0, dates (and date-times) as YYYY-MM-DD."""
-    out = _as_text(s, date).astype(object)
-    return out.where(out.notna(), None)
-
-
-def _as_text(s: pd.Series, date: bool) -> pd.Series:
-    kind = pd.api.types.infer_dtype(s, skipna=True)
-    if kind in ("string", "empty"):
-        return s.astype(object)
-    if date and kind in ("datetime64", "datetime", "date", "mixed"):
-        t = pd.to_datetime(s, errors="coerce")
-        if t.notna().any():
-            return t.dt.strftime("%Y-%m-%d").where(t.notna(), s.where(s.isna(), s.astype(str))).astype(object)
-    if kind == "floating":
-        whole = s.notna() & (s == s.round())
-        return s.astype(str).where(~whole, s.fillna(0).astype("int64").astype(str)).where(s.notna(), None) \
-            .astype(object)
-    return s.astype(str).where(s.notna(), None).astype(object)
-
-
 def rename_ids(path: Path, changes: dict[str, str]) -> None:
     """Rename finding ids in a written GeoPackage: ``violations.violation_id`` and the ids listed in
     ``parcels.violation_ids`` (a handful of rows; swaps included, each row is read before it is written)."""
@@ -364,16 +254,16 @@ def rename_ids(path: Path, changes: dict[str, str]) -> None:
         con.execute("UPDATE violations SET violation_id = (SELECT new FROM zoning_idmap WHERE old = violation_id) "
                     "WHERE violation_id IN (SELECT old FROM zoning_idmap)")
         tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
-        if "parcels" in tables:
-            rows = {}
-            for old in changes:  # the ledger joins ids with '; ': match whole ids only
-                for fid, text in con.execute("SELECT fid, violation_ids FROM parcels WHERE instr(violation_ids, ?)",
-                                             (old,)):
-                    rows[fid] = text
-            for fid, text in rows.items():
-                new = "; ".join(changes.get(p, p) for p in text.split("; "))
-                if new != text:
-                    con.execute("UPDATE parcels SET violation_ids = ? WHERE fid = ?", (new, fid))
+        if "parcels" in tables:  # the ledger joins ids with '; ': whole ids renamed, one pass over the table
+
+            def renamed(text):
+                if not text:
+                    return text
+                return "; ".join(changes.get(p, p) for p in text.split("; "))
+
+            con.create_function("zoning_renamed", 1, renamed, deterministic=True)
+            con.execute("UPDATE parcels SET violation_ids = zoning_renamed(violation_ids) "
+                        "WHERE violation_ids <> zoning_renamed(violation_ids)")
         con.commit()
     finally:
         con.close()

@@ -14,14 +14,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers import gpkg, report as lreport, styles, vector as lvector
+from layers import gpkg, previous as lprevious, report as lreport, styles, vector as lvector
 from layers.files import Output, check_target
 
-from .. import areas, continuity, epochs, ledger, outputs, report as rep, tiling, validate, violations as vio
+from .. import areas, continuity, epochs, ledger, outputs, report as rep, validate, violations as vio
 from ..errors import DataError, UsageError
 from . import record, supervising
 from .config import ReadOptions, load_rules
-from .inputs import collect, counties_for_check, input_paths, load_counties, load_polygons, raise_problems
+from .inputs import (collect, counties_for_check, input_paths, load_counties, load_polygons, parcels_extent,
+                     raise_problems, source_name)
 
 log = logging.getLogger("zoning")
 LINE_ROLES = {"red_line": "red line 生态保护红线", "farmland": "permanent farmland 永久基本农田",
@@ -122,9 +123,9 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
     sup = supervising.load(others, extra.get("previous"), out_crs, rules)
     sup.ledger = bool(extra.get("ledger", True))
     if construction is not None:
-        supervising.check_extents(parcels_extent(construction, read), f"construction ({_source(construction)})", sup,
+        supervising.check_extents(parcels_extent(construction, read), f"construction ({source_name(construction)})", sup,
                                   supervising.extent(sup.baseline.pieces) if sup.baseline is not None else None,
-                                  _source(extra.get("baseline")))
+                                  source_name(extra.get("baseline")))
     alb = {k: areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS) for k, g in lines.items()}
     for k, g in lines.items():
         if g.crs != out_crs:
@@ -197,25 +198,6 @@ def year_on_year(res: CheckResult, sup: supervising.Supervision, out_crs) -> Che
         res.parcels = supervising.rename(res.parcels, res.id_changes, "violation_ids")
         res.top_violations = supervising.rename(res.top_violations, res.id_changes)
     return res
-
-
-def parcels_extent(construction, read: ReadOptions):
-    """The China-Albers extent of the construction parcels, read from the layer's header (None when unknown)."""
-    if isinstance(construction, gpd.GeoDataFrame):
-        if len(construction) == 0 or construction.crs is None:
-            return None
-        return supervising.extent(areas.to_crs(construction.geometry.values, construction.crs, areas.CHINA_ALBERS))
-    box, crs = lvector.layer_extent(construction)
-    crs = crs or read.assume_crs
-    if box is None or crs is None:
-        return None
-    return tiling.to_crs_box(box, crs, areas.CHINA_ALBERS)
-
-
-def _source(spec) -> str:
-    if spec is None:
-        return ""
-    return spec.attrs.get("source", "GeoDataFrame") if isinstance(spec, gpd.GeoDataFrame) else str(spec)
 
 
 def deliver(frame, ledger_rows, sink, kept: list, ledgers: list, top: pd.DataFrame) -> pd.DataFrame:
@@ -386,7 +368,7 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
                          *(v for k, v in extra.items() if k in ("cropland", "baseline", "previous")))
     inputs += [Path(extra[k]) for k in ("landcover", "landcover_previous") if extra.get(k)]
     if extra.get("previous") is not None:  # a wrong --previous fails before any work
-        extra["previous"] = gpkg.read_previous(extra["previous"], continuity.PREVIOUS_FIELDS)
+        extra["previous"] = lprevious.read_previous(extra["previous"], continuity.PREVIOUS_FIELDS)
     check_target(out, overwrite, inputs)
     if report_dir:
         check_target(Path(report_dir), overwrite, inputs, "report directory")

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from layers import vector as lvector
 
-from .. import areas, indicators as ind_mod, tables, validate, violations as vio
+from .. import areas, indicators as ind_mod, tables, tiling, validate, violations as vio
 from ..errors import DataError
 from .config import ReadOptions
 
@@ -180,3 +181,24 @@ def input_paths(*specs) -> list:
             continue
         out.append(lvector.parse_source(s).path)
     return out
+
+
+def parcels_extent(construction, read: ReadOptions):
+    """The China-Albers extent of the construction parcels, read from the layer's header (None when unknown)."""
+    if isinstance(construction, gpd.GeoDataFrame):
+        if len(construction) == 0 or construction.crs is None:
+            return None
+        geoms = areas.to_crs(construction.geometry.values, construction.crs, areas.CHINA_ALBERS)
+        return tuple(shapely.total_bounds(geoms))
+    box, crs = lvector.layer_extent(construction)
+    crs = crs or read.assume_crs
+    if box is None or crs is None:
+        return None
+    return tiling.to_crs_box(box, crs, areas.CHINA_ALBERS)
+
+
+def source_name(spec) -> str:
+    """How an input is named in messages."""
+    if spec is None:
+        return ""
+    return spec.attrs.get("source", "GeoDataFrame") if isinstance(spec, gpd.GeoDataFrame) else str(spec)

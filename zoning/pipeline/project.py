@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from layers import gpkg, vector as lvector
+from layers import previous as lprevious, vector as lvector
 from layers.files import Output, check_target
 
 from .. import continuity
@@ -46,7 +46,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
     if "landcover_previous" in supervision:  # the built-up gain in the lines between the two land covers
         supervision.update(landcover=inp["landcover"], legend=opt.get("legend"))
     if "previous" in supervision:  # a wrong earlier run fails before any work
-        supervision["previous"] = gpkg.read_previous(supervision["previous"], continuity.PREVIOUS_FIELDS)
+        supervision["previous"] = lprevious.read_previous(supervision["previous"], continuity.PREVIOUS_FIELDS)
     timings = {}
     with Output(outdir, overwrite, directory=True, inputs=inputs) as tmp, record.log_file(tmp / "zoning.log"), \
             _cluster(address) as client:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers import gpkg
+from layers import previous as lprevious
 
 from .. import areas, continuity, controllines as cl, epochs, outputs, report as rep, tiling, validate, violations as vio
 
@@ -56,7 +56,7 @@ def load(others: dict, previous, out_crs, rules: dict) -> Supervision:
         setattr(sup, key, cl.prepare_control(geoms, g["_id"].astype(str).to_numpy(dtype=object),
                                              rules["rules"]["subdivide_m"]))
     if previous is not None:
-        prev = previous if isinstance(previous, dict) else gpkg.read_previous(previous, continuity.PREVIOUS_FIELDS)
+        prev = previous if isinstance(previous, dict) else lprevious.read_previous(previous, continuity.PREVIOUS_FIELDS)
         for note in prev.get("notes", []):
             log.warning("--previous %s: %s", prev["path"], note)
         v, p = prev["violations"], prev["parcels"]

@@ -1,7 +1,6 @@
 """Year-on-year supervision by ground, on hand-built epochs in metres (China Albers): the second survey numbers its
 parcels afresh, and each earlier finding and ledger record must land on the same ground, whatever its number."""
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
