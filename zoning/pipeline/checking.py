@@ -164,9 +164,9 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
             for chunk in _parcel_chunks(construction, rules["rules"]["chunk_size"], read):
                 if len(chunk) == 0:
                     break
-                frame, ledger_rows = _chunk(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs, tally,
-                                            pool, sup)
-                frame, ledger_rows = supervising.carry(frame, ledger_rows, sup)
+                frame, ledger_rows, geoms = _chunk(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs,
+                                                   tally, pool, sup)
+                frame, ledger_rows = supervising.carry(frame, ledger_rows, sup, geoms)
                 n_parcels += len(chunk)
                 top = deliver(frame, ledger_rows, sink, kept, ledgers, top)
                 record.step(progress, "checking construction parcels", n_parcels, total)
@@ -300,7 +300,11 @@ def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, t
                                                           rules["rules"]["area_method"])
     frame = vio.construction_findings(parcels, ids, dates, lv, cvio, rules, out_crs, tally, src, pool.map, collect)
     frame = supervising.supervise(frame, collect, parcels, ids, sup, rules, news)
-    return frame, _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup) if sup.ledger else None
+    # the findings' China-Albers geometries, in the rows' order (each check's rows, in the order of the checks)
+    alb = np.concatenate([np.asarray(a, dtype=object) for _, a in collect.values()]) if collect else \
+        np.zeros(0, dtype=object)
+    ledger_rows = _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup) if sup.ledger else None
+    return frame, ledger_rows, (alb, parcels)
 
 
 def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src,

@@ -122,7 +122,7 @@ def construction_task(job) -> dict:
         setattr(sup, key, cl.prepare_control(geoms, g["_id"].astype(str).to_numpy(dtype=object),
                                              rules["rules"]["subdivide_m"]))
     tally, seen = vio.Tally(), _Hashes()
-    frame, ledger = checking._chunk(chunk, False, read, seen, lines, None, plans.counties, rules,
+    frame, ledger, _ = checking._chunk(chunk, False, read, seen, lines, None, plans.counties, rules,
                                     CRS.from_wkt(plans.out_crs), tally, _Inline(), sup)
     return {"frame": frame, "ledger": ledger, "rows": tally.rows, "slivers": tally.slivers, "new": sup.new.rows,
             "hashes": seen.hashes, "n": len(chunk)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,27 +184,40 @@ def supervise(frame, collect: dict, parcels, ids, sup: Supervision, rules, news)
     return frame[outputs.columns("violations", frame.columns) + ["geometry"]]
 
 
-def carry(frame: gpd.GeoDataFrame, ledger_rows: gpd.GeoDataFrame | None, sup: Supervision):
+def carry(frame: gpd.GeoDataFrame, ledger_rows: gpd.GeoDataFrame | None, sup: Supervision,
+          albers: tuple | None = None):
     """The earlier run carried into a chunk's findings and ledger by ground (on the client, chunk after chunk, in
-    one process and on a cluster alike): ids and first detection, the auditor's follow-up."""
+    one process and on a cluster alike): ids and first detection, the auditor's follow-up.
+
+    ``albers``: the findings' and the parcels' China-Albers geometries when at hand (one process), else they are
+    projected here. The ledger is matched in a thread beside the findings (shapely releases the GIL).
+    """
     if sup.earlier is None:
         return frame, ledger_rows
+    frame_alb, ledger_alb = albers or (None, None)
+    follow = None
+    if ledger_rows is not None:
+        geoms = ledger_alb if ledger_alb is not None else _albers_of(ledger_rows)
+        follow = _POOL.submit(continuity.carry_follow_up, pd.DataFrame(ledger_rows.drop(columns="geometry")), geoms,
+                              sup.earlier_parcels, sup.match)
     before = frame["violation_id"].to_numpy(dtype=object)
-    frame, got = continuity.continue_findings(frame, _albers_of(frame), sup.earlier, sup.match, sup.taken)
+    frame, got = continuity.continue_findings(frame, frame_alb if frame_alb is not None else _albers_of(frame),
+                                              sup.earlier, sup.match, sup.taken)
     sup.taken[got["taken"]] = True
     sup.continued[got["continued"]] = True
     sup.by_id[got["by_id"]] = True
     sup.claims.append(got["claims"])
     frame = frame[outputs.columns("violations", frame.columns) + ["geometry"]]
-    if ledger_rows is not None:
-        ledger_rows = ledger_rows.copy()
-        ledger_rows["violation_ids"] = continuity.remap_ids(ledger_rows["violation_ids"], before,
-                                                        frame["violation_id"].to_numpy(dtype=object))
-        table, used = continuity.carry_follow_up(pd.DataFrame(ledger_rows.drop(columns="geometry")),
-                                             _albers_of(ledger_rows), sup.earlier_parcels, sup.match)
+    if follow is not None:
+        table, used = follow.result()
         sup.carried[used] = True
+        table["violation_ids"] = continuity.remap_ids(table["violation_ids"], before,
+                                                      frame["violation_id"].to_numpy(dtype=object))
         ledger_rows = gpd.GeoDataFrame(table, geometry=ledger_rows.geometry.values, crs=ledger_rows.crs)
     return frame, ledger_rows
+
+
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zoning-ledger")
 
 
 def id_changes(sup: Supervision) -> dict[str, str]:
