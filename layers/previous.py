@@ -50,7 +50,8 @@ def read_previous(path, required: dict[str, tuple[str, ...]]) -> dict:
                         "Give the .gpkg that `zoning check -o` or `zoning run` wrote (with its geometry); nothing "
                         "was written.")
     for layer in required:
-        gdf = pyogrio.read_dataframe(path, layer=layer, use_arrow=True)  # 4x faster than row by row
+        gdf = pyogrio.read_dataframe(path, layer=layer, use_arrow=True, fid_as_index=True)  # Arrow: 4x faster
+        gdf = gdf.rename_axis("_fid").reset_index()  # to read a row again by its feature id
         gdf, note = _as_kept(gdf, layer)
         notes += note
         out[layer] = gdf
@@ -84,7 +85,7 @@ def _as_kept(gdf: gpd.GeoDataFrame, layer: str) -> tuple[gpd.GeoDataFrame, list[
         notes.append(f"layer {layer!r}: {int(bad.sum())} row(s) without geometry left out (they cannot be "
                      "recognised on the ground)")
         gdf = gdf[~bad.to_numpy()]
-    attrs = [c for c in gdf.columns if c != gdf.geometry.name]
+    attrs = [c for c in gdf.columns if c not in (gdf.geometry.name, "_fid")]
     idc = "violation_id" if layer == "violations" else "parcel_id"
     dup = np.zeros(len(gdf), dtype=bool)
     maybe = gdf[idc].duplicated(keep=False).to_numpy()  # a duplicate row repeats its id: compare only those
@@ -124,3 +125,13 @@ def _as_text(s: pd.Series, date: bool) -> pd.Series:
         return s.astype(str).where(~whole, s.fillna(0).astype("int64").astype(str)).where(s.notna(), None) \
             .astype(object)
     return s.astype(str).where(s.notna(), None).astype(object)
+
+
+def read_geometry(path: Path, layer: str, fids) -> gpd.GeoSeries:
+    """The geometries of some features of an earlier run's layer, by feature id, in the order of ``fids``."""
+    fids = np.asarray(fids, dtype=np.int64)
+    if len(fids) == 0:
+        info = pyogrio.read_info(path, layer=layer)
+        return gpd.GeoSeries([], crs=info["crs"])
+    gdf = pyogrio.read_dataframe(path, layer=layer, fids=fids, columns=[], fid_as_index=True, use_arrow=True)
+    return gdf.geometry.reindex(fids)

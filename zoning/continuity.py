@@ -90,13 +90,19 @@ def same_ground(geoms: np.ndarray, earlier: Earlier, match: dict, group: np.ndar
     if len(ic) == 0:
         return empty
     a_cur, a_prev = shapely.area(geoms[ic]), earlier.area[ip]
-    inter = overlap_area(geoms[ic], earlier.geoms[ip], a_cur, a_prev)
     smaller = np.minimum(a_cur, a_prev)
-    ok = inter >= float(match["min_share"]) * smaller
-    ok &= inter > 0
+    need = float(match["min_share"]) * smaller
+    # the overlap is at most the overlap of the extents: neighbours that cannot reach the share are not intersected
+    bc, bp = bounds[ic], earlier.bounds[ip]
+    box = np.clip(np.minimum(bc[:, 2], bp[:, 2]) - np.maximum(bc[:, 0], bp[:, 0]), 0, None) * \
+        np.clip(np.minimum(bc[:, 3], bp[:, 3]) - np.maximum(bc[:, 1], bp[:, 1]), 0, None)
+    inter = np.zeros(len(ic))
+    can = (box >= need) & (box > 0)
+    inter[can] = overlap_area(geoms[ic[can]], earlier.geoms[ip[can]], a_cur[can], a_prev[can])
+    ok = (inter >= need) & (inter > 0)
     redrawn = np.zeros(len(ic), dtype=bool)
     if tol > 0:  # only pairs that share little need the shape test, and only those whose extents differ by tol
-        rest = (~ok | (inter <= 0.5 * a_prev)) & (np.abs(bounds[ic] - earlier.bounds[ip]).max(axis=1) <= tol)
+        rest = (~ok | (inter <= 0.5 * a_prev)) & (np.abs(bc - bp).max(axis=1) <= tol)
         redrawn[rest] = shapely.hausdorff_distance(geoms[ic[rest]], earlier.geoms[ip[rest]]) <= tol
         ok |= redrawn
     return pd.DataFrame({"cur": ic[ok], "prev": ip[ok], "overlap_m2": inter[ok],
@@ -277,7 +283,8 @@ def carry_follow_up(ledger: pd.DataFrame, geoms: np.ndarray, earlier: Earlier | 
                     match: dict) -> tuple[pd.DataFrame, np.ndarray]:
     """The auditor's follow-up (verdict, status, checker, date, remark) carried by ground to the current parcels.
 
-    Each current parcel takes the follow-up of the earlier parcels on its ground (:func:`same_ground`): the
+    Each current parcel takes the follow-up of the earlier parcels on its ground (:func:`same_ground`; ``earlier``:
+    the earlier parcels that hold an auditor's record, the others have nothing to carry): the
     strictest verdict (违法, then 待核实, then 合法), then the largest overlap. ``previous_parcel_ids`` lists them;
     where they disagree, ``follow_up_note`` says which verdicts were merged. ``rectification_failed`` (整改不到位)
     marks a parcel carried as 已整改 that is still found. Returns the ledger and the earlier positions carried.
@@ -349,24 +356,18 @@ def remap_ids(joined: pd.Series, old: np.ndarray, new: np.ndarray, sep: str = ";
 
 
 def with_follow_up(rows: pd.DataFrame, parcels: pd.DataFrame | None) -> pd.DataFrame:
-    """Earlier findings with the follow-up their parcel carried in the earlier ledger (strictest verdict where
-    the ledger lists a parcel twice)."""
+    """Earlier findings with the follow-up their parcel held in the earlier ledger (``parcels``: the ledger rows
+    with a record; the strictest verdict where it lists a parcel twice), the ledger's defaults where it held none."""
     rows = rows.copy()
-    defaults = FOLLOW_UP_DEFAULTS
-    if parcels is None or len(parcels) == 0:
-        for f in defaults:
-            if f not in rows:
-                rows[f] = None
-        return rows
-    p = parcels.assign(_rank=parcels["verdict"].astype(str).str.strip().map(VERDICT_RANK).fillna(2)
-                       if "verdict" in parcels else 2)
-    p = p.sort_values("_rank", ascending=False, kind="stable").drop_duplicates("parcel_id")
-    p = p.set_index(p["parcel_id"].astype(str))
-    hit = p.reindex(rows["parcel_id"].astype(str).to_numpy())
-    for f in defaults:
-        if f in rows.columns and f not in p:
-            continue
-        rows[f] = hit[f].to_numpy(dtype=object) if f in hit else None
+    hit = pd.DataFrame(index=range(len(rows)))
+    if parcels is not None and len(parcels):
+        p = parcels.assign(_rank=parcels["verdict"].astype(str).str.strip().map(VERDICT_RANK).fillna(2)
+                           if "verdict" in parcels else 2)
+        p = p.sort_values("_rank", ascending=False, kind="stable").drop_duplicates("parcel_id")
+        hit = p.set_index(p["parcel_id"].astype(str)).reindex(rows["parcel_id"].astype(str).to_numpy())
+    for f, default in FOLLOW_UP_DEFAULTS.items():
+        vals = pd.Series(hit[f].to_numpy(dtype=object) if f in hit else [None] * len(rows), dtype=object)
+        rows[f] = vals.where(filled(vals), default).to_numpy(dtype=object)
     return rows
 
 

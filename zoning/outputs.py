@@ -141,7 +141,8 @@ _FIELDS = [
     _F("rectification_rate", "real", "rectification rate", "整改率",
        description="rectified_count ÷ previous_count (null where there were no earlier findings)"),
     _F("previous_parcel_ids", "text", "earlier parcels on its ground", "上期图斑编号",
-       description="the earlier run's parcels on this parcel's ground, whose follow-up it carries, '; '-separated"),
+       description="the earlier run's parcels on this parcel's ground that held an auditor's record (verdict, "
+                   "status, checker, date or remark), whose follow-up it carries, '; '-separated"),
     _F("follow_up_note", "text", "follow-up note", "核查信息说明",
        description="where merged earlier parcels carried different verdicts: each, and that the strictest was kept"),
     _F("rectification_failed", "bool", "marked rectified, still found", "整改不到位",

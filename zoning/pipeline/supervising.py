@@ -31,8 +31,7 @@ class Supervision:
     new: vio.Tally = field(default_factory=vio.Tally)
     ledger: bool = True  # build the parcel ledger (``parcels``)
     match: dict = field(default_factory=lambda: {"min_share": 0.25, "tolerance_m": 2.0})
-    # the earlier run (--previous): its findings as written (output of rectified) and on the ground
-    previous_rows: gpd.GeoDataFrame | None = None
+    # the earlier run (--previous): its findings and recorded ledger parcels on the ground
     previous_path: Path | None = None
     earlier: continuity.Earlier | None = None
     earlier_parcels: continuity.Earlier | None = None
@@ -41,7 +40,8 @@ class Supervision:
     continued: np.ndarray | None = None
     by_id: np.ndarray | None = None
     taken: np.ndarray | None = None
-    carried: np.ndarray | None = None
+    carried: np.ndarray | None = None  # over the recorded earlier parcels
+    recorded: np.ndarray | None = None  # which earlier ledger rows hold an auditor's record
     claims: list = field(default_factory=list)  # every chunk's claims on earlier ids (continuity.final_ids)
 
 
@@ -61,16 +61,22 @@ def load(others: dict, previous, out_crs, rules: dict) -> Supervision:
         for note in prev.get("notes", []):
             log.warning("--previous %s: %s", prev["path"], note)
         v, p = prev["violations"], prev["parcels"]
+        # held here from now on: the caller's copy of the earlier layers is released (they can be large)
+        prev["violations"] = prev["parcels"] = None
         table = pd.DataFrame(v.drop(columns=v.geometry.name))
         # an earlier finding without a date of its own was first detected by the earlier run
         table["first_detected_on"] = continuity.first_dates(table).fillna(prev["run_date"] or sup.run_date)
-        sup.previous_rows, sup.previous_path = v, prev["path"]
+        sup.previous_path = prev["path"]
         sup.earlier = continuity.Earlier.of(table, _albers(v), grouped=True)
+        del v  # the rectified rows are read again by feature id at the end
+        # only the parcels the auditor recorded something for carry anything: the rest would bring back defaults
+        sup.recorded = continuity.follow_up_filled(p)
+        p = p[sup.recorded]
         sup.earlier_parcels = continuity.Earlier.of(pd.DataFrame(p.drop(columns=p.geometry.name)), _albers(p))
-        sup.continued, sup.by_id, sup.taken = (np.zeros(len(v), dtype=bool) for _ in range(3))
+        sup.continued, sup.by_id, sup.taken = (np.zeros(len(table), dtype=bool) for _ in range(3))
         sup.carried = np.zeros(len(p), dtype=bool)
-        log.info("previous run %s (%s): %d findings, %d parcels", prev["path"], prev["run_date"] or "undated",
-                 len(v), len(p))
+        log.info("previous run %s (%s): %d findings, %d ledger parcels of which %d hold an auditor's record",
+                 prev["path"], prev["run_date"] or "undated", len(table), len(sup.recorded), len(p))
     return sup
 
 
@@ -131,9 +137,12 @@ def with_rectification(summary: pd.DataFrame, sup: Supervision, counties: vio.Co
 def rectified(sup: Supervision, out_crs) -> gpd.GeoDataFrame | None:
     """The earlier findings that no current finding of the same check and control feature continues on the
     ground (gone: 已整改), as the earlier run wrote them, with the follow-up of their parcel."""
-    if sup.previous_rows is None:
+    if sup.earlier is None:
         return None
-    rows = sup.previous_rows[~sup.continued].copy()
+    gone = sup.earlier.table[~sup.continued]
+    geoms = lprevious.read_geometry(sup.previous_path, "violations", gone["_fid"].to_numpy())
+    rows = gpd.GeoDataFrame(gone.drop(columns="_fid").reset_index(drop=True), geometry=geoms.values,
+                            crs=geoms.crs)
     rows = rows.to_crs(out_crs) if rows.crs is not None and rows.crs != out_crs else rows
     geom = rows.geometry.name
     rows = continuity.with_follow_up(rows, sup.earlier_parcels.table)
@@ -146,16 +155,15 @@ def year_on_year(sup: Supervision) -> dict | None:
     """What happened to the earlier run, for the log, ``run.json`` and the reports."""
     if sup.earlier is None:
         return None
-    filled = continuity.follow_up_filled(sup.earlier_parcels.table)
     pid = sup.earlier_parcels.table["parcel_id"].astype(str).to_numpy()
-    lost = sorted(set(pid[filled & ~sup.carried]))
+    lost = sorted(set(pid[~sup.carried]))
     info = {"previous": str(sup.previous_path), "previous_findings": int(len(sup.earlier)),
             "continued": int(sup.continued.sum()), "continued_by_id": int(sup.by_id.sum()),
             "continued_by_ground": int((sup.continued & ~sup.by_id).sum()),
             "rectified": int((~sup.continued).sum()),
             "rectification_rate": round(float((~sup.continued).mean()), 4) if len(sup.earlier) else None,
-            "follow_up_records": int(filled.sum()), "follow_up_carried": int((filled & sup.carried).sum()),
-            "follow_up_not_carried": int((filled & ~sup.carried).sum()), "follow_up_not_carried_ids": lost[:50]}
+            "follow_up_records": int(len(pid)), "follow_up_carried": int(sup.carried.sum()),
+            "follow_up_not_carried": int((~sup.carried).sum()), "follow_up_not_carried_ids": lost[:50]}
     log.info("earlier findings: %d, of which %d continue (%d by equal id, %d by ground only) and %d are rectified "
              "(gone from the ground)", info["previous_findings"], info["continued"], info["continued_by_id"],
              info["continued_by_ground"], info["rectified"])
