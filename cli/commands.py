@@ -1,6 +1,7 @@
 """Subcommands: classify, check, run, map, model show|check, rules show."""
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -8,14 +9,27 @@ import click
 
 from zoning import pipeline
 
+from layers.files import DISCARD_EDITS
+
 from .main import cli, handle_errors
 
 crs_option = click.option("--crs", "assume_crs", metavar="CRS",
                           help="CRS for input layers that have none, e.g. EPSG:4490.")
 encoding_option = click.option("--encoding", metavar="ENC",
                                help="Text encoding of Shapefile attributes (default: .cpg, else UTF-8, else GBK).")
-overwrite_option = click.option("--overwrite", is_flag=True,
-                                help="Replace an earlier zoning output at the target (never other files).")
+def overwrite_option(func):
+    """``--overwrite`` and ``--discard-edits``, handed to the command as one ``overwrite`` value."""
+    @functools.wraps(func)
+    def wrapper(*args, overwrite=False, discard_edits=False, **kwargs):
+        return func(*args, overwrite=DISCARD_EDITS if discard_edits else overwrite, **kwargs)
+
+    wrapper = click.option("--discard-edits", is_flag=True,
+                           help="With --overwrite: replace an earlier zoning output even when it holds work done "
+                           "since (the ledger's follow-up edited in QGIS, layers added). Without it that is "
+                           "refused, saying what would be lost.")(wrapper)
+    return click.option("--overwrite", is_flag=True,
+                        help="Replace an earlier zoning output at the target (never other files, never edits made "
+                        "since it was written).")(wrapper)
 cluster_option = click.option("--cluster", metavar="ADDRESS",
                               help="Run on a Dask cluster: local:N (N single-threaded worker processes here) or "
                               "tcp://HOST:PORT of a running `dask scheduler`. Inputs must be files every worker can "

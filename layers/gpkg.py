@@ -15,7 +15,7 @@ from zoning import outputs
 
 from zoning.errors import OutputError
 
-from .files import Output
+from .files import Output, written_digest
 from .spool import Spool, merge_layer
 
 log = logging.getLogger("zoning")
@@ -193,6 +193,10 @@ def _finish(tmp: Path, layers, metadata: dict, styles: dict) -> None:
         if styles:
             _write_styles(con, layers, styles)
         con.commit()
+        if metadata:  # last: what the file holds as written (files.work_since_written compares with it)
+            con.execute("INSERT INTO zoning_run (key, value) VALUES ('written', ?)",
+                        (json.dumps(written_digest(con)),))
+            con.commit()
     finally:
         con.close()
 

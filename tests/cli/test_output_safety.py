@@ -215,3 +215,49 @@ def test_report_folder_named_like_the_geopackage(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "v1.gpkg").is_file() and (tmp_path / "v1" / "report.xlsx").is_file()
     assert no_debris(tmp_path)
+
+
+def _check_into(out: Path, *extra: str):
+    return run_cli("check", "--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland", str(SAMPLE / "farmland.gpkg"),
+                   "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"), "--construction",
+                   str(SAMPLE / "construction.gpkg"), "-o", str(out), *extra)
+
+
+def test_overwrite_never_loses_the_auditors_work(tmp_path):
+    """The ledger's verdicts filled in QGIS, a layer of field photos added: --overwrite refuses and says what would
+    be lost; --discard-edits replaces it all the same; an unedited output is replaced as before."""
+    import geopandas as gpd
+    import pyogrio
+
+    out = tmp_path / "check.gpkg"
+    assert _check_into(out).returncode == 0
+    assert _check_into(out, "--overwrite").returncode == 0  # as the tool wrote it: replaced
+    led = gpd.read_file(out, layer="parcels")
+    led.loc[:2, ["verdict", "remark"]] = ["违法", "现场核实"]
+    pyogrio.write_dataframe(led, out, layer="parcels", layer_options={"OVERWRITE": "YES"})
+    photos = gpd.GeoDataFrame({"photo": ["IMG_0001.jpg"]}, geometry=[led.geometry.iloc[0].centroid], crs=led.crs)
+    pyogrio.write_dataframe(photos, out, layer="field_photos")
+    before = tree_digest(out)
+    r = _check_into(out, "--overwrite")
+    assert r.returncode == 4, r.stderr
+    assert "follow-up edited in layer 'parcels'" in r.stderr and "3 parcel(s) now hold" in r.stderr
+    assert "'field_photos'" in r.stderr and "--discard-edits" in r.stderr and f"--previous {out}" in r.stderr
+    assert tree_digest(out) == before and no_debris(tmp_path)
+    r = _check_into(out, "--discard-edits")
+    assert r.returncode == 0, r.stderr
+    assert "field_photos" not in {n for n, _ in pyogrio.list_layers(out)}
+    assert (gpd.read_file(out, layer="parcels")["verdict"] == "待核实").all()
+
+
+def test_overwrite_of_a_run_folder_with_an_edited_ledger_is_refused(tmp_path):
+    import pyogrio
+
+    out = tmp_path / "run"
+    assert run_cli("run", str(project_copy(tmp_path)), "-o", str(out)).returncode == 0
+    led = pyogrio.read_dataframe(out / "zoning.gpkg", layer="parcels")
+    led.loc[0, "status"] = "已整改"
+    pyogrio.write_dataframe(led, out / "zoning.gpkg", layer="parcels", layer_options={"OVERWRITE": "YES"})
+    before = tree_digest(out)
+    r = run_cli("run", str(project_copy(tmp_path)), "-o", str(out), "--overwrite")
+    assert r.returncode == 4 and "zoning.gpkg: the auditor's follow-up edited" in r.stderr, r.stderr
+    assert tree_digest(out) == before
