@@ -96,6 +96,8 @@ def _follow_up_digest(con: sqlite3.Connection) -> str | None:
     if not cols or "fid" not in cols:
         return None
     fields = [c for c in FOLLOW_UP_FIELDS if c in cols]
+    if not fields:
+        return None
     h = hashlib.blake2b(digest_size=16)
     cur = con.execute(f"SELECT fid, {', '.join(fields)} FROM parcels ORDER BY fid")
     while rows := cur.fetchmany(50_000):
@@ -120,7 +122,7 @@ def work_since_written(path: Path) -> list[str]:
                 if t not in set(was["tables"]) | {"zoning_run", "layer_styles"}]
         if was.get("follow_up") != now["follow_up"]:
             cols = {r[1] for r in con.execute("PRAGMA table_info(parcels)")}
-            fields = [c for c in FOLLOW_UP_FIELDS if c in cols]
+            fields = [c for c in FOLLOW_UP_FIELDS if c in cols] or ["fid"]
             marked = con.execute(
                 "SELECT count(*) FROM parcels WHERE " + " OR ".join(
                     f"coalesce({c}, '') NOT IN ('', '待核实', '未整改')" for c in fields)).fetchone()[0]
