@@ -3,6 +3,7 @@
 the GeoPackage so the page's memory on our side follows one county, not the run."""
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import logging
@@ -205,6 +206,15 @@ def _foot() -> str:
     return f"<script>{SCRIPT % {'page': PAGE_ROWS}}</script></body></html>\n"
 
 
+def page_name(county_id: str) -> str:
+    """A file name for a county's pages: the id where it is plain (a 6-digit code), else its plain characters and
+    a short digest of the id, so that counties keyed by Chinese names never share a page."""
+    plain = re.sub(r"[^0-9A-Za-z_.-]", "_", county_id).strip("._") or "county"
+    if plain == county_id:
+        return plain
+    return f"{plain[:40]}-{hashlib.blake2b(county_id.encode('utf-8'), digest_size=4).hexdigest()}"
+
+
 def _county_sections(f, gpkg: Path, cols: list[str], pages: Path | None) -> int:
     """One section per county with findings, its rows as JSON (rendered page by page by the script); with
     ``pages`` (a folder), each county's rows go to pages of their own there (at most ``INLINE_ROWS`` rows each, so
@@ -227,7 +237,7 @@ def _county_sections(f, gpkg: Path, cols: list[str], pages: Path | None) -> int:
                 f'<span class="muted">{what}</span></h3>')
 
     def write_part(g: pd.DataFrame) -> None:
-        page = f"{re.sub(r'[^0-9A-Za-z_.-]', '_', st['cid'])}-{len(st['parts']) + 1}.html"
+        page = f"{page_name(st['cid'])}-{len(st['parts']) + 1}.html"
         title = f"{st['name']} 问题图斑清单 findings ({len(st['parts']) + 1})"
         (pages / page).write_text(_head(title) + f"<h1>{html.escape(title)}</h1>" + _tools() + rows_block(g)
                                   + _foot(), encoding="utf-8")

@@ -373,6 +373,9 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
     inputs += [Path(extra[k]) for k in ("landcover", "landcover_previous") if extra.get(k)]
     if extra.get("previous") is not None:  # a wrong --previous fails before any work
         extra["previous"] = lprevious.read_previous(extra["previous"], continuity.PREVIOUS_FIELDS)
+    if report_dir and Path(report_dir).resolve() == out.resolve():
+        raise UsageError(f"-o and --report both name {out}: the GeoPackage and the report folder need paths of "
+                         f"their own (e.g. --report {out.with_suffix('')}-report). Nothing was written.")
     check_target(out, overwrite, inputs)
     if report_dir:
         check_target(Path(report_dir), overwrite, inputs, "report directory")

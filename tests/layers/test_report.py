@@ -1,0 +1,53 @@
+"""Report files: page names when counties are keyed by name, and -o / --report on one path."""
+import geopandas as gpd
+import pytest
+
+from tests.conftest import SAMPLE, run_cli
+
+
+def test_county_pages_keyed_by_chinese_names_do_not_collide(tmp_path, monkeypatch):
+    """Counties keyed by their names (all non-ASCII): each county's findings go to pages of its own."""
+    from layers import report_html
+    from zoning.pipeline.checking import run_check
+    from zoning.pipeline.config import ReadOptions
+
+    monkeypatch.setattr(report_html, "INLINE_ROWS", 5)
+    lines = {k: str(SAMPLE / f"{k}.gpkg") for k in ("red_line", "farmland", "urban_boundary")}
+    counties = gpd.read_file(SAMPLE / "counties.gpkg")
+    dup = counties["name"].duplicated()
+    counties.loc[dup, "name"] = counties.loc[dup, "name"] + "乙"  # 市中区 twice (乐山, 内江)
+    counties.to_file(tmp_path / "named.gpkg")
+    run_check(lines, tmp_path / "c.gpkg", construction=str(SAMPLE / "construction.gpkg"),
+              counties=str(tmp_path / "named.gpkg"), read=ReadOptions(ids={"county": "name"}),
+              report_dir=tmp_path / "report")
+    v = gpd.read_file(tmp_path / "c.gpkg", layer="violations")
+    counts = v["county_id"].value_counts()
+    named = counts.drop(index="000000", errors="ignore")  # 000000: the parcels outside every county
+    assert named.index.str.contains("[\u4e00-\u9fff]").all() and len(named) > 20
+    pages = sorted((tmp_path / "report" / "counties").glob("*.html"))
+    assert len(pages) == sum(-(-int(n) // 5) for n in counts)  # none overwritten by another county's
+    for cid, n in counts.items():
+        first = report_html.page_name(cid)
+        assert first != report_html.page_name(cid + "x")
+        own = [p for p in pages if p.name.rsplit("-", 1)[0] == first]
+        assert len(own) == -(-int(n) // 5), cid
+        assert cid in own[0].read_text(encoding="utf-8")
+    assert report_html.page_name("510104") == "510104"
+
+
+def test_output_and_report_on_one_path_are_refused_up_front(tmp_path):
+    out = tmp_path / "same"
+    r = run_cli("check", "--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland", str(SAMPLE / "farmland.gpkg"),
+                "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"), "--construction",
+                str(SAMPLE / "construction.gpkg"), "-o", str(out), "--report", str(out))
+    assert r.returncode == 2, r.stderr
+    assert "-o and --report both name" in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["510104", "锦江区", "a/b", ".."])
+def test_page_names_are_plain_file_names(name):
+    from layers.report_html import page_name
+
+    got = page_name(name)
+    assert "/" not in got and got not in ("", ".", "..") and got.isascii()
