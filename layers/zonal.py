@@ -87,16 +87,20 @@ def raster_sums(path: Path, geoms: np.ndarray, max_cells: int, progress: Callabl
 
 def iter_blocks(path: Path, bounds, block: int, halo: int = 1) -> Iterator[tuple[np.ndarray, Affine, int]]:
     """Blocks of band 1 over ``bounds`` (raster CRS): (float64 data with NaN for nodata, transform of the data's
-    top-left cell, halo). Each block carries ``halo`` extra cells on every side (NaN beyond the raster)."""
+    top-left cell, halo). Each block carries ``halo`` extra cells on every side (NaN beyond the raster). The band's
+    GDAL scale and offset are applied (an Int16 DEM in units of 2 m or 0.1 m), as exactextract applies them."""
     with rasterio.open(path) as src:
+        scale, offset = float(src.scales[0] or 1.0), float(src.offsets[0] or 0.0)
         win = from_bounds(*bounds, transform=src.transform)
         c0, r0 = int(np.floor(win.col_off)) - 1, int(np.floor(win.row_off)) - 1
         c1, r1 = int(np.ceil(win.col_off + win.width)) + 1, int(np.ceil(win.row_off + win.height)) + 1
         for r in range(r0, r1, block):
             for c in range(c0, c1, block):
                 w = Window(c - halo, r - halo, min(block, c1 - c) + 2 * halo, min(block, r1 - r) + 2 * halo)
-                data = src.read(1, window=w, boundless=True, masked=True)
-                yield np.ma.filled(data.astype("float64"), np.nan), src.window_transform(w), halo
+                data = np.ma.filled(src.read(1, window=w, boundless=True, masked=True).astype("float64"), np.nan)
+                if scale != 1.0 or offset != 0.0:
+                    data = data * scale + offset
+                yield data, src.window_transform(w), halo
 
 
 def count_blocks(path: Path, bounds, block: int) -> int:

@@ -255,3 +255,66 @@ def test_parcels_by_bsm_and_counties_by_county_id(tmp_path):
     r = run_cli("check", *LINES, "--construction", str(tmp_path / "p.gpkg"), "--construction-id", "NOPE",
                 "-o", str(tmp_path / "d.gpkg"))
     failed(r, 1, "NOPE")
+
+
+# -- rasters as people have them (third hostile pass) ------------------------------------------------------------
+@pytest.mark.parametrize("scale", [2.0, 0.1])
+def test_a_dems_scale_factor_is_honoured(tmp_path, baseline, scale):
+    """An Int16 DEM in units of 2 m or of 0.1 m (GDAL scale): the same elevations as the metre DEM."""
+    dem = read(SAMPLE / "dem.tif").astype("float64")
+    with rasterio.open(SAMPLE / "dem.tif") as src:
+        nd = src.nodata
+    raw = np.where(dem == nd, -32768, np.round(dem / scale)).astype("int32" if scale < 1 else "int16")
+    path = write_like(SAMPLE / "dem.tif", tmp_path / "scaled.tif", raw, nodata=-32768)
+    with rasterio.open(path, "r+") as dst:
+        dst.scales = (scale,)
+    r, out = classify(tmp_path, SAMPLE / "landcover.tif", path)
+    assert r.returncode == 0, r.stderr
+    z = gpd.read_file(out, layer="zones").set_index("county_id")
+    ok = baseline.elevation_mean.notna()
+    np.testing.assert_allclose(z.elevation_mean[ok], baseline.elevation_mean[ok], atol=scale)
+    np.testing.assert_allclose(z.relief[ok], baseline.relief[ok], atol=2 * scale)
+
+
+def test_a_multi_band_land_cover_is_refused_by_name(tmp_path):
+    data = read(SAMPLE / "landcover.tif")
+    with rasterio.open(SAMPLE / "landcover.tif") as src:
+        profile = src.profile
+    profile.update(count=3, photometric="RGB")
+    path = tmp_path / "rendering.tif"
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.stack([data, data, data]))
+    r, _ = classify(tmp_path, path)
+    failed(r, 1, "rendering.tif has 3 bands", "gdal_translate -b N")
+
+
+def test_a_mosaic_with_a_missing_tile_is_refused_by_name(tmp_path):
+    import shutil
+
+    shutil.copy(SAMPLE / "landcover.tif", tmp_path / "tile.tif")
+    vrt = tmp_path / "mosaic.vrt"
+    with rasterio.open(tmp_path / "tile.tif") as src:
+        w, h, dt = src.width, src.height, src.dtypes[0]
+        gt = src.transform.to_gdal()
+        crs = src.crs.to_wkt()
+    vrt.write_text(f"""<VRTDataset rasterXSize="{w}" rasterYSize="{h}"><SRS>{crs.replace('"', '&quot;')}</SRS>
+<GeoTransform>{', '.join(map(str, gt))}</GeoTransform><VRTRasterBand dataType="{_gdal_type(dt)}" band="1">
+<SimpleSource><SourceFilename relativeToVRT="1">tile.tif</SourceFilename><SourceBand>1</SourceBand></SimpleSource>
+</VRTRasterBand></VRTDataset>""")
+    (tmp_path / "tile.tif").unlink()
+    r, _ = classify(tmp_path, vrt)
+    failed(r, 1, "mosaic.vrt", "tile.tif")
+
+
+def _gdal_type(dtype: str) -> str:
+    return {"uint8": "Byte", "int8": "Int8"}.get(dtype, dtype.capitalize().replace("Uint", "UInt"))
+
+
+def test_a_raster_in_a_local_engineering_crs_is_refused_by_name(tmp_path):
+    data = read(SAMPLE / "landcover.tif")
+    path = write_like(SAMPLE / "landcover.tif", tmp_path / "local.tif", data)
+    with rasterio.open(path, "r+") as dst:
+        dst.crs = rasterio.crs.CRS.from_wkt('LOCAL_CS["site grid",LOCAL_DATUM["site",0],UNIT["metre",1],'
+                                            'AXIS["X",EAST],AXIS["Y",NORTH]]')
+    r, _ = classify(tmp_path, path)
+    failed(r, 1, "local.tif", "engineering")
