@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import tempfile
 import time
@@ -183,6 +184,53 @@ def check_target(path: Path, overwrite: bool, inputs=(), what: str = "output") -
         raise OutputError(f"output directory {parent} is not writable; choose another path.")
 
 
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), to tell it from a later process that
+    reuses its number; None where /proc is not available."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _lock_holder(lock: Path) -> str | None:
+    """The live zoning run holding ``lock``, described ("process 123 on host h"), or None when the lock is stale:
+    its process is gone, is a later process with the same number, or runs on another host."""
+    try:
+        text = lock.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    try:
+        info = json.loads(text)
+        pid, host, started = int(info["pid"]), str(info.get("host", "")), info.get("started")
+    except (ValueError, TypeError, KeyError):
+        try:  # a lock of an earlier version: the process number alone
+            pid, host, started = int(text or 0), socket.gethostname(), None
+        except ValueError:
+            return None
+    if not pid or pid == os.getpid() or host != socket.gethostname() or not _pid_alive(pid):
+        return None
+    now = _process_start(pid)
+    if started is not None and now is not None and str(now) != str(started):
+        return None
+    if started is None and not _looks_like_zoning(pid):
+        return None
+    return f"process {pid} on {host}"
+
+
+def _looks_like_zoning(pid: int) -> bool:
+    """Whether process ``pid`` runs the zoning command (``zoning …`` or ``python -m cli …``): for locks of earlier
+    versions, which hold the process number alone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return True  # cannot tell: keep the lock
+    names = [Path(a).name for a in args[:3]]
+    return "zoning" in names or any(a == "-m" and b == "cli" for a, b in zip(args, args[1:]))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -291,19 +339,20 @@ class Output:
             try:
                 fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                try:
-                    pid = int(lock.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _pid_alive(pid):
-                    raise OutputError(f"another zoning run (process {pid}) is writing {self.path}; wait for it to "
+                if lock.is_dir():
+                    raise OutputError(f"the lock path {lock} of {self.path} is a folder, not a lock file zoning "
+                                      f"wrote; remove it (rmdir {lock}) if no zoning run is active.") from None
+                holder = _lock_holder(lock)
+                if holder:
+                    raise OutputError(f"another zoning run ({holder}) is writing {self.path}; wait for it to "
                                       f"finish or choose another output path (lock file {lock}).") from None
-                lock.unlink(missing_ok=True)  # stale: its process is gone
+                lock.unlink(missing_ok=True)  # stale: its process is gone, or is not the run that took it
                 continue
             except OSError as exc:
                 raise disk_error(exc, lock) from None
             with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
+                f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                    "started": _process_start(os.getpid())}))
             self._lock = lock
             return
         raise OutputError(f"cannot take the lock {lock} for {self.path}; remove it if no zoning run is active.")

@@ -89,11 +89,17 @@ def test_a_target_that_appears_during_the_run_is_left_alone(tmp_path):
 
 
 def test_a_second_run_on_the_same_target_fails_clearly(tmp_path):
+    import json
+    import socket
+
+    from layers.files import _process_start
+
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        (tmp_path / ".out.lock").write_text(str(holder.pid))
+        (tmp_path / ".out.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
+                                                       "started": _process_start(holder.pid)}))
         r = run_cli("run", "-o", str(tmp_path / "out"))
-        assert r.returncode == 4 and f"another zoning run (process {holder.pid})" in r.stderr
+        assert r.returncode == 4 and f"another zoning run (process {holder.pid} on " in r.stderr
     finally:
         holder.kill()
         holder.wait()
@@ -261,3 +267,31 @@ def test_overwrite_of_a_run_folder_with_an_edited_ledger_is_refused(tmp_path):
     r = run_cli("run", str(project_copy(tmp_path)), "-o", str(out), "--overwrite")
     assert r.returncode == 4 and "zoning.gpkg: the auditor's follow-up edited" in r.stderr, r.stderr
     assert tree_digest(out) == before
+
+
+@pytest.mark.parametrize("lock", ["1", "pid-reused", "other-host"])
+def test_a_stale_lock_of_a_live_process_that_is_not_the_run_is_taken_over(tmp_path, lock):
+    """PID 1 (an init, never a zoning run), a process number reused by a later process, a lock from another host:
+    none blocks the target."""
+    import json
+    import socket
+
+    text = {"1": "1", "pid-reused": json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "1"}),
+            "other-host": json.dumps({"pid": os.getpid(), "host": "elsewhere", "started": None})}[lock]
+    if lock == "pid-reused":  # the test process itself holds the number, started later than the lock says
+        text = json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "started": "1"})
+    (tmp_path / ".out.gpkg.lock").write_text(text)
+    out = tmp_path / "out.gpkg"
+    r = run_cli("-q", "check", "--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland",
+                str(SAMPLE / "farmland.gpkg"), "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"), "-o",
+                str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and no_debris(tmp_path)
+
+
+def test_a_lock_that_is_a_folder_is_named(tmp_path):
+    (tmp_path / ".out.gpkg.lock").mkdir()
+    r = run_cli("check", "--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland", str(SAMPLE / "farmland.gpkg"),
+                "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"), "-o", str(tmp_path / "out.gpkg"))
+    assert r.returncode == 4 and "is a folder, not a lock file" in r.stderr and "rmdir" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out.gpkg").exists()
