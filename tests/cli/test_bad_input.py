@@ -300,3 +300,40 @@ def test_huge_coordinates_in_degrees(tmp_path):
 def test_debug_shows_traceback(tmp_path):
     r = run_cli("--debug", "classify", str(tmp_path / "nope.gpkg"), *RASTERS, "-o", str(tmp_path / "z.gpkg"))
     assert r.returncode == 1 and "Traceback" in r.stderr
+
+
+def _project(tmp_path, text: str, bom: bool = False):
+    import shutil
+
+    from tests.conftest import SAMPLE
+
+    for f in SAMPLE.iterdir():
+        if f.suffix in (".gpkg", ".tif", ".csv"):
+            shutil.copy(f, tmp_path / f.name)
+    p = tmp_path / "project.toml"
+    p.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return p
+
+
+def test_a_project_file_with_a_byte_order_mark_is_read(tmp_path):
+    from tests.conftest import SAMPLE
+
+    text = (SAMPLE / "project.toml").read_text(encoding="utf-8").replace("sensitivity = 20", "sensitivity = 0")
+    p = _project(tmp_path, text, bom=True)
+    r = run_cli("-q", "run", str(p), "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+
+
+def test_project_sections_of_the_wrong_type_are_named(tmp_path):
+    p = _project(tmp_path, 'inputs = "counties.gpkg"\noptions = 3\n[project]\nname = "x"\n')
+    r = run_cli("run", str(p), "-o", str(tmp_path / "out"))
+    assert r.returncode == 2, r.stderr
+    assert "inputs: expected a table" in r.stderr and "options: expected a table" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
+
+
+def test_windows_paths_in_a_project_get_a_hint(tmp_path):
+    p = _project(tmp_path, '[inputs]\ncounties = "D:\\zoning\\counties.gpkg"\n')
+    r = run_cli("run", str(p), "-o", str(tmp_path / "out"))
+    assert r.returncode == 2, r.stderr
+    assert "not valid TOML" in r.stderr and "backslashes doubled" in r.stderr and "forward slashes" in r.stderr

@@ -1,6 +1,7 @@
 """Load the model, the rules and the project file once, and validate every option before any work starts."""
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -140,13 +141,23 @@ def load_project(path: Path) -> Project:
     if not path.exists():
         raise UsageError(f"project file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")  # Notepad saves UTF-8 with a byte-order mark
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        hint = ""
+        if re.search(r'=\s*"[^"\n]*\\', text):
+            hint = (" Windows paths in double quotes need their backslashes doubled (\"D:\\\\data\\\\a.gpkg\"), "
+                    "or single quotes ('D:\\data\\a.gpkg'), or forward slashes (\"D:/data/a.gpkg\").")
+        raise ConfigError(f"{path}: not valid TOML: {exc}.{hint}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save the project file as UTF-8.") from None
     problems = [f"{k}: unknown section; expected project, inputs, options" for k in raw
                 if k not in ("project", "inputs", "options")]
+    for k in ("project", "inputs", "options"):
+        if k in raw and not isinstance(raw[k], dict):
+            problems.append(f"{k}: expected a table ([{k}] with keys under it), got {type(raw[k]).__name__} "
+                            f"{raw[k]!r}")
+            raw[k] = {}
     inputs, opts, base = raw.get("inputs", {}), dict(raw.get("options", {})), path.parent
     resolved = {}
     for k, v in inputs.items():
