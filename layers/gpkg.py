@@ -37,12 +37,14 @@ class GpkgWriter:
         self._spools: dict[str, Spool] = {}
 
     def append(self, name: str, gdf: gpd.GeoDataFrame) -> None:
-        """Add the rows of ``gdf`` to spatial layer ``name`` (written by :meth:`finish`).
+        """Add the rows of ``gdf`` to spatial layer ``name`` (written by :meth:`finish`; field names a GeoPackage
+        reserves or holds twice renamed, :func:`storable`).
 
         A layer whose first chunk has :data:`STREAM_ROWS` rows or more is streamed to a child process that writes
         it while the caller computes the next chunks (into the GeoPackage itself when it is the first thing
         written, else into a side file merged at the end); smaller ones are spooled to disk.
         """
+        gdf = storable(gdf)
         sp = self._spools.get(name)
         if sp is None:
             stream = None
@@ -94,6 +96,7 @@ class GpkgWriter:
                            "folder not writable; nothing was replaced.")
 
     def _write(self, name: str, df: pd.DataFrame, append: bool = False) -> None:
+        df = storable(df)
         append = append and name in self.layers
         kwargs = dict(driver="GPKG", layer=name, append=append)
         if not append:
@@ -144,6 +147,30 @@ class GpkgWriter:
             _finish(self.path, self.layers, metadata or {}, styles or {})
         except sqlite3.Error as exc:
             raise self._error(exc, "layer_styles") from None
+
+
+RESERVED = {"fid", "geom"}  # the GeoPackage's own key and geometry columns
+
+
+def storable(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with field names a GeoPackage can hold: names it reserves (``fid``, ``geom``, as a shapefile's
+    ``FID`` field) and names equal but for case (SQLite does not tell ``ID`` from ``id``) get a suffix, ``_2``…"""
+    geom = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
+    seen = {"fid", "geom"} if geom is not None else {"fid"}
+    if geom is not None:
+        seen.add(geom.lower())
+    rename = {}
+    for c in df.columns:
+        if c == geom:
+            continue
+        new, k = str(c), 1
+        while new.lower() in seen:
+            k += 1
+            new = f"{c}_{k}"
+        seen.add(new.lower())
+        if new != c:
+            rename[c] = new
+    return df.rename(columns=rename) if rename else df
 
 
 PARALLEL_ROWS = 100_000  # two spooled layers at least this large are written at once (in two processes)

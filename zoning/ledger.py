@@ -75,3 +75,16 @@ def _join_by(values: pd.Series, n: int, sep: str = "; ") -> np.ndarray:
         head = out[idx[sel]]
         out[idx[sel]] = np.where(head == "", vals[sel], head + sep + vals[sel].astype(str)) if r else vals[sel]
     return out
+
+
+def own_names(own: list[str], taken: set[str]) -> list[str]:
+    """The parcel's own fields beside the ledger's: ``input_`` before a name the ledger uses, more ``input_`` while
+    the parcel has that name too (``verdict`` beside its own ``input_verdict``)."""
+    out, used = [], set(taken) | set(own)
+    for c in own:
+        new = c
+        while new in taken or (new != c and new in used):
+            new = f"input_{new}"
+        used.add(new)
+        out.append(new)
+    return out

@@ -318,3 +318,21 @@ def test_a_raster_in_a_local_engineering_crs_is_refused_by_name(tmp_path):
                                             'AXIS["X",EAST],AXIS["Y",NORTH]]')
     r, _ = classify(tmp_path, path)
     failed(r, 1, "local.tif", "engineering")
+
+
+def test_parcel_fields_that_clash_with_the_ledger_or_the_geopackage(tmp_path):
+    """A shapefile with FID and geom fields; a layer with both verdict and input_verdict: written beside the
+    ledger's own fields under names of their own, nothing lost, no "disk full" after the work."""
+    parcels = gpd.read_file(SAMPLE / "construction.gpkg").iloc[:300]
+    parcels.assign(FID=np.arange(300), geom="x").to_file(tmp_path / "parcels.shp", encoding="utf-8")
+    r = run_cli("check", *LINES, "--construction", str(tmp_path / "parcels.shp"), "-o", str(tmp_path / "a.gpkg"))
+    assert r.returncode == 0, r.stderr
+    led = gpd.read_file(tmp_path / "a.gpkg", layer="parcels")
+    assert list(led["FID_2"].astype(int)) == list(range(300)) and (led["geom_2"] == "x").all()
+    parcels.assign(verdict="旧结论", input_verdict="更旧").to_file(tmp_path / "parcels.gpkg")
+    r = run_cli("check", *LINES, "--construction", str(tmp_path / "parcels.gpkg"), "-o", str(tmp_path / "b.gpkg"))
+    assert r.returncode == 0, r.stderr
+    led = gpd.read_file(tmp_path / "b.gpkg", layer="parcels")
+    assert (led["verdict"] == "待核实").all()  # the ledger's own
+    # the parcel's own input_verdict keeps its name; its verdict, which clashes, moves out of the way
+    assert (led["input_verdict"] == "更旧").all() and (led["input_input_verdict"] == "旧结论").all()

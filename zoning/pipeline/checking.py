@@ -314,7 +314,7 @@ def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src,
     crop = None if sup.cropland is None else epochs.covered_area(parcels, sup.cropland, method)
     table = ledger.parcel_ledger(parcels, ids, collect, cvio, method, crop)
     own = pd.DataFrame(chunk.drop(columns=[chunk.geometry.name, "_id"])).reset_index(drop=True)
-    own.columns = [f"input_{c}" if c in table.columns else c for c in own.columns]
+    own.columns = ledger.own_names(list(own.columns), set(table.columns))
     geoms = src if src is not None else vio.valid_polygonal(areas.to_crs(parcels, areas.CHINA_ALBERS, out_crs))
     return gpd.GeoDataFrame(pd.concat([table, own], axis=1), geometry=list(geoms), crs=out_crs)
 
