@@ -40,20 +40,22 @@ class Dask:
         self.scheduler = self._start(["scheduler", "--host", "127.0.0.1", "--port", str(self.port),
                                       "--no-dashboard"], "scheduler")
 
-    def _start(self, args, name, hide=None):
+    def _start(self, args, name, hide=None, swap=None):
         cmd = [sys.executable, "-m", "dask", *args]
         if hide:  # the worker's own view of the disks, without this folder (another machine's, in effect)
-            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", f'mount -t tmpfs none "{hide}" && '
+            # with ``swap`` (path → file): the folder holds other copies of those files there
+            copies = "".join(f' && cp "{src}" "{dst}"' for dst, src in (swap or {}).items())
+            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", f'mount -t tmpfs none "{hide}"{copies} && '
                    'exec "$@"', "sh", *cmd]
         log = open(self.tmp / f"{name}.log", "w")
         return subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
 
-    def worker(self, hide: Path | None = None) -> subprocess.Popen:
+    def worker(self, hide: Path | None = None, swap: dict | None = None) -> subprocess.Popen:
         d = self.shared / f"worker{len(self.workers)}"
         d.mkdir()
         os.chmod(d, 0o777)
         p = self._start(["worker", self.address, "--nthreads", "1", "--nworkers", "1", "--no-nanny",
-                         "--no-dashboard", "--local-directory", str(d)], d.name, hide)
+                         "--no-dashboard", "--local-directory", str(d)], d.name, hide, swap)
         self.workers.append(p)
         return p
 
@@ -192,3 +194,22 @@ def test_project_option_cluster(tmp_path):
     bad = run_cli("run", str(_project(tmp_path, "locl:2")), "-o", str(tmp_path / "out2"))
     assert bad.returncode == 2 and "options.cluster" in bad.stderr and "tcp://" in bad.stderr
     assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.skipif(not _can_hide_folders(), reason="needs a mount namespace (root) to give a worker its own copy")
+def test_a_worker_that_reads_another_copy_of_an_input_is_refused(dask_procs, tmp_path):
+    """A worker's machine holds last year's parcels at the same path: refused before any work, the worker and the
+    file named, nothing written (the run used to exit 0 with findings for parcels the client's file lacks)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    parcels = shared / "parcels.gpkg"
+    shutil.copy(SAMPLE / "construction.gpkg", parcels)
+    stale = tmp_path / "last-year.gpkg"
+    shutil.copy(SAMPLE / "baseline.gpkg", stale)
+    dask_procs.worker(hide=shared, swap={parcels: stale})
+    dask_procs.wait(1)
+    out = tmp_path / "v.gpkg"
+    r = run_cli("check", *LINES, "--construction", str(parcels), "-o", str(out), "--cluster", dask_procs.address)
+    assert r.returncode == 1, r.stderr
+    assert f"reads another file at {parcels}" in r.stderr and "worker tcp://127.0.0.1:" in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()

@@ -7,10 +7,12 @@ again elsewhere and the output is the same. Everything is written by the client,
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
 from collections import deque
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..errors import DataError, UsageError
@@ -81,31 +83,65 @@ def connect(address, timeout: float = CONNECT_TIMEOUT_S):
             cluster.close()
 
 
-def _unreadable(paths: list[str]) -> list[str]:
-    """Runs on a worker: the input paths it cannot open for reading."""
-    bad = []
+SIDECARS = (".dbf", ".shx", ".prj", ".cpg")  # a shapefile is these files too
+
+
+def fingerprint(path: str, block: int = 1 << 16, samples: int = 16) -> tuple[int, str]:
+    """The size and a digest of a file's first and last MB and of ``samples`` blocks spread between: cheap on
+    files of gigabytes, and different for another year's copy of a layer."""
+    size = os.path.getsize(path)
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        starts = [0, max(size - (1 << 20), 0)] + [size * i // (samples + 1) for i in range(1, samples + 1)]
+        for start, length in zip(starts, [1 << 20, 1 << 20] + [block] * samples):
+            f.seek(start)
+            h.update(f.read(length))
+    return size, h.hexdigest()
+
+
+def _fingerprints(paths: list[str]) -> dict[str, object]:
+    """Runs on a worker (and on the client): each input's :func:`fingerprint`, or why it cannot be read."""
+    out = {}
     for p in paths:
         try:
-            with open(p, "rb") as f:
-                f.read(1)
+            out[p] = fingerprint(p)
         except OSError as exc:
-            bad.append(f"{p} ({exc.strerror or exc})")
-    return bad
+            out[p] = f"{exc.strerror or exc}"
+    return out
 
 
 def check_access(client, paths: Iterable) -> None:
-    """Every worker must read every input (a path they all see: a shared disk or the same copy on each)."""
-    paths = sorted({os.path.abspath(str(p)) for p in paths})
+    """Every worker must read every input, and the same file the client checked (a path they all see: a shared
+    disk or the same copy on each): compared by size and a digest of its content, so that a stale copy on one
+    machine is refused before any work, naming the worker and the file."""
+    paths = {os.path.abspath(str(p)) for p in paths}
+    paths |= {str(Path(p).with_suffix(s)) for p in list(paths) if p.lower().endswith(".shp") for s in SIDECARS
+              if Path(p).with_suffix(s).exists()}
+    paths = sorted(paths)
+    mine = _fingerprints(paths)
     try:
-        found = client.run(_unreadable, paths)
+        found = client.run(_fingerprints, paths)
     except Exception as exc:  # a worker without zoning (or another version) cannot even run the check
         raise DataError(f"the cluster's workers cannot run zoning's tasks ({type(exc).__name__}: {exc}). Install "
                         "the same zoning version where the workers run.") from None
-    problems = [f"worker {w} cannot read {p}" for w, bad in sorted(found.items()) for p in bad]
-    if problems:
-        raise DataError(f"{len(problems)} input path(s) cannot be read on the cluster's workers; inputs must be at "
-                        "a path every worker can read (a shared disk, or the same copy on every machine)",
-                        problems)
+    unreadable, different = [], []
+    for w, prints in sorted(found.items()):
+        for p in paths:
+            got = prints.get(p)
+            if isinstance(got, str):
+                unreadable.append(f"worker {w} cannot read {p} ({got})")
+            elif got is not None and not isinstance(mine[p], str) and tuple(got) != tuple(mine[p]):
+                different.append(f"worker {w} reads another file at {p}: {got[0]:,} bytes against the client's "
+                                 f"{mine[p][0]:,}" if got[0] != mine[p][0] else
+                                 f"worker {w} reads another file at {p}: same size, different content")
+    if unreadable:
+        raise DataError(f"{len(unreadable)} input path(s) cannot be read on the cluster's workers; inputs must be "
+                        "at a path every worker can read (a shared disk, or the same copy on every machine)",
+                        unreadable)
+    if different:
+        raise DataError(f"{len(different)} input(s) differ between the client and the cluster's workers (a stale "
+                        "copy on a worker's machine?); give every worker the same files (a shared disk, or copy "
+                        "them again). Nothing was written", different)
 
 
 def peak_mb() -> float:
