@@ -204,3 +204,59 @@ def assign_county(geoms: np.ndarray, counties: np.ndarray | None) -> np.ndarray:
     first = np.unique(ip, return_index=True)[1]
     out[ip[first]] = ic[first]
     return out
+
+
+def split_by_areas(parts: pd.DataFrame, areas: np.ndarray, min_area: float) -> pd.DataFrame:
+    """Parts (rows with a China-Albers ``geometry`` and its ``area``) cut along the borders of ``areas`` (the
+    counties): a part lying in one area is kept whole (same row); a part across borders becomes one row per area
+    it covers by at least ``min_area`` (``whole`` false, ``area`` its own), so per-county totals add up to the
+    ground on both sides. Pieces outside every area stay with the part's largest piece."""
+    geoms = parts["geometry"].to_numpy()
+    tree = shapely.STRtree(areas)
+    ig, ia = tree.query(geoms)  # extents meet: a cheap first cut
+    many = np.bincount(ig, minlength=len(geoms)) > 1
+    if not many.any():
+        return parts
+    sel = many[ig]
+    ig, ia = ig[sel], ia[sel]
+    if not shapely.is_prepared(areas).all():  # prepared once where the counties are made (threads share them)
+        shapely.prepare(areas)
+    inside = shapely.contains_properly(areas[ia], geoms[ig])
+    held = np.zeros(len(geoms), dtype=bool)
+    held[ig[inside]] = True  # wholly inside one county: nothing to cut
+    cut = ~held[ig]
+    ig, ia = ig[cut], ia[cut]
+    if len(ig) == 0:
+        return parts
+    pieces = polygonal(shapely.intersection(geoms[ig], areas[ia]))
+    area = shapely.area(pieces)
+    keep = area >= max(min_area, 1e-6)
+    ig, pieces, area = ig[keep], pieces[keep], area[keep]
+    n = np.bincount(ig, minlength=len(geoms))
+    split = np.nonzero(n > 1)[0]  # parts with two real pieces or more (a shared border alone cuts nothing)
+    if len(split) == 0:
+        return parts
+    take = np.isin(ig, split)
+    ig, pieces, area = ig[take], pieces[take], area[take]
+    # what lies beyond every area (a parcel over the province's edge) joins the part's largest piece
+    rest = shapely.difference(geoms[split], group_reduce(ig, pieces)[1])
+    rest_area = np.nan_to_num(shapely.area(rest))
+    if (rest_area >= max(min_area, 1e-6)).any():
+        order = np.lexsort((-area, ig))
+        first = order[np.r_[0, np.nonzero(np.diff(ig[order]))[0] + 1]]
+        has = rest_area >= max(min_area, 1e-6)
+        pieces[first[has]] = polygonal(shapely.union(pieces[first[has]], rest[has]))
+        area[first[has]] = shapely.area(pieces[first[has]])
+    out = parts.iloc[np.r_[np.setdiff1d(np.arange(len(parts)), split), ig]].copy()
+    tail = len(out) - len(ig)
+    geom = out["geometry"].to_numpy(dtype=object).copy()
+    geom[tail:] = pieces
+    out["geometry"] = geom
+    ar = out["area"].to_numpy(dtype=float).copy()
+    ar[tail:] = area
+    out["area"] = ar
+    if "whole" in out:
+        w = out["whole"].to_numpy(dtype=bool).copy()
+        w[tail:] = False
+        out["whole"] = w
+    return out.reset_index(drop=True)

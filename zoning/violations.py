@@ -46,6 +46,10 @@ class Counties:
     geoms: np.ndarray
     extra: pd.DataFrame | None = None  # other attributes (e.g. existing construction land)
 
+    def __post_init__(self) -> None:
+        # prepared here, before the checks' threads share them (cutting parts along county borders)
+        shapely.prepare(np.asarray(self.geoms, dtype=object))
+
     def locate(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ci = cl.assign_county(geoms, self.geoms)
         found = ci >= 0
@@ -313,6 +317,8 @@ def construction_findings(parcels: np.ndarray, parcel_ids: np.ndarray, dates: np
         check, fn, layer, per_feature = task
         spec, rule = outputs.CHECKS[check], checks.get(check, {})
         part = fn(parcels, lines.index, rule)
+        if counties is not None and len(part):  # a part across a county border: one row per county
+            part = cl.split_by_areas(part, counties.geoms, sliver)
         small = part["area"].to_numpy() < sliver
         sliver_counties = _locate(counties, part["geometry"].to_numpy()[small])[0]
         part = part[~small]

@@ -60,7 +60,15 @@ def run(cur, base=None, previous=None, counties=COUNTIES):
 def test_change_and_new_area_against_an_ellipsoidal_truth():
     cur, base = epochs_layers()
     res = run(cur, base)
-    v = res.violations.set_index("parcel_id")
+    # E lies across the county border: one row per county, its west part old ground, its east part new
+    e = res.violations[res.violations["parcel_id"] == "E"].set_index("county_id")
+    assert e.loc["510001", "change"] == "existing" and e.loc["510002", "change"] == "expanded"
+    assert e["area_m2"].sum() == pytest.approx(geodesic(CURRENT["E"][0]), rel=0.005)
+    rank = {"existing": 0, "expanded": 1, "new": 2}
+    rows = res.violations.assign(rank=res.violations["change"].map(rank)).sort_values("rank")
+    v = rows.groupby("parcel_id").agg(change=("change", "last"), change_zh=("change_zh", "last"),
+                                      new_area_m2=("new_area_m2", "sum"),
+                                                 area_m2=("area_m2", "sum"), check_id=("check_id", "first"))
     assert (v["check_id"] == "construction_in_red_line").all()
     base_union = shapely.union_all(base.geometry.values)
     for pid, (g, _, change) in CURRENT.items():
@@ -118,15 +126,17 @@ def test_previous_run_keeps_ids_lists_rectified_and_carries_follow_up(tmp_path):
     second = tmp_path / "2025.gpkg"
     out = run_check({"red_line": RED, "farmland": FARM, "urban_boundary": URBAN}, second, construction=nxt,
                     counties=recoded, extra={"previous": first})
-    v = gpd.read_file(second, layer="violations").set_index("parcel_id")
-    for pid in ("A", "B", "D", "E", "F"):
-        assert v.loc[pid, "violation_id"] == old.loc[pid, "violation_id"]
-        assert v.loc[pid, "first_detected_on"] == "2025-06-30"
+    v = gpd.read_file(second, layer="violations").set_index(["parcel_id", "county_id"])
+    old = old.set_index("county_id", append=True)
+    for pid, county in (("A", "0001"), ("B", "0001"), ("D", "0001"), ("E", "0001"), ("E", "0002"), ("F", "0001")):
+        assert v.loc[(pid, "52" + county), "violation_id"] == old.loc[(pid, "51" + county), "violation_id"]
+        assert v.loc[(pid, "52" + county), "first_detected_on"] == "2025-06-30"
+    v = v.reset_index("county_id")
     assert v.loc["G", "violation_id"].startswith("520001-")
     assert v.loc["G", "first_detected_on"] == "2025-07-01"
     rect = gpd.read_file(second, layer="rectified")
     assert rect["parcel_id"].tolist() == ["C"]
-    assert rect["violation_id"].tolist() == [old.loc["C", "violation_id"]]
+    assert rect["violation_id"].tolist() == [old.loc[("C", "510001"), "violation_id"]]
     assert rect["status"].tolist() == ["未整改"]  # the earlier ledger's status, kept as the auditor left it
     assert rect.geometry.iloc[0].equals_exact(gpd.read_file(first, layer="violations").set_index("parcel_id")
                                               .geometry.loc["C"], 1e-9)

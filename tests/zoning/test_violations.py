@@ -131,3 +131,39 @@ def test_cropland_in_the_ledger_is_counted_once_against_a_geodesic_truth():
     assert truth == pytest.approx(70 * 60, rel=2e-3)
     assert led.cropland_m2.iloc[0] == pytest.approx(truth, rel=5e-3)
     assert led.cropland_mu.iloc[0] == pytest.approx(truth / (10000 / 15), rel=5e-3)
+
+
+def test_a_parcel_across_a_county_border_is_booked_to_both_counties():
+    """A parcel lying 70 % / 30 % across a border: each county gets its own row and its own area, in violations and
+    county_summary, and the two add up to the parcel (ids stable when the parcels are reordered)."""
+    import geopandas as gpd
+    import shapely
+    from pyproj import Geod
+
+    import zoning
+
+    geod = Geod(ellps="GRS80")
+    west = shapely.box(103.8, 29.8, 104.0, 30.2)
+    east = shapely.box(104.0, 29.8, 104.2, 30.2)
+    counties = gpd.GeoDataFrame({"county_id": ["510001", "510002"], "name": ["西县", "东县"]},
+                                geometry=[west, east], crs=4490)
+    red = gpd.GeoDataFrame({"id": ["ERL1"]}, geometry=[shapely.box(103.9, 29.9, 104.1, 30.1)], crs=4490)
+    far = gpd.GeoDataFrame({"id": ["X"]}, geometry=[shapely.box(103.81, 29.81, 103.82, 29.82)], crs=4490)
+    parcel = shapely.box(103.986, 30.0, 104.006, 30.02)  # 0.014° west of the border, 0.006° east
+    other = shapely.box(103.95, 30.05, 103.96, 30.06)
+    parcels = gpd.GeoDataFrame({"id": ["P", "Q"]}, geometry=[parcel, other], crs=4490)
+    res = zoning.check(red, far, far, construction=parcels, counties=counties)
+    v = res.violations[res.violations["check_id"] == "construction_in_red_line"].set_index(["parcel_id", "county_id"])
+    truth = {c: abs(geod.geometry_area_perimeter(parcel.intersection(g))[0]) for c, g in
+             (("510001", west), ("510002", east))}
+    for c, t in truth.items():
+        assert v.loc[("P", c), "area_m2"] == pytest.approx(t, rel=0.003), c
+        assert v.loc[("P", c), "violation_id"] == f"{c}-CON-ERL-P-ERL1"
+    assert v.loc[("P", "510002"), "area_m2"] / v.xs("P")["area_m2"].sum() == pytest.approx(0.3, abs=0.01)
+    assert v.loc[("Q", "510001"), "violation_id"] == "510001-CON-ERL-Q-ERL1"  # inside one county: one row
+    s = res.county_summary.set_index(["check_id", "county_id"]).loc["construction_in_red_line"]
+    assert s.loc["510002", "area_m2"] == pytest.approx(truth["510002"], rel=0.003)
+    assert s.loc["TOTAL", "area_m2"] == pytest.approx(v["area_m2"].sum(), abs=0.05)
+    assert shapely.is_valid(res.violations.geometry.values).all()
+    again = zoning.check(red, far, far, construction=parcels.iloc[::-1], counties=counties)
+    assert sorted(again.violations["violation_id"]) == sorted(res.violations["violation_id"])
