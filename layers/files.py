@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 from zoning.errors import OutputError
+
+from .edits import edited
 
 MARKER = ".zoning-output.json"
 GENERATOR = '<meta name="generator" content="zoning">'
@@ -79,68 +80,6 @@ def is_own(path: Path) -> bool:
 
 
 DISCARD_EDITS = "discard-edits"  # the ``overwrite`` value that also replaces work done on an output since
-# the follow-up fields an auditor edits in the ledger (digested when written, so that edits are noticed)
-FOLLOW_UP_FIELDS = ("verdict", "status", "checked_by", "checked_on", "remark")
-_SYSTEM_TABLES = ("sqlite_", "rtree_", "gpkg_", "gpkgext_")
-
-
-def written_digest(con: sqlite3.Connection) -> dict:
-    """What a GeoPackage holds as the tool wrote it: its tables and a digest of the ledger's follow-up fields (kept
-    in ``zoning_run``, so that ``--overwrite`` notices work done on it since)."""
-    tables = sorted(r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-                    if not r[0].startswith(_SYSTEM_TABLES))
-    return {"tables": tables, "follow_up": _follow_up_digest(con)}
-
-
-def _follow_up_digest(con: sqlite3.Connection) -> str | None:
-    cols = {r[1] for r in con.execute("PRAGMA table_info(parcels)")}
-    if not cols or "fid" not in cols:
-        return None
-    fields = [c for c in FOLLOW_UP_FIELDS if c in cols]
-    if not fields:
-        return None
-    h = hashlib.blake2b(digest_size=16)
-    cur = con.execute(f"SELECT fid, {', '.join(fields)} FROM parcels ORDER BY fid")
-    while rows := cur.fetchmany(50_000):
-        h.update(repr(rows).encode("utf-8"))
-    return h.hexdigest()
-
-
-def work_since_written(path: Path) -> list[str]:
-    """What a zoning GeoPackage holds that the tool did not write: tables added, follow-up fields edited (empty
-    when it is as written, or when it predates the record)."""
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return []
-    try:
-        row = con.execute("SELECT value FROM zoning_run WHERE key = 'written'").fetchone()
-        if row is None:
-            return []
-        was = json.loads(row[0])
-        now = written_digest(con)
-        lost = [f"layer or table {t!r}, which zoning did not write" for t in now["tables"]
-                if t not in set(was["tables"]) | {"zoning_run", "layer_styles"}]
-        if was.get("follow_up") != now["follow_up"]:
-            cols = {r[1] for r in con.execute("PRAGMA table_info(parcels)")}
-            fields = [c for c in FOLLOW_UP_FIELDS if c in cols] or ["fid"]
-            marked = con.execute(
-                "SELECT count(*) FROM parcels WHERE " + " OR ".join(
-                    f"coalesce({c}, '') NOT IN ('', '待核实', '未整改')" for c in fields)).fetchone()[0]
-            lost.append(f"the auditor's follow-up edited in layer 'parcels' since zoning wrote it ({marked:,} "
-                        f"parcel(s) now hold a verdict, status, checker, date or remark)")
-        return lost
-    except (sqlite3.Error, ValueError, KeyError, TypeError):
-        return []
-    finally:
-        con.close()
-
-
-def _edited(path: Path) -> list[str]:
-    """:func:`work_since_written` of a GeoPackage, or of every GeoPackage in a zoning output folder."""
-    if path.is_dir():
-        return [f"{p.name}: {w}" for p in sorted(path.glob("*.gpkg")) for w in work_since_written(p)]
-    return work_since_written(path) if path.suffix.lower() == ".gpkg" else []
 
 
 def _inside(child: Path, parent: Path) -> bool:
@@ -169,7 +108,7 @@ def check_target(path: Path, overwrite: bool, inputs=(), what: str = "output") -
             kind = "a folder holding other files" if path.is_dir() else "a file"
             raise OutputError(f"{path} is {kind} that zoning did not write; --overwrite only replaces earlier zoning "
                               "outputs. Choose a new path or move it away yourself (nothing was changed).")
-        lost = [] if overwrite == DISCARD_EDITS else _edited(path)
+        lost = [] if overwrite == DISCARD_EDITS else edited(path)
         if lost:
             raise OutputError(f"{path} holds work done since zoning wrote it, which --overwrite would lose: "
                               f"{'; '.join(lost)}. Write to a new path (and carry the ledger's follow-up into it "

@@ -15,7 +15,8 @@ from zoning import outputs
 
 from zoning.errors import OutputError
 
-from .files import Output, written_digest
+from .edits import written_digest
+from .files import Output
 from .spool import Spool, merge_layer
 
 log = logging.getLogger("zoning")

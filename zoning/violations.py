@@ -46,10 +46,6 @@ class Counties:
     geoms: np.ndarray
     extra: pd.DataFrame | None = None  # other attributes (e.g. existing construction land)
 
-    def __post_init__(self) -> None:
-        # prepared here, before the checks' threads share them (cutting parts along county borders)
-        shapely.prepare(np.asarray(self.geoms, dtype=object))
-
     def locate(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ci = cl.assign_county(geoms, self.geoms)
         found = ci >= 0
@@ -233,6 +229,8 @@ class Tally:
     slivers: list[pd.DataFrame] = field(default_factory=list)
     # a tile of a grid: areas of the parts inside it only, so that tiles' areas add up to the union's
     clip: tuple[float, float, float, float] | None = None
+    # distinct parcels per check (a parcel across a county border counts in each county, once in the total)
+    distinct: dict = field(default_factory=dict)
 
     def add(self, check_id: str, county: np.ndarray, key: np.ndarray, geoms: np.ndarray, method: str,
             parcels: bool, row_area: np.ndarray | None = None) -> None:
@@ -243,6 +241,8 @@ class Tally:
         if len(county) == 0:
             return
         county = np.asarray(county, dtype=object)
+        if parcels:  # a parcel lies in one chunk (or task): distinct counts add up across them
+            self.distinct[check_id] = self.distinct.get(check_id, 0) + len(pd.unique(np.asarray(key, dtype=object)))
         if self.clip is not None:
             box = np.clip(np.asarray(self.clip, dtype=float), -1e15, 1e15)
             geoms, row_area = cl.polygonal(shapely.clip_by_rect(np.asarray(geoms, dtype=object), *box)), None

@@ -227,6 +227,8 @@ def summarize(tally: vio.Tally, sup: supervising.Supervision, cvio, rules: dict,
            (spec.kind == "construction" and has_construction)]
     ran = [c for c in ran if rules["checks"].get(c, {}).get("enabled", True)]
     summary = rep.county_summary(rows, slv, lookup, ran)
+    for check, n in tally.distinct.items():  # a parcel across a county border is one parcel in the total
+        summary.loc[(summary["check_id"] == check) & (summary["county_id"] == "TOTAL"), "parcels"] = n
     built = [c for c in ran if outputs.CHECKS[c].kind == "construction"]
     if extra.get("baseline") is not None:
         summary = supervising.with_new(summary, sup, lookup, built)

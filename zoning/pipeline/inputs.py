@@ -83,7 +83,8 @@ def load_counties(spec, read: ReadOptions, role: str = "counties", name_field: s
 def counties_for_check(gdf: gpd.GeoDataFrame | None) -> vio.Counties | None:
     if gdf is None:
         return None
-    alb = areas.to_crs(gdf.geometry.values, gdf.crs, areas.CHINA_ALBERS)
+    alb = np.asarray(areas.to_crs(gdf.geometry.values, gdf.crs, areas.CHINA_ALBERS), dtype=object)
+    shapely.prepare(alb)  # before the checks' threads share them (parts cut along county borders)
     extra = pd.DataFrame(gdf.drop(columns="geometry")).reset_index(drop=True)
     return vio.Counties(gdf["_id"].astype(str).to_numpy(dtype=object), gdf["_name"].to_numpy(dtype=object),
                         np.asarray(alb, dtype=object), extra)

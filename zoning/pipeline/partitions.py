@@ -125,6 +125,7 @@ def construction_task(job) -> dict:
     frame, ledger, _ = checking._chunk(chunk, False, read, seen, lines, None, plans.counties, rules,
                                     CRS.from_wkt(plans.out_crs), tally, _Inline(), sup)
     return {"frame": frame, "ledger": ledger, "rows": tally.rows, "slivers": tally.slivers, "new": sup.new.rows,
+            "distinct": tally.distinct,
             "hashes": seen.hashes, "n": len(chunk)}
 
 
@@ -262,6 +263,8 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
                 frame, ledger = supervising.carry(res["frame"], res["ledger"], sup)
                 tally.rows += res["rows"]
                 tally.slivers += res["slivers"]
+                for check, n in res["distinct"].items():
+                    tally.distinct[check] = tally.distinct.get(check, 0) + n
                 sup.new.rows += res["new"]
                 hashes.append(res["hashes"])
                 n_parcels += res["n"]
