@@ -321,6 +321,8 @@ def _rectification(f, gpkg: Path, summary: pd.DataFrame, meta: dict, cols: list[
         failed = pd.concat([b.to_pandas() for b in batches(gpkg, "parcels", where=FAILED,
                                                              order="county_id, parcel_id")] or [pd.DataFrame()],
                            ignore_index=True)
+        if "worst_severity" in failed:  # shown in Chinese, as the findings' severity is
+            failed["worst_severity"] = outputs.severity_zh(failed["worst_severity"].fillna(""))
         f.write(f"<h3 class='failed'>整改不到位 Marked 已整改 but still found ({len(failed):,})</h3>")
         f.write(_rows_box("failed", failed, fcols, "清单 list") if len(failed) else "<p>无 none</p>")
     rows = pd.concat([b.to_pandas() for b in batches(gpkg, "rectified", order=severe_first(rcols))]

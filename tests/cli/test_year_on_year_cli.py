@@ -114,3 +114,15 @@ def test_reports_read_a_minimal_rectified_layer(yoy, tmp_path):
 def _rows(ws) -> int:
     """Data rows under the header row (cells with a value in the first column)."""
     return sum(1 for (v,) in ws.iter_rows(min_row=2, max_col=1, values_only=True) if v not in (None, ""))
+
+
+def test_the_map_draws_the_parcels_marked_rectified_and_still_found(yoy, tmp_path):
+    d = yoy["dir"]
+    r = run_cli("map", str(d / "c2024.gpkg"), "-o", str(tmp_path / "map.html"))
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "map.html").read_text(encoding="utf-8")
+    led = gpd.read_file(d / "c2024.gpkg", layer="parcels")
+    n = int(led["rectification_failed"].astype(bool).sum())
+    assert n >= 5
+    assert f"Marked rectified, still found ({n})" in page  # the layer (its Chinese is escaped in the script)
+    assert "整改不到位 marked rectified, still found" in page  # the legend
