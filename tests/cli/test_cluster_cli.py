@@ -213,3 +213,11 @@ def test_a_worker_that_reads_another_copy_of_an_input_is_refused(dask_procs, tmp
     assert r.returncode == 1, r.stderr
     assert f"reads another file at {parcels}" in r.stderr and "worker tcp://127.0.0.1:" in r.stderr
     assert "Traceback" not in r.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("address,hint", [("tls://127.0.0.1:9", "certificates"), ("ucx://127.0.0.1:9", "ucx-py")])
+def test_cluster_protocols_without_their_setup_are_named(tmp_path, address, hint):
+    r = run_cli("check", *LINES, "-o", str(tmp_path / "v.gpkg"), "--cluster", address)
+    assert r.returncode == 2, r.stderr
+    assert hint in r.stderr and f"--cluster {address}" in r.stderr and "Internal error" not in r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -44,6 +44,11 @@ def name(address) -> str:
         "address", "client"))
 
 
+PROTOCOL_HINTS = {"tls": "tls:// needs certificates in Dask's configuration (distributed.comm.tls: ca-file, "
+                         "client.cert, client.key) on the client and every worker. ",
+                  "ucx": "ucx:// needs the ucx-py package (UCX) installed on the client and every worker. "}
+
+
 @contextlib.contextmanager
 def connect(address, timeout: float = CONNECT_TIMEOUT_S):
     """A ``dask.distributed.Client`` for ``address``, closed (and a local cluster stopped) on exit. A client
@@ -67,6 +72,10 @@ def connect(address, timeout: float = CONNECT_TIMEOUT_S):
             raise DataError(f"cannot reach the Dask scheduler at {where} within {timeout:.0f} s ({exc}). Start "
                             f"one with `dask scheduler` and workers with `dask worker {where}`, check the "
                             "address and the firewall, or use --cluster local:N.") from None
+        except Exception as exc:  # noqa: BLE001 - Dask's protocols fail in their own ways before connecting
+            raise UsageError(f"--cluster {where}: cannot open a connection ({type(exc).__name__}: {exc}). "
+                             + PROTOCOL_HINTS.get(where.split("://")[0], "") + "Or use tcp://HOST:PORT or "
+                             "local:N.") from None
     try:
         if kind == "remote":
             try:
