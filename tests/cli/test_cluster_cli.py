@@ -221,3 +221,24 @@ def test_cluster_protocols_without_their_setup_are_named(tmp_path, address, hint
     assert r.returncode == 2, r.stderr
     assert hint in r.stderr and f"--cluster {address}" in r.stderr and "Internal error" not in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_scheduler_that_dies_mid_run_is_exit_1_and_writes_nothing(dask_procs, single, tmp_path):
+    _, rules = single
+    dask_procs.worker()
+    dask_procs.wait(1)
+    out = tmp_path / "v.gpkg"
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "check", *LINES, "--construction",
+                             str(SAMPLE / "construction.gpkg"), "--rules", str(rules), "-o", str(out),
+                             "--cluster", dask_procs.address], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("checking construction parcels: 100 of"):
+            os.killpg(dask_procs.scheduler.pid, signal.SIGKILL)
+            break
+    rest = proc.stderr.read()
+    code = proc.wait(timeout=180)
+    assert code == 1, "".join(seen) + rest
+    assert "connection to the Dask scheduler was lost mid-run" in rest and "Internal error" not in rest
+    assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name != "dask"] == []

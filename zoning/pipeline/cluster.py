@@ -200,6 +200,17 @@ def run_task(fn: Callable, job):
         logger.propagate = propagate
 
 
+def _comm_errors() -> tuple:
+    """What a lost scheduler raises from a task's future (Dask cancels every future of a client it lost)."""
+    from distributed.comm.core import CommClosedError
+
+    try:
+        from distributed.client import FutureCancelledError
+    except ImportError:  # older distributed: a plain cancellation
+        from concurrent.futures import CancelledError as FutureCancelledError
+    return CommClosedError, FutureCancelledError
+
+
 def ordered(client, fn: Callable, jobs: Iterable, what: str, window: int | None = None) -> Iterator:
     """``fn(job)`` for every job on the cluster, results yielded in job order.
 
@@ -232,6 +243,10 @@ def ordered(client, fn: Callable, jobs: Iterable, what: str, window: int | None 
                 raise DataError(f"{what}: a task killed the worker running it several times ({exc}); the workers "
                                 "probably run out of memory: lower chunk_size in the rules or give workers more "
                                 "memory.") from None
+            except (OSError, TimeoutError, *_comm_errors()) as exc:  # the scheduler went away mid-run
+                raise DataError(f"{what}: the connection to the Dask scheduler was lost mid-run "
+                                f"({type(exc).__name__}: {exc}); nothing was written. Check that the scheduler and "
+                                "its workers are running, and run again.") from None
             fut.release()
             for level, msg in records:
                 if msg not in said:
