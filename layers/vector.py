@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 
 from zoning.errors import DataError, UsageError
@@ -146,7 +147,25 @@ def _read_ogr(path: Path, layer: str | None, encoding: str | None, sl: tuple[int
                      "pass --encoding to override", path)
             return pyogrio.read_dataframe(path, layer=layer, encoding=CHINESE_FALLBACK, **kw), CHINESE_FALLBACK
     info = pyogrio.read_info(path, layer=layer)
-    return pyogrio.read_dataframe(path, layer=layer, **kw), str(info.get("encoding") or "utf-8")
+    fid = key_column(info)
+    gdf = pyogrio.read_dataframe(path, layer=layer, fid_as_index=fid is not None, **kw)
+    if fid is not None:
+        gdf = with_key_column(gdf, fid)
+    return gdf, str(info.get("encoding") or "utf-8")
+
+
+def key_column(info: dict) -> str | None:
+    """A GeoPackage's primary-key column when it is named (``id``, ``OBJECTID``…) and so shown in QGIS as a field:
+    GDAL reads it as the feature id, not as a field (None for the default ``fid``)."""
+    fc = info.get("fid_column")
+    return fc if fc and fc.lower() != "fid" and fc not in set(info.get("fields", [])) else None
+
+
+def with_key_column(gdf: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
+    """The feature ids (the index of a read with ``fid_as_index``) as the field ``name``, first."""
+    gdf = gdf.copy()
+    gdf.insert(0, name, gdf.index.to_numpy())
+    return gdf.reset_index(drop=True)
 
 
 def read_table(path: str | Path, role: str = "attributes"):
@@ -196,6 +215,7 @@ class LayerPlan:
     source: str
     fids: object = None  # sorted feature ids when they are not contiguous (with ``positions``)
     positions: object = None
+    key: str | None = None  # a named primary-key column, read as a field (:func:`key_column`)
 
 
 def plan_layer(spec, encoding: str | None = None, role: str = "input", bounds: bool = True):
@@ -231,7 +251,7 @@ def plan_layer(spec, encoding: str | None = None, role: str = "input", bounds: b
     total = tuple(float(v) for v in info.get("total_bounds") or (0, 0, 0, 0))
     plan = LayerPlan(path, layer, used, head.crs.to_wkt() if head.crs is not None else None,
                      tuple(c for c in head.columns if c != head.geometry.name), count, fid0, total,
-                     head.attrs["source"], sorted_fids, positions)
+                     head.attrs["source"], sorted_fids, positions, key_column(info))
     log.info("planned %s: %d features, CRS %s, encoding %s (read in parts)", plan.source, count,
              head.crs.to_string() if head.crs else "none", used)
     return plan, fids, box
@@ -239,6 +259,10 @@ def plan_layer(spec, encoding: str | None = None, role: str = "input", bounds: b
 
 def read_column(plan: LayerPlan, column: str):
     """One attribute column of every feature, in layer order (no geometry)."""
+    if column == plan.key:  # the primary key: GDAL gives it as the feature id
+        df = pyogrio.read_dataframe(plan.path, layer=plan.layer, read_geometry=False, columns=[],
+                                    fid_as_index=True)
+        return pd.Series(df.index.to_numpy(), name=column)
     df = pyogrio.read_dataframe(plan.path, layer=plan.layer, encoding=plan.encoding, read_geometry=False,
                                 columns=[column])
     return df[column]
@@ -254,6 +278,8 @@ def read_part(plan: LayerPlan, fids=None, bbox=None) -> gpd.GeoDataFrame:
     gdf = pyogrio.read_dataframe(plan.path, layer=plan.layer, encoding=None if arrow else plan.encoding,
                                  fid_as_index=True, use_arrow=arrow, **kw)
     fid = gdf.index.to_numpy(dtype=np.int64)
+    if plan.key is not None:
+        gdf.insert(0, plan.key, fid)
     if plan.positions is None:
         pos = fid - plan.fid0
     else:
@@ -304,9 +330,12 @@ def iter_vector(spec, chunk_size: int, encoding: str | None = None, role: str = 
     layer = first.attrs.get("layer")
     enc = first.attrs["encoding"]
     offset = len(first)
+    key = key_column(pyogrio.read_info(src.path, layer=layer)) if len(first) == chunk_size else None
     while len(first) == chunk_size:
         first = pyogrio.read_dataframe(src.path, layer=layer, encoding=enc, skip_features=offset,
-                                       max_features=chunk_size)
+                                       max_features=chunk_size, fid_as_index=key is not None)
+        if key is not None:
+            first = with_key_column(first, key)
         first.attrs.update(source=str(src), encoding=enc)
         if len(first) == 0:
             return

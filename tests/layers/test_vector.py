@@ -93,3 +93,23 @@ def test_table_keeps_leading_zeros_and_reads_gbk(tmp_path):
     assert raw.iloc[0].tolist() == ["county_id", "name", "pop_density"]  # raw cells: the header is found later
     assert raw.iloc[1, 0] == "010101"
     assert raw.iloc[1, 1] == "东城区"
+
+
+def test_a_geopackage_keyed_by_a_named_primary_key(tmp_path):
+    """A GeoPackage whose primary key column is named ``id`` (QGIS shows it as a field): parcels are keyed by it,
+    in one process and in chunks, not by row numbers."""
+    import geopandas as gpd
+    import pyogrio
+
+    from layers.vector import iter_vector, read_vector
+    from tests.conftest import SAMPLE
+
+    parcels = gpd.read_file(SAMPLE / "construction.gpkg").iloc[:30].drop(columns="id")
+    parcels.index = range(1001, 1031)
+    path = tmp_path / "pk.gpkg"
+    pyogrio.write_dataframe(parcels.reset_index(names="id"), path, layer_options={"FID": "id"})
+    assert pyogrio.read_info(path)["fid_column"] == "id"
+    got = read_vector(path)
+    assert got["id"].tolist() == list(range(1001, 1031))
+    chunks = list(iter_vector(path, 7))
+    assert [i for c in chunks for i in c["id"]] == list(range(1001, 1031))
