@@ -114,10 +114,14 @@ def handle_errors(func):
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
                 click.echo(f"Error: cannot write {exc.filename or 'the output'}: {exc.strerror}.", err=True)
                 ctx.exit(4)
+            if exc.errno == errno.ENOMEM:
+                _memory(exc, ctx)
             _internal(exc, debug, ctx)
         except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # a bug: say so, keep it short unless asked
+            if _out_of_memory(exc):  # a memory limit (ulimit -v, a container's) met inside a library
+                _memory(exc, ctx)
             cause = _interrupt_in_chain(exc)
             if cause is not None:  # a library's cleanup failed while an interrupt unwound through it
                 name = "Ctrl-C" if isinstance(cause, KeyboardInterrupt) else signal.Signals(cause.signum).name
@@ -126,6 +130,20 @@ def handle_errors(func):
                 ctx.exit(130 if isinstance(cause, KeyboardInterrupt) else 128 + cause.signum)
             _internal(exc, debug, ctx)
     return wrapper
+
+
+def _memory(exc: BaseException, ctx) -> None:
+    click.echo(f"Error: out of memory ({type(exc).__name__}: {exc}): the process's memory limit (ulimit -v, a "
+               "container's limit) is too low for this run. Raise it, or process a smaller area at a time (a lower "
+               "chunk_size in the rules, --memory-mb).", err=True)
+    ctx.exit(1)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """A library's way of saying memory ran out: GEOS's std::bad_alloc, a thread whose stack could not be
+    mapped, an allocation refused."""
+    text = str(exc).lower()
+    return "bad_alloc" in text or "can't start new thread" in text or "cannot allocate memory" in text
 
 
 def _interrupt_in_chain(exc: BaseException):

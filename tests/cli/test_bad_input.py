@@ -337,3 +337,24 @@ def test_windows_paths_in_a_project_get_a_hint(tmp_path):
     r = run_cli("run", str(p), "-o", str(tmp_path / "out"))
     assert r.returncode == 2, r.stderr
     assert "not valid TOML" in r.stderr and "backslashes doubled" in r.stderr and "forward slashes" in r.stderr
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("can't start new thread"),
+                                 __import__("shapely").errors.GEOSException("std::bad_alloc"),
+                                 OSError(12, "Cannot allocate memory")])
+def test_a_memory_limit_met_inside_a_library_is_exit_1(exc):
+    """ulimit -v below what a run needs: a thread that cannot start, GEOS's bad_alloc, a refused allocation are
+    said as what they are (exit 1), not as a bug."""
+    import click
+    from click.testing import CliRunner
+
+    from cli.main import handle_errors
+
+    @click.command()
+    @handle_errors
+    def boom():
+        raise exc
+
+    r = CliRunner().invoke(boom, [])
+    assert r.exit_code == 1, r.output
+    assert "out of memory" in r.output and "ulimit -v" in r.output and "bug" not in r.output
