@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from zoning.errors import OutputError
+from zoning.errors import OutputError, UsageError
 
 from .edits import edited
 
@@ -90,8 +90,14 @@ def _inside(child: Path, parent: Path) -> bool:
         return False
 
 
-def check_target(path: Path, overwrite: bool, inputs=(), what: str = "output") -> None:
-    """Refuse, before any work, a target the run may not replace or cannot write. Raises :class:`OutputError`."""
+def check_target(path: Path, overwrite: bool, inputs=(), what: str = "output", suffix: str | None = None) -> None:
+    """Refuse, before any work, a target the run may not replace or cannot write. Raises :class:`OutputError`
+    (:class:`UsageError` for a file name whose extension is not ``suffix``: a GeoPackage named ``.shp`` misleads)."""
+    path = Path(path)
+    if suffix and path.suffix and path.suffix.lower() != suffix:
+        raise UsageError(f"-o {path}: the output is a GeoPackage; name it {path.with_suffix(suffix).name} (a "
+                         f"{path.suffix} file that holds a GeoPackage misleads whoever opens it). Convert it "
+                         f"afterwards if needed: ogr2ogr {path.name} {path.with_suffix(suffix).name} LAYER.")
     path = Path(path)
     try:
         exists = path.exists() or path.is_symlink()

@@ -120,6 +120,13 @@ def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
             gdf, used = _read_ogr(path, layer, encoding, _slice)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise DataError(f"{role}: cannot read {label}: {exc}") from None
+    except UnicodeDecodeError as exc:  # a .cpg (or --encoding) that names the wrong encoding
+        cpg = next((p for p in (path.with_suffix(".cpg"), path.with_suffix(".CPG")) if p.exists()), None)
+        said = f"its {cpg.name} says {cpg.read_text(errors='replace').strip()!r}" if cpg and not encoding else \
+            f"--encoding {encoding}" if encoding else "it was read as UTF-8"
+        raise DataError(f"{role}: cannot read {label}: its text is not in the encoding {said} ({exc.reason} at "
+                        f"byte {exc.start}). Name the right one with --encoding (Chinese shapefiles are often GBK: "
+                        f"--encoding gbk){', or correct the .cpg' if cpg else ''}.") from None
     except ValueError as exc:
         raise DataError(f"{role}: cannot read {label}: {exc}") from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:

@@ -15,20 +15,42 @@ _CMP = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE:
         ast.Eq: operator.eq, ast.NotEq: operator.ne}
 
 
+MAX_DEPTH = 50  # far beyond any rule a planner writes; deeper would exhaust the evaluator's stack
+
+
+def _short(text: str, n: int = 80) -> str:
+    return repr(text if len(text) <= n else text[:n] + "…")
+
+
 def parse(text: str) -> ast.Expression:
     """Parse an expression, raising ValueError with a readable message if it uses anything not allowed."""
     try:
         tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(f"syntax error in {text!r}: {exc.msg}") from None
+    except (SyntaxError, MemoryError, RecursionError) as exc:
+        msg = getattr(exc, "msg", None) or "nested too deeply"
+        raise ValueError(f"syntax error in {_short(text)}: {msg}") from None
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{_short(text)} is nested {depth} levels deep; at most {MAX_DEPTH} are allowed: write "
+                         "the rule flatter (and / or of comparisons)")
     for node in ast.walk(tree):
         if not isinstance(node, (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Compare,
                                  ast.Name, ast.Load, ast.Constant, *_CMP)):
-            raise ValueError(f"{type(node).__name__} is not allowed in {text!r}: use comparisons joined by "
+            raise ValueError(f"{type(node).__name__} is not allowed in {_short(text)}: use comparisons joined by "
                              "and / or / not")
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)):
-            raise ValueError(f"constant {node.value!r} is not allowed in {text!r}")
+            raise ValueError(f"constant {node.value!r} is not allowed in {_short(text)}")
     return tree
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deep the expression nests (without recursion: a hostile text may be thousands deep)."""
+    deepest, todo = 0, [(tree, 1)]
+    while todo:
+        node, d = todo.pop()
+        deepest = max(deepest, d)
+        todo.extend((c, d + 1) for c in ast.iter_child_nodes(node))
+    return deepest
 
 
 def names(text: str) -> set[str]:

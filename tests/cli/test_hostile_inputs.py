@@ -220,7 +220,12 @@ def test_deeply_nested_model_rule(tmp_path):
     path.write_text(text, encoding="utf-8")
     r = run_cli("model", "check", str(path))
     assert r.returncode == 2, r.stderr
-    assert "Traceback" not in r.stderr
+    assert "Traceback" not in r.stderr and "too many nested parentheses" in r.stderr and "((((…" in r.stderr
+    nots = "not " * 2000 + "built_up_share > 0.5"
+    path.write_text(default_text() + f'\n[[rules]]\nid = "deep"\nwhen = "{nots}"\nzone = "urbanization"\n',
+                    encoding="utf-8")
+    r = run_cli("model", "check", str(path))
+    assert r.returncode == 2 and "levels deep; at most 50" in r.stderr and "memory" not in r.stderr, r.stderr
 
 
 def test_bad_basemap_fails_before_any_work(tmp_path):
@@ -336,3 +341,23 @@ def test_parcel_fields_that_clash_with_the_ledger_or_the_geopackage(tmp_path):
     assert (led["verdict"] == "待核实").all()  # the ledger's own
     # the parcel's own input_verdict keeps its name; its verdict, which clashes, moves out of the way
     assert (led["input_verdict"] == "更旧").all() and (led["input_input_verdict"] == "旧结论").all()
+
+
+@pytest.mark.parametrize("name", ["zones.shp", "out.geojson"])
+def test_a_geopackage_is_not_written_under_a_foreign_extension(tmp_path, name):
+    r = run_cli("classify", COUNTIES, "--raster", f"landcover={SAMPLE / 'landcover.tif'}", "-o", str(tmp_path / name))
+    failed(r, 2, "the output is a GeoPackage", name.rsplit(".", 1)[0] + ".gpkg")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cpg_that_names_the_wrong_encoding_gets_an_encoding_hint(tmp_path):
+    counties = gpd.read_file(COUNTIES).iloc[:20]
+    counties.to_file(tmp_path / "c.shp", encoding="gbk")
+    (tmp_path / "c.cpg").write_text("UTF-8")
+    r = run_cli("classify", str(tmp_path / "c.shp"), "--raster", f"landcover={SAMPLE / 'landcover.tif'}", "-o",
+                str(tmp_path / "z.gpkg"))
+    failed(r, 1, "c.cpg says 'UTF-8'", "--encoding gbk")
+    r = run_cli("-q", "classify", str(tmp_path / "c.shp"), "--raster", f"landcover={SAMPLE / 'landcover.tif'}",
+                "-o", str(tmp_path / "z.gpkg"), "--encoding", "gbk")
+    assert r.returncode == 0, r.stderr
+    assert set(gpd.read_file(tmp_path / "z.gpkg")["name"]) == set(counties["name"])

@@ -378,7 +378,7 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
     if report_dir and Path(report_dir).resolve() == out.resolve():
         raise UsageError(f"-o and --report both name {out}: the GeoPackage and the report folder need paths of "
                          f"their own (e.g. --report {out.with_suffix('')}-report). Nothing was written.")
-    check_target(out, overwrite, inputs)
+    check_target(out, overwrite, inputs, suffix=".gpkg")
     if report_dir:
         check_target(Path(report_dir), overwrite, inputs, "report directory")
     rules = load_rules(rules_path)  # a bad rules file fails before any work

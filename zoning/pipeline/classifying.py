@@ -355,7 +355,7 @@ def run_classify(counties, rasters, output, overwrite: bool = False, spread: flo
     inputs = input_paths(counties, attributes) + [Path(p) for p in rasters.values()]
     from layers.files import check_target
 
-    check_target(Path(output), overwrite, inputs)
+    check_target(Path(output), overwrite, inputs, suffix=".gpkg")
     model = load_model(model_path)
     lg = load_legend(legend)
     if cluster:

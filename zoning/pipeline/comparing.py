@@ -49,7 +49,7 @@ def run_compare(zones_spec, reference, output, id_field=None, zone_field=None, h
                 overwrite: bool = False):
     """Compare, write layer ``comparison`` to ``output``; returns the :class:`zoning.compare.Comparison`."""
     out = Path(output)
-    check_target(out, overwrite, [lvector.parse_source(zones_spec).path, Path(reference)])
+    check_target(out, overwrite, [lvector.parse_source(zones_spec).path, Path(reference)], suffix=".gpkg")
     zones = lvector.read_vector(zones_spec, role="zones")
     missing = [c for c in ("county_id", "zone") if c not in zones.columns]
     if missing:
