@@ -141,8 +141,16 @@ def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
     return gdf
 
 
+UTF8_FORMATS = (".gpkg", ".geojson", ".json", ".fgb", ".gdb")  # text is UTF-8 by the format's definition
+
+
 def _read_ogr(path: Path, layer: str | None, encoding: str | None, sl: tuple[int, int] | None = None):
     kw = {"skip_features": sl[0], "max_features": sl[1]} if sl else {}
+    if encoding and path.suffix.lower() in UTF8_FORMATS:
+        if not sl or sl[0] == 0:
+            log.info("--encoding %s does not apply to %s: its text is UTF-8 by definition (the option is for "
+                     "shapefiles)", encoding, path.name)
+        encoding = None
     if encoding:
         return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, **kw), encoding
     if path.suffix.lower() == ".shp" and not path.with_suffix(".cpg").exists() \

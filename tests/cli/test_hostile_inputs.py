@@ -361,3 +361,11 @@ def test_a_cpg_that_names_the_wrong_encoding_gets_an_encoding_hint(tmp_path):
                 "-o", str(tmp_path / "z.gpkg"), "--encoding", "gbk")
     assert r.returncode == 0, r.stderr
     assert set(gpd.read_file(tmp_path / "z.gpkg")["name"]) == set(counties["name"])
+
+
+def test_encoding_on_a_geopackage_is_not_applied(tmp_path):
+    """GeoPackage text is UTF-8 by definition: --encoding gbk (meant for shapefiles) must not garble the names."""
+    r, out = classify(tmp_path, SAMPLE / "landcover.tif", SAMPLE / "dem.tif", "--encoding", "gbk")
+    assert r.returncode == 0, r.stderr
+    assert "does not apply" in r.stderr
+    assert set(gpd.read_file(out, layer="zones")["name"]) == set(gpd.read_file(COUNTIES)["name"])
