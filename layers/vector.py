@@ -97,6 +97,8 @@ def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
     suffix = path.suffix.lower()
     if suffix == ".gpkg":
         _check_gpkg(path)
+    if suffix == ".shp":
+        _check_sidecars(path, role)
     layer = src.layer
     try:
         layers = list_layers(path) if suffix not in (".parquet", ".geoparquet") else []
@@ -142,6 +144,23 @@ def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
 
 
 UTF8_FORMATS = (".gpkg", ".geojson", ".json", ".fgb", ".gdb")  # text is UTF-8 by the format's definition
+
+
+def _check_sidecars(path: Path, role: str) -> None:
+    """A shapefile is three files at least: name the missing ones (a .shp copied or linked alone)."""
+    missing = [ext for ext in (".shx", ".dbf") if not path.with_suffix(ext).exists()
+               and not path.with_suffix(ext.upper()).exists()]
+    if not missing:
+        return
+    hint = ""
+    if path.is_symlink():
+        target = path.resolve()
+        found = [ext for ext in missing if target.with_suffix(ext).exists()]
+        if found:
+            hint = (f" {path} is a link to {target}, whose {', '.join(found)} sit beside it: link those too "
+                    f"(ln -s {target.with_suffix(found[0])} {path.with_suffix(found[0])}), or give {target}.")
+    raise DataError(f"{role}: the shapefile {path} lacks its {' and '.join(missing)} file(s) beside it; a "
+                    f"shapefile is the .shp, .shx and .dbf together (copy them all).{hint}")
 
 
 def _read_ogr(path: Path, layer: str | None, encoding: str | None, sl: tuple[int, int] | None = None):

@@ -369,3 +369,13 @@ def test_encoding_on_a_geopackage_is_not_applied(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "does not apply" in r.stderr
     assert set(gpd.read_file(out, layer="zones")["name"]) == set(gpd.read_file(COUNTIES)["name"])
+
+
+def test_a_linked_shapefile_without_its_sidecars_is_named(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "work").mkdir()
+    gpd.read_file(COUNTIES).iloc[:5].to_file(tmp_path / "data" / "c.shp")
+    (tmp_path / "work" / "c.shp").symlink_to(tmp_path / "data" / "c.shp")
+    r = run_cli("classify", str(tmp_path / "work" / "c.shp"), "--raster", f"landcover={SAMPLE / 'landcover.tif'}",
+                "-o", str(tmp_path / "z.gpkg"))
+    failed(r, 1, "lacks its .shx and .dbf", "is a link to", "ln -s")
