@@ -96,7 +96,8 @@ def _parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple
               help="Perturb weights and breakpoints N times and report each county's stability.")
 @click.option("--spread", type=click.FloatRange(0, 1), default=0.10, show_default=True,
               help="Relative perturbation for --sensitivity.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed for --sensitivity.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed for --sensitivity.")
 @click.option("-o", "--output", required=True, metavar="OUT.gpkg", help="Output GeoPackage (layer `zones`).")
 @cluster_option
 @crs_option

@@ -358,3 +358,16 @@ def test_a_memory_limit_met_inside_a_library_is_exit_1(exc):
     r = CliRunner().invoke(boom, [])
     assert r.exit_code == 1, r.output
     assert "out of memory" in r.output and "ulimit -v" in r.output and "bug" not in r.output
+
+
+def test_every_out_of_range_project_option_is_named(tmp_path):
+    from tests.conftest import SAMPLE
+
+    text = (SAMPLE / "project.toml").read_text(encoding="utf-8").replace(
+        "sensitivity = 20\nseed = 0", "sensitivity = -1\nseed = -5\nspread = 1.5\nmemory_mb = 8\nheader_row = 0")
+    p = _project(tmp_path, text)
+    r = run_cli("run", str(p), "-o", str(tmp_path / "out"))
+    assert r.returncode == 2, r.stderr
+    for k in ("sensitivity", "seed", "spread", "memory_mb", "header_row"):
+        assert f"options.{k}: must be" in r.stderr, k
+    assert "spread: must be ≥ 0 and ≤ 1, got 1.5" in r.stderr and not (tmp_path / "out").exists()

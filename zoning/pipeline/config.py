@@ -106,6 +106,11 @@ PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field
                    "memory_mb": float, "default_places": bool, "cluster": str}
 
 
+INF = float("inf")
+OPTION_RANGES = {"simplify_m": (0, INF), "sensitivity": (0, INF), "spread": (0, 1), "seed": (0, 2**63 - 1),
+                 "memory_mb": (64, INF), "header_row": (1, INF)}
+
+
 def sample_project() -> Path:
     """The bundled sample project file (installed as package data)."""
     try:
@@ -181,9 +186,11 @@ def load_project(path: Path) -> Project:
         problems.append(f"options.basemap: expected one of {', '.join(BASEMAPS)}, got {opts['basemap']!r}")
     if opts.get("basemap") == "tianditu" and not opts.get("tianditu_key"):
         problems.append("options.tianditu_key: required with basemap = \"tianditu\"")
-    for k, lo in (("simplify_m", 0), ("sensitivity", 0), ("spread", 0), ("memory_mb", 64), ("header_row", 1)):
-        if isinstance(opts.get(k), (int, float)) and opts[k] < lo:
-            problems.append(f"options.{k}: must be ≥ {lo}, got {opts[k]!r}")
+    for k, (lo, hi) in OPTION_RANGES.items():  # the command line's ranges
+        v = opts.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:
+            problems.append(f"options.{k}: must be ≥ {lo}" + (f" and ≤ {hi}" if hi != float("inf") else "") +
+                            f", got {v!r}")
     for k, check in (("crs", check_crs), ("encoding", check_encoding)):
         try:
             check(opts.get(k), f"options.{k}")
