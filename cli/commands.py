@@ -299,17 +299,20 @@ def map_cmd(gpkgs, output, basemap, tianditu_key, simplify_m, overwrite):
 @click.option("--reference-zone-field", metavar="F",
               help="Zone column (default: first of zone, designation, 主体功能区).")
 @click.option("--header-row", type=click.IntRange(min=1), metavar="N", help="Row of TABLE with the column names.")
+@click.option("--county-id", "county_id", metavar="F", help="Id field of ZONES (default county_id).")
 @click.option("-o", "--output", required=True, metavar="OUT.gpkg", help="Output GeoPackage (layer `comparison`).")
 @overwrite_option
 @handle_errors
-def compare_cmd(zones, reference, reference_id_field, reference_zone_field, header_row, output, overwrite):
+def compare_cmd(zones, reference, reference_id_field, reference_zone_field, header_row, county_id, output,
+                overwrite):
     """Compare a `zones` layer with an official scheme: agreement, Cohen's kappa, confusion matrix, disagreements.
 
-    ZONES is the GeoPackage of `zoning classify` or `zoning run` (or PATH:LAYER). Writes layer `comparison`
+    ZONES is the GeoPackage of `zoning classify` or `zoning run` (its layer zones), or PATH:LAYER. Writes layer
+    `comparison`
     (styled for QGIS); `zoning map OUT.gpkg -o map.html` draws it offline.
     """
     res = pipeline.run_compare(zones, reference, output, reference_id_field, reference_zone_field, header_row,
-                               overwrite)
+                               overwrite, county_id=county_id)
     echo_comparison(res)
     click.echo(f"wrote {output} (layer comparison, {len(res.table)} counties)")
 

@@ -371,3 +371,29 @@ def test_every_out_of_range_project_option_is_named(tmp_path):
     for k in ("sensitivity", "seed", "spread", "memory_mb", "header_row"):
         assert f"options.{k}: must be" in r.stderr, k
     assert "spread: must be ≥ 0 and ≤ 1, got 1.5" in r.stderr and not (tmp_path / "out").exists()
+
+
+def test_compare_takes_the_zones_of_the_tools_geopackage_and_a_renamed_id_field(tmp_path):
+    """`zoning compare OUT.gpkg` uses its zones layer (not the first layer); a zones layer whose id field was
+    renamed is compared once the field is named with --county-id, as the message says."""
+    from tests.conftest import SAMPLE
+
+    out = tmp_path / "z.gpkg"
+    r = run_cli("-q", "classify", str(SAMPLE / "counties.gpkg"), "--raster", f"landcover={SAMPLE / 'landcover.tif'}",
+                "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    pyogrio.write_dataframe(gpd.read_file(out, layer="zones").iloc[:3], out, layer="aaa_first")  # listed first
+    r = run_cli("compare", str(out), "--reference", str(SAMPLE / "designations.csv"), "-o", str(tmp_path / "c.gpkg"))
+    assert r.returncode == 0, r.stderr
+    assert "183 counties" in r.stdout
+    renamed = tmp_path / "renamed.gpkg"
+    gpd.read_file(out, layer="zones").rename(columns={"county_id": "xzqdm"}).to_file(renamed, layer="zones")
+    r = run_cli("compare", str(renamed), "--reference", str(SAMPLE / "designations.csv"), "-o",
+                str(tmp_path / "d.gpkg"))
+    assert r.returncode == 1 and "--county-id" in r.stderr and "xzqdm" in r.stderr, r.stderr
+    r = run_cli("compare", str(renamed), "--reference", str(SAMPLE / "designations.csv"), "-o",
+                str(tmp_path / "d.gpkg"), "--county-id", "xzqdm")
+    assert r.returncode == 0, r.stderr
+    a = gpd.read_file(tmp_path / "c.gpkg", layer="comparison")
+    b = gpd.read_file(tmp_path / "d.gpkg", layer="comparison")
+    assert a["agrees"].astype(str).tolist() == b["agrees"].astype(str).tolist()  # nulls: not in the reference

@@ -46,16 +46,26 @@ def comparison_layer(res: cmp.Comparison, zones: gpd.GeoDataFrame) -> gpd.GeoDat
 
 
 def run_compare(zones_spec, reference, output, id_field=None, zone_field=None, header_row=None,
-                overwrite: bool = False):
-    """Compare, write layer ``comparison`` to ``output``; returns the :class:`zoning.compare.Comparison`."""
+                overwrite: bool = False, county_id: str | None = None):
+    """Compare, write layer ``comparison`` to ``output``; returns the :class:`zoning.compare.Comparison`.
+
+    ``zones_spec``: a zones layer, or the GeoPackage of ``zoning run`` / ``zoning classify`` (its ``zones`` layer is
+    taken); ``county_id``: the zones' id field when it is not ``county_id``."""
     out = Path(output)
-    check_target(out, overwrite, [lvector.parse_source(zones_spec).path, Path(reference)], suffix=".gpkg")
-    zones = lvector.read_vector(zones_spec, role="zones")
-    missing = [c for c in ("county_id", "zone") if c not in zones.columns]
+    src = lvector.parse_source(zones_spec)
+    check_target(out, overwrite, [src.path, Path(reference)], suffix=".gpkg")
+    if src.layer is None and src.path.suffix.lower() == ".gpkg" and src.path.exists() and \
+            "zones" in lvector.list_layers(src.path):
+        src = lvector.LayerSource(src.path, "zones")  # the tool's own GeoPackage: its zones, not its conflicts
+    zones = lvector.read_vector(src, role="zones")
+    key = county_id or "county_id"
+    missing = [c for c in (key, "zone") if c not in zones.columns]
     if missing:
-        raise DataError(f"zones {zones.attrs['source']}: no {', '.join(missing)} field: give the zones layer written "
-                        "by zoning classify or zoning run (e.g. out/zoning.gpkg:zones).")
-    zones["county_id"] = zones["county_id"].astype(str)
+        fields = ", ".join(c for c in zones.columns if c != zones.geometry.name)
+        raise DataError(f"zones {zones.attrs['source']}: no {', '.join(missing)} field (fields: {fields}). Give the "
+                        "zones layer written by zoning classify or zoning run (e.g. out/zoning.gpkg), or name its id "
+                        "field with --county-id.")
+    zones["county_id"] = zones[key].astype(str)
     ref = read_reference(reference, id_field, zone_field, header_row)
     res = cmp.compare(zones, ref)
     if res.unmatched:
