@@ -97,8 +97,12 @@ def _frame_batches(df: pd.DataFrame):
 def _width(col: str) -> float:
     from zoning import outputs
 
-    return {"violation_id": 40, "violation_ids": 40, "county_name": 12, "note": 40, "check_zh": 24, "remark": 24,
-            "control_name": 20}.get(col, max(10.0, min(24.0, 1.6 * len(outputs.zh(col)) + 2)))
+    # ids print whole (a parcel number cut short sends the field team to the wrong 图斑): 12-character 卫片 ids
+    # and 8-character control ids need 15 widths
+    return {"violation_id": 40, "violation_ids": 40, "continues_ids": 40, "previous_parcel_ids": 30,
+            "follow_up_note": 40, "county_name": 12, "note": 40, "check_zh": 24, "remark": 24, "control_name": 20,
+            "parcel_id": 15, "control_id": 12, "other_control_id": 12}.get(
+        col, max(10.0, min(24.0, 1.6 * len(outputs.zh(col)) + 2)))
 
 
 def _style(col: str) -> str:

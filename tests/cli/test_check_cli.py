@@ -8,6 +8,12 @@ import pytest
 import shapely
 
 
+def outputs_label(field: str) -> str:
+    from zoning import outputs
+
+    return outputs.label(field)
+
+
 def _lines(sample):
     return ["--red-line", str(sample / "red_line.gpkg"), "--farmland", str(sample / "farmland.gpkg"),
             "--urban-boundary", str(sample / "urban_boundary.gpkg")]
@@ -67,6 +73,14 @@ def test_xlsx_is_a_filing(checked):
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1, ws.title
         assert ws.page_setup.fitToHeight == 0 and ws.print_title_rows == "$1:$1", ws.title
         assert all(ws.column_dimensions[c].width >= 10 for c in ("A", "B")), ws.title
+    # parcel ids print whole: the column is wider than the longest id (WP2024002903, 12 characters)
+    from openpyxl.utils import get_column_letter
+
+    for title in ("图斑台账 parcels", "建设占用永久基本农田"):
+        ws = wb[title]
+        col = [c.value for c in ws[1]].index(outputs_label("parcel_id")) + 1
+        longest = max(len(str(v)) for (v,) in ws.iter_rows(min_row=2, min_col=col, max_col=col, values_only=True))
+        assert ws.column_dimensions[get_column_letter(col)].width >= longest + 2, title
     summary = wb["汇总 summary"]
     rows = list(summary.iter_rows(values_only=True))
     assert rows[-1][0] == "TOTAL" and sum(r[0] == "TOTAL" for r in rows) == 1
