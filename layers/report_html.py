@@ -307,7 +307,10 @@ def _rectification(f, gpkg: Path, summary: pd.DataFrame, meta: dict, cols: list[
     if len(per):
         f.write(f"<details><summary>分县 by county ({len(per):,})</summary>{_table(per)}</details>")
     yoy = meta.get("year_on_year") or {}
-    if yoy:
+    if yoy and yoy.get("follow_up_carried") is None:  # --no-ledger: nothing was carried
+        f.write(f"<p>上期问题图斑 {yoy['previous_findings']:,} 个：延续 {yoy['continued']:,} 个，已整改 "
+                f"{yoy['rectified']:,} 个。本次未生成图斑台账（--no-ledger），上期核查记录未带入。</p>")
+    elif yoy:
         lost = yoy.get("follow_up_not_carried_ids") or []
         f.write(f"<p>上期问题图斑 {yoy['previous_findings']:,} 个：延续 {yoy['continued']:,} 个（编号相同 "
                 f"{yoy['continued_by_id']:,}，按位置匹配 {yoy['continued_by_ground']:,}），已整改 {yoy['rectified']:,} 个。"

@@ -126,3 +126,15 @@ def test_the_map_draws_the_parcels_marked_rectified_and_still_found(yoy, tmp_pat
     assert n >= 5
     assert f"Marked rectified, still found ({n})" in page  # the layer (its Chinese is escaped in the script)
     assert "整改不到位 marked rectified, still found" in page  # the legend
+
+
+def test_without_a_ledger_the_follow_up_is_said_not_carried(yoy, tmp_path):
+    from tests.conftest import SAMPLE
+
+    r = run_cli("check", *_lines(SAMPLE), "--construction", str(SAMPLE / "construction.gpkg"), "--previous",
+                str(yoy["dir"] / "c2023.gpkg"), "--no-ledger", "-o", str(tmp_path / "o.gpkg"), "--report",
+                str(tmp_path / "report"))
+    assert r.returncode == 0, r.stderr
+    assert "--no-ledger): the follow-up recorded for 40 earlier parcels is not carried" in r.stderr
+    assert "carried to current parcels" not in r.stderr
+    assert "上期核查记录未带入" in (tmp_path / "report" / "report.html").read_text(encoding="utf-8")

@@ -227,6 +227,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
     plans, boxes, parcels = plan_check(line_specs, construction, counties, read, rules, county_role, zones, extra)
     out_crs = CRS.from_wkt(plans.out_crs)
     sup = supervising.load({}, extra.get("previous"), out_crs, rules)
+    sup.ledger = plans.ledger
     if plans.parcels is not None and parcels[1].shape[1]:
         pext = tiling.to_crs_box(tiling.union_box(parcels[1]), plans.parcels.crs_wkt, areas.CHINA_ALBERS)
         base = plans.extras.get("baseline")

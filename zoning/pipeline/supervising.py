@@ -167,9 +167,14 @@ def year_on_year(sup: Supervision) -> dict | None:
     log.info("earlier findings: %d, of which %d continue (%d by equal id, %d by ground only) and %d are rectified "
              "(gone from the ground)", info["previous_findings"], info["continued"], info["continued_by_id"],
              info["continued_by_ground"], info["rectified"])
-    log.info("auditor's follow-up: %d earlier parcels carried a record, %d carried to current parcels, %d not "
-             "(no current parcel on their ground)%s", info["follow_up_records"], info["follow_up_carried"],
-             info["follow_up_not_carried"], f": {', '.join(lost[:10])}" if lost else "")
+    if not sup.ledger:
+        info.update(follow_up_carried=None, follow_up_not_carried=None, follow_up_not_carried_ids=[])
+        log.warning("the ledger is not written (--no-ledger): the follow-up recorded for %d earlier parcels is not "
+                    "carried into this run", info["follow_up_records"])
+    else:
+        log.info("auditor's follow-up: %d earlier parcels carried a record, %d carried to current parcels, %d not "
+                 "(no current parcel on their ground)%s", info["follow_up_records"], info["follow_up_carried"],
+                 info["follow_up_not_carried"], f": {', '.join(lost[:10])}" if lost else "")
     if len(sup.earlier) and not sup.continued.any():
         log.warning("no earlier finding continues in this run: is --previous the check of the same place and lines?")
     return info
