@@ -138,3 +138,23 @@ def test_without_a_ledger_the_follow_up_is_said_not_carried(yoy, tmp_path):
     assert "--no-ledger): the follow-up recorded for 40 earlier parcels is not carried" in r.stderr
     assert "carried to current parcels" not in r.stderr
     assert "上期核查记录未带入" in (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_project_with_an_earlier_run_records_what_became_of_it(yoy, tmp_path):
+    import json
+    import shutil
+
+    from tests.conftest import SAMPLE
+
+    for f in SAMPLE.iterdir():
+        if f.suffix in (".gpkg", ".tif", ".csv"):
+            shutil.copy(f, tmp_path / f.name)
+    shutil.copy(yoy["dir"] / "c2023.gpkg", tmp_path / "check2023.gpkg")
+    text = (SAMPLE / "project.toml").read_text(encoding="utf-8").replace("sensitivity = 20", "sensitivity = 0")
+    text = text.replace('baseline = "baseline.gpkg"', 'baseline = "baseline.gpkg"\nprevious = "check2023.gpkg"')
+    (tmp_path / "project.toml").write_text(text, encoding="utf-8")
+    r = run_cli("-q", "run", str(tmp_path / "project.toml"), "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    run = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert run["year_on_year"]["rectified"] == 99 and run["year_on_year"]["follow_up_carried"] == 37
+    assert len(gpd.read_file(tmp_path / "out" / "zoning.gpkg", layer="rectified")) == 99

@@ -109,6 +109,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                           "violations": res.info["violations"]},
                "outputs": {"geopackage": "zoning.gpkg", "map": "map.html", "report": "report/",
                            "styles": "styles/", "log": "zoning.log"}}
+        if res.info.get("year_on_year"):  # what became of the earlier run, as the GeoPackage's zoning_run says
+            run["year_on_year"] = res.info["year_on_year"]
         (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         log.info("wrote %s", outdir)
     return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings,
