@@ -52,15 +52,41 @@ def fields(gpkg: Path, layer: str) -> list[str] | None:
 
 
 def batches(gpkg: Path, layer: str = "violations", where: str | None = None, order: str | None = None,
-            batch: int = 10_000):
-    """Rows of ``layer`` (no geometry) as Arrow batches, in SQL ``order``: memory follows the batch, not the run."""
+            batch: int = 10_000, cols: list[str] | None = None):
+    """Rows of ``layer`` (no geometry) as Arrow batches, in SQL ``order``: memory follows the batch, not the run.
+
+    ``cols``: the columns (default: the layer's, in the declared order); ``X_zh`` of a coded column ``X`` is
+    computed, its Chinese label."""
     from pyogrio import open_arrow
 
-    cols = fields(gpkg, layer)
-    sql = f"SELECT {', '.join(_quote(c) for c in cols)} FROM {_quote(layer)}" + (f" WHERE {where}" if where else "") \
+    cols = cols or fields(gpkg, layer)
+    select = [label_sql(c[:-3]) + f" AS {_quote(c)}" if c.endswith("_zh") and c[:-3] in LABELLED else _quote(c)
+              for c in cols]
+    sql = f"SELECT {', '.join(select)} FROM {_quote(layer)}" + (f" WHERE {where}" if where else "") \
         + (f" ORDER BY {order}" if order else "")
     with open_arrow(gpkg, sql=sql, sql_dialect="SQLITE", batch_size=batch, use_pyarrow=True) as (_, reader):
         yield from reader
+
+
+LABELLED = ("zone",)  # coded ledger fields printed in Chinese beside their code
+
+
+def label_sql(column: str) -> str:
+    """An SQL expression giving a coded column's Chinese label (the code itself where it has none)."""
+    from zoning import outputs
+
+    whens = " ".join(f"WHEN '{k}' THEN '{c.zh}'" for k, c in outputs.VALUE_MAPS[column].items())
+    return f"CASE {_quote(column)} {whens} ELSE {_quote(column)} END"
+
+
+def with_labels(cols: list[str]) -> list[str]:
+    """``cols`` with ``X_zh`` after each coded column ``X`` of :data:`LABELLED` that has none."""
+    out = []
+    for c in cols:
+        out.append(c)
+        if c in LABELLED and f"{c}_zh" not in cols:
+            out.append(f"{c}_zh")
+    return out
 
 
 def _quote(name: str) -> str:
@@ -119,7 +145,7 @@ def _style(col: str) -> str:
 
 
 # codes beside their Chinese label, m² and ha beside 亩: in the sheet for filters and scripts, hidden on paper
-_PRINT_HIDDEN = {"check_id", "severity", "change", "overlap", "control_code", "county_id", "worst_severity"}
+_PRINT_HIDDEN = {"check_id", "severity", "change", "overlap", "control_code", "county_id", "worst_severity", "zone"}
 
 
 def _hidden(col: str) -> bool:
@@ -186,8 +212,10 @@ def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Dat
                 _sheet(wb, spec.zh, vcols, batches(gpkg, where=f"check_id = '{check}'", order=SEVERE_FIRST))
         pcols = fields(gpkg, "parcels")
         if pcols:
+            pcols = with_labels(pcols)
             _sheet(wb, "图斑台账 parcels", pcols,
-                   batches(gpkg, "parcels", order=f"{severity_sql('worst_severity')} DESC, area_m2 DESC, parcel_id"))
+                   batches(gpkg, "parcels", order=f"{severity_sql('worst_severity')} DESC, area_m2 DESC, parcel_id",
+                           cols=pcols))
         rect = rep.rectification_table(summary, counties=True)
         if len(rect.columns):
             _sheet(wb, "整改核验 rectification", list(rect.columns), _frame_batches(rect))

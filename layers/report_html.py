@@ -381,8 +381,12 @@ def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Data
             f.write("<p>无 none</p>")
         show = [c for c in ("violation_id", "check_zh", "severity_zh", "layer", "control_id", "other_layer",
                             "other_control_id", "county_name", "area_mu", "area_ha") if c in conflicts.columns]
+        shown = conflicts[show].copy()
+        for c in ("layer", "other_layer"):  # the lines by their Chinese names, as officers call them
+            if c in shown:
+                shown[c] = shown[c].map(lambda v: outputs.LINES[v].zh if v in outputs.LINES else v)
         f.write(f"<h2>控制线冲突 Conflicts between lines ({len(conflicts)})</h2>"
-                f"{_table(rep.with_chinese_headers(conflicts[show]))}\n")
+                f"{_table(rep.with_chinese_headers(shown))}\n")
         _rectification(f, gpkg, summary, meta, cols)
         f.write(_foot())
     size = Path(path).stat().st_size

@@ -51,3 +51,26 @@ def test_page_names_are_plain_file_names(name):
 
     got = page_name(name)
     assert "/" not in got and got not in ("", ".", "..") and got.isascii()
+
+
+def test_codes_print_in_chinese(tmp_path):
+    """The ledger sheet gives each parcel's zone in Chinese beside its code; the HTML names the lines in Chinese."""
+    import openpyxl
+
+    out = tmp_path / "z.gpkg"
+    r = run_cli("-q", "classify", str(SAMPLE / "counties.gpkg"), "--raster", f"landcover={SAMPLE / 'landcover.tif'}",
+                "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("-q", "check", "--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland",
+                str(SAMPLE / "farmland.gpkg"), "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"),
+                "--construction", str(SAMPLE / "construction.gpkg"), "--zones", str(out), "-o",
+                str(tmp_path / "c.gpkg"), "--report", str(tmp_path / "report"))
+    assert r.returncode == 0, r.stderr
+    ws = openpyxl.load_workbook(tmp_path / "report" / "report.xlsx")["图斑台账 parcels"]
+    head = [c.value for c in ws[1]]
+    code, label = head.index("主体功能区类型代码 zone (code)"), head.index("主体功能区类型 zone")
+    pairs = {(row[code], row[label]) for row in ws.iter_rows(min_row=2, values_only=True) if row[code]}
+    assert pairs == {("urbanization", "城镇化地区"), ("grain_production", "农产品主产区"), ("ecological", "重点生态功能区")}
+    page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    conflicts = page.split("控制线冲突 Conflicts between lines")[1].split("</table>")[0]
+    assert "生态保护红线" in conflicts and ">red_line<" not in conflicts
