@@ -92,13 +92,9 @@ def single(tmp_path_factory):
     return d / "one.gpkg", rules
 
 
-def test_a_worker_killed_mid_run_changes_nothing(dask_procs, single, tmp_path):
-    """Its tasks run again on the other worker; the output is complete and the same as one process's."""
-    one, rules = single
-    victim = dask_procs.worker()
-    dask_procs.worker()
-    dask_procs.wait(2)
-    out = tmp_path / "two.gpkg"
+def _kill_after_the_first_group(dask_procs, rules, out, victim):
+    """`zoning check` of the sample on the cluster, ``victim`` (a worker or the scheduler) killed once the first
+    group of parcels is back. Returns the process, the stderr lines before the kill and the rest of stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "cli", "check", *LINES, "--construction",
                              str(SAMPLE / "construction.gpkg"), "--rules", str(rules), "-o", str(out),
                              "--cluster", dask_procs.address], stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -106,10 +102,20 @@ def test_a_worker_killed_mid_run_changes_nothing(dask_procs, single, tmp_path):
     for line in proc.stderr:
         seen.append(line)
         if line.startswith("checking construction parcels: 100 of"):  # the first group is back
-            assert victim.poll() is None
             os.killpg(victim.pid, signal.SIGKILL)
             break
-    rest = proc.stderr.read()
+    return proc, seen, proc.stderr.read()
+
+
+def test_a_worker_killed_mid_run_changes_nothing(dask_procs, single, tmp_path):
+    """Its tasks run again on the other worker; the output is complete and the same as one process's."""
+    one, rules = single
+    victim = dask_procs.worker()
+    dask_procs.worker()
+    dask_procs.wait(2)
+    out = tmp_path / "two.gpkg"
+    assert victim.poll() is None
+    proc, seen, rest = _kill_after_the_first_group(dask_procs, rules, out, victim)
     assert proc.wait(timeout=120) == 0, "".join(seen) + rest
     assert victim.wait() == -signal.SIGKILL
     assert "checking construction parcels: 3,002 of 3,002" in rest
@@ -228,16 +234,7 @@ def test_a_scheduler_that_dies_mid_run_is_exit_1_and_writes_nothing(dask_procs, 
     dask_procs.worker()
     dask_procs.wait(1)
     out = tmp_path / "v.gpkg"
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "check", *LINES, "--construction",
-                             str(SAMPLE / "construction.gpkg"), "--rules", str(rules), "-o", str(out),
-                             "--cluster", dask_procs.address], stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith("checking construction parcels: 100 of"):
-            os.killpg(dask_procs.scheduler.pid, signal.SIGKILL)
-            break
-    rest = proc.stderr.read()
+    proc, seen, rest = _kill_after_the_first_group(dask_procs, rules, out, dask_procs.scheduler)
     code = proc.wait(timeout=180)
     assert code == 1, "".join(seen) + rest
     assert "connection to the Dask scheduler was lost mid-run" in rest and "Internal error" not in rest

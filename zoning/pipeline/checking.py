@@ -301,10 +301,10 @@ def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, t
     news = None if sup.baseline is None else pool.submit(epochs.parcel_news, parcels, sup.baseline,
                                                           rules["rules"]["area_method"])
     frame = vio.construction_findings(parcels, ids, dates, lv, cvio, rules, out_crs, tally, src, pool.map, collect)
-    frame = supervising.supervise(frame, collect, parcels, ids, sup, rules, news)
     # the findings' China-Albers geometries, in the rows' order (each check's rows, in the order of the checks)
     alb = np.concatenate([np.asarray(a, dtype=object) for _, a in collect.values()]) if collect else \
         np.zeros(0, dtype=object)
+    frame = supervising.supervise(frame, alb, parcels, ids, sup, rules, news)
     ledger_rows = _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup) if sup.ledger else None
     return frame, ledger_rows, (alb, parcels)
 

@@ -180,12 +180,11 @@ def year_on_year(sup: Supervision) -> dict | None:
     return info
 
 
-def supervise(frame, collect: dict, parcels, ids, sup: Supervision, rules, news) -> gpd.GeoDataFrame:
-    """Year-on-year columns of a chunk's findings: change since the baseline; first detection (this run's)."""
+def supervise(frame, alb: np.ndarray, parcels, ids, sup: Supervision, rules, news) -> gpd.GeoDataFrame:
+    """Year-on-year columns of a chunk's findings (``alb``: their China-Albers geometries, in the rows' order):
+    change since the baseline; first detection (this run's)."""
     method, sliver = rules["rules"]["area_method"], rules["rules"]["sliver_m2"]
     if sup.baseline is not None:
-        alb = np.concatenate([np.asarray(a, dtype=object) for _, a in collect.values()]) if collect else \
-            np.array([], dtype=object)
         pos = pd.Series(np.arange(len(ids)), index=ids).reindex(frame["parcel_id"].to_numpy()).to_numpy()
         frame, new = epochs.change_columns(frame, alb, pos, news.result(), sliver, method)
         grew = (frame["change"] != "existing").to_numpy() & ~shapely.is_missing(new)
