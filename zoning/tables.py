@@ -64,6 +64,13 @@ def clean_table(raw: pd.DataFrame, source: str, numeric: tuple[str, ...], header
     """
     h = find_header(raw, header_row, ID_COLUMNS + numeric)
     header = [_norm(v) or f"column_{j + 1}" for j, v in enumerate(raw.iloc[h])]
+    seen = pd.Series(header)
+    if seen.duplicated().any():
+        twice = sorted(set(seen[seen.duplicated()]))
+        cols = [j + 1 for j, v in enumerate(header) if v in twice]
+        raise DataError(f"{source}: row {h + 1} names column(s) {', '.join(map(repr, twice))} more than once "
+                        f"(columns {', '.join(map(str, cols))}, after trimming spaces); rename or delete one so "
+                        "each figure has one column")
     body = raw.iloc[h + 1:].copy()
     body.columns = header
     body["_row"] = np.arange(h + 2, h + 2 + len(body))  # 1-based line/row numbers in the file

@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from zoning.errors import DataError
 from zoning.tables import clean_table, parse_number
 
 
@@ -23,3 +24,9 @@ def test_header_found_below_a_title_and_rows_numbered_as_in_the_file():
     assert list(t._row) == [3, 6]
     text = " | ".join(notes)
     assert "blank row(s) 4" in text and "total row(s) 5" in text and "row 6: abc" in text
+
+
+def test_a_column_named_twice_is_refused_with_both_positions():
+    raw = pd.DataFrame([["county_id", "population", " population "], ["510104", "1", "2"]])
+    with pytest.raises(DataError, match=r"t.csv: row 1 names column\(s\) 'population' more than once \(columns 2, 3"):
+        clean_table(raw, "t.csv", ("population",))
