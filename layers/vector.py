@@ -283,7 +283,8 @@ def plan_layer(spec, encoding: str | None = None, role: str = "input", bounds: b
             order = np.argsort(fids, kind="stable")
             sorted_fids, positions = fids[order], order.astype(np.int64)
     total = tuple(float(v) for v in info.get("total_bounds") or (0, 0, 0, 0))
-    plan = LayerPlan(path, layer, used, head.crs.to_wkt() if head.crs is not None else None,
+    # absolute: workers run in folders of their own, and read the file the client checked (cluster.check_access)
+    plan = LayerPlan(path.absolute(), layer, used, head.crs.to_wkt() if head.crs is not None else None,
                      tuple(c for c in head.columns if c != head.geometry.name), count, fid0, total,
                      head.attrs["source"], sorted_fids, positions, key_column(info))
     log.info("planned %s: %d features, CRS %s, encoding %s (read in parts)", plan.source, count,

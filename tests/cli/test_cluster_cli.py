@@ -50,12 +50,13 @@ class Dask:
         log = open(self.tmp / f"{name}.log", "w")
         return subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
 
-    def worker(self, hide: Path | None = None, swap: dict | None = None) -> subprocess.Popen:
+    def worker(self, hide: Path | None = None, swap: dict | None = None, memory: str = "auto") -> subprocess.Popen:
         d = self.shared / f"worker{len(self.workers)}"
         d.mkdir()
         os.chmod(d, 0o777)
         p = self._start(["worker", self.address, "--nthreads", "1", "--nworkers", "1", "--no-nanny",
-                         "--no-dashboard", "--local-directory", str(d)], d.name, hide, swap)
+                         "--no-dashboard", "--local-directory", str(d), "--memory-limit", memory], d.name, hide,
+                        swap)
         self.workers.append(p)
         return p
 
@@ -239,3 +240,33 @@ def test_a_scheduler_that_dies_mid_run_is_exit_1_and_writes_nothing(dask_procs, 
     assert code == 1, "".join(seen) + rest
     assert "connection to the Dask scheduler was lost mid-run" in rest and "Internal error" not in rest
     assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name != "dask"] == []
+
+
+def test_workers_paused_for_lack_of_memory_are_named_not_waited_for(dask_procs, tmp_path):
+    """A worker given less memory than the libraries take pauses at once: the run says so (exit 1), names the
+    worker and its limit, and writes nothing, where Dask alone would fail inside `scatter`."""
+    dask_procs.worker(memory="150MB")
+    dask_procs.wait(1)  # it runs until zoning's libraries load on it, for the first check of the inputs
+    out = tmp_path / "out.gpkg"
+    r = run_cli("check", *LINES, "--construction", str(SAMPLE / "construction.gpkg"), "-o", str(out),
+                "--cluster", dask_procs.address)
+    assert r.returncode == 1, r.stderr
+    assert "is paused for lack of memory" in r.stderr and "MB limit" in r.stderr and "--memory-limit" in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists() and not list(tmp_path.glob(".*"))
+    r = run_cli("classify", str(SAMPLE / "counties.gpkg"), "--raster", f"landcover={SAMPLE / 'landcover.tif'}",
+                "-o", str(out), "--cluster", dask_procs.address)  # tasks submitted to it would wait for ever
+    assert r.returncode == 1 and "is paused for lack of memory" in r.stderr, r.stderr
+    assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+def test_relative_input_paths_reach_workers_that_run_elsewhere(dask_procs, single, tmp_path):
+    """Inputs given relative to the client's folder are read by workers running in folders of their own."""
+    dask_procs.worker()
+    dask_procs.wait(1)
+    one, rules = single
+    rel = [a if not a.startswith(str(ROOT)) else os.path.relpath(a, ROOT) for a in LINES]
+    out = tmp_path / "rel.gpkg"
+    r = run_cli("-q", "check", *rel, "--construction", "sample_data/construction.gpkg", "--rules", str(rules),
+                "-o", str(out), "--cluster", dask_procs.address, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert assert_same_outputs(one, out)["violations"] > 1000

@@ -379,3 +379,52 @@ def test_a_linked_shapefile_without_its_sidecars_is_named(tmp_path):
     r = run_cli("classify", str(tmp_path / "work" / "c.shp"), "--raster", f"landcover={SAMPLE / 'landcover.tif'}",
                 "-o", str(tmp_path / "z.gpkg"))
     failed(r, 1, "lacks its .shx and .dbf", "is a link to", "ln -s")
+
+
+def test_wal_geopackage_in_a_folder_the_user_cannot_write():
+    """As a user without write access (a forked child that drops to `nobody`: root may write anywhere), the real
+    command names the journal mode and the fix instead of printing SQLite's RuntimeWarning."""
+    import os
+    import shutil
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="zoning-wal-"))  # pytest's own folders are closed to other users
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    gpkg = folder / "counties.gpkg"
+    shutil.copy(SAMPLE / "counties.gpkg", gpkg)
+    con = sqlite3.connect(gpkg)
+    assert con.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+    con.close()
+    gpkg.chmod(0o444)
+    folder.chmod(0o555)
+    tmp_path.chmod(0o777)  # the output goes beside the read-only folder
+    out = tmp_path / "zones.gpkg"
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.close(read_end)
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            res = CliRunner().invoke(cli, ["classify", str(gpkg), "--raster",
+                                           f"landcover={SAMPLE / 'landcover.tif'}", "-o", str(out)])
+            os.write(write_end, f"{res.exit_code}\n{res.output}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    code, _, text = os.read(read_end, 100_000).decode().partition("\n")
+    assert code == "1", text
+    assert "WAL journal mode in a read-only folder" in text and "PRAGMA journal_mode=DELETE" in text, text
+    assert "RuntimeWarning" not in text and "Traceback" not in text
+    assert not out.exists() and sorted(p.name for p in folder.iterdir()) == ["counties.gpkg"]
+    folder.chmod(0o755)
+    shutil.rmtree(tmp_path)

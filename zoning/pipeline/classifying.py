@@ -141,6 +141,8 @@ def _rasters_on_cluster(address: str, counties: gpd.GeoDataFrame, rasters: dict,
     parts, info = [], {"rasters": {}}
     with cluster.connect(address) as client:
         cluster.check_access(client, rasters.values())
+        # absolute: workers run in folders of their own
+        rasters = {kind: str(Path(path).absolute()) for kind, path in rasters.items()}
         jobs = ((counties.iloc[g][[counties.geometry.name]], rasters, model, legend, memory_mb) for g in groups)
         for i, (df, inf) in enumerate(cluster.ordered(client, _rasters_task, jobs, "raster indicators")):
             parts.append(df)

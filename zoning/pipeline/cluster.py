@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 from collections import deque
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -18,6 +19,8 @@ from typing import Callable, Iterable, Iterator
 from ..errors import DataError, UsageError
 
 log = logging.getLogger("zoning")
+POLL_S = 2.0  # how often a wait for a task looks at the workers' state
+PAUSED_GRACE_S = 20.0  # every worker paused this long: memory will not come back by itself
 CONNECT_TIMEOUT_S = 15  # an unreachable scheduler is reported well within 30 s
 _LOCAL = re.compile(r"local(?::(\d+))?")
 
@@ -78,11 +81,14 @@ def connect(address, timeout: float = CONNECT_TIMEOUT_S):
                              "local:N.") from None
     try:
         if kind == "remote":
+            _refuse_paused(client, where)  # else waited for in vain: paused workers do not count as ready
             try:
                 client.wait_for_workers(1, timeout=timeout)
             except (OSError, TimeoutError):
+                _refuse_paused(client, where)
                 raise DataError(f"the Dask scheduler at {where} has no workers; start some with "
                                 f"`dask worker {where}`.") from None
+        _refuse_paused(client, where)
         n = len(client.scheduler_info(n_workers=-1)["workers"])
         log.info("cluster %s: %d worker(s)", where if kind == "remote" else f"local, {where} processes", n)
         yield client
@@ -90,6 +96,28 @@ def connect(address, timeout: float = CONNECT_TIMEOUT_S):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _refuse_paused(client, where) -> None:
+    """Workers paused by their memory limit take no task: a run would wait for ever, or fail inside Dask."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    paused = {a: w for a, w in workers.items() if str(w.get("status", "")).endswith("paused")}
+    if workers and len(paused) == len(workers):
+        said = [f"worker {a}: {w.get('metrics', {}).get('memory', 0) / 2**20:,.0f} MB in use of a "
+                f"{(w.get('memory_limit') or 0) / 2**20:,.0f} MB limit" for a, w in sorted(paused.items())]
+        raise DataError(f"every worker of the Dask cluster at {where} is paused for lack of memory: a worker pauses "
+                        "above 80 % of its memory limit, and zoning's libraries alone take about 250 MB. Start the "
+                        "workers with more memory (`dask worker --memory-limit 2GB`, or no limit); nothing was "
+                        "written", said)
+
+
+def scatter(client, data, where: str = "the cluster"):
+    """``data`` sent once to every worker (the plans every task reads)."""
+    try:
+        return client.scatter(data, broadcast=True, hash=False)
+    except ValueError:  # Dask's replicate refuses when workers paused after the check at connection
+        _refuse_paused(client, where)
+        raise
 
 
 SIDECARS = (".dbf", ".shx", ".prj", ".cpg")  # a shapefile is these files too
@@ -211,6 +239,28 @@ def _comm_errors() -> tuple:
     return CommClosedError, FutureCancelledError
 
 
+def _result(client, fut):
+    """The future's result; refused when every worker stays paused for lack of memory, where Dask waits for ever."""
+    from distributed import wait
+
+    paused_since = None
+    while True:
+        try:
+            wait(fut, timeout=POLL_S)
+        except TimeoutError:
+            try:
+                _refuse_paused(client, client.scheduler.address)
+                paused_since = None
+            except DataError:
+                paused_since = paused_since or time.monotonic()
+                if time.monotonic() - paused_since >= PAUSED_GRACE_S:
+                    raise
+            continue
+        except Exception:  # noqa: BLE001 - a lost scheduler, a failed task: fut.result() raises it as the caller knows
+            pass
+        return fut.result()
+
+
 def ordered(client, fn: Callable, jobs: Iterable, what: str, window: int | None = None) -> Iterator:
     """``fn(job)`` for every job on the cluster, results yielded in job order.
 
@@ -238,7 +288,7 @@ def ordered(client, fn: Callable, jobs: Iterable, what: str, window: int | None 
         while pending:
             fut = pending.popleft()
             try:
-                result, records = fut.result()
+                result, records = _result(client, fut)
             except KilledWorker as exc:
                 raise DataError(f"{what}: a task killed the worker running it several times ({exc}); the workers "
                                 "probably run out of memory: lower chunk_size in the rules or give workers more "

@@ -241,7 +241,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
     top, n_parcels, hashes = pd.DataFrame(columns=outputs.columns("violations")), 0, []
     with cluster.connect(address) as client:
         cluster.check_access(client, paths)
-        shared = client.scatter(plans, broadcast=True, hash=False)
+        shared = cluster.scatter(client, plans)
         frames = []
         ran = [c for c, s in outputs.CHECKS.items() if s.kind == "conflict" and
                rules["checks"].get(c, {}).get("enabled", True)]
