@@ -175,13 +175,14 @@ def load_project(path: Path) -> Project:
             if not ok:
                 problems.append(f"inputs.{k}: file not found: {resolved[k]}")
     problems += [f"inputs.{k}: missing (required)" for k, req in PROJECT_INPUTS.items() if req and k not in inputs]
-    for k, v in opts.items():
+    for k, v in list(opts.items()):
         t = PROJECT_OPTIONS.get(k)
         if t is None:
             problems.append(f"options.{k}: unknown option; known: {', '.join(PROJECT_OPTIONS)}")
         elif not isinstance(v, t) or isinstance(v, bool) and t is not bool:
             if not (t is float and isinstance(v, int) and not isinstance(v, bool)):
-                problems.append(f"options.{k}: expected {t.__name__}, got {type(v).__name__}")
+                problems.append(f"options.{k}: expected {t.__name__}, got {type(v).__name__} {v!r}")
+                del opts[k]  # named once: the checks of its value below would only fail on its type
     if opts.get("basemap", "none") not in BASEMAPS:
         problems.append(f"options.basemap: expected one of {', '.join(BASEMAPS)}, got {opts['basemap']!r}")
     if opts.get("basemap") == "tianditu" and not opts.get("tianditu_key"):
