@@ -283,6 +283,8 @@ ATTRIBUTE_COLUMNS = {
     "gdp": "yuan (gdp_per_capita is derived from it and population)",
     "grain_output": "tonnes per year",
     "urbanization_rate": "percent of residents in towns",
+    "agri_employment_share": "percent of the employed working in farming, forestry, animal husbandry and fishery",
+    "ageing_share": "percent of residents aged 65 and over",
 }
 
 
@@ -290,7 +292,8 @@ def attribute_indicators(table: pd.DataFrame, area_km2: pd.Series, national_gdp_
     """Indicators from an officer-supplied table aligned to the counties (NaN where not given).
 
     Returns ``pop_density``, ``gdp_per_capita_ratio`` (÷ national mean), ``grain_ratio`` (grain output per km² ÷ the
-    median over the counties given, a relative measure) and ``urbanization_rate``.
+    median over the counties given, a relative measure), ``urbanization_rate``, ``agri_employment_share`` and
+    ``ageing_share`` (percent).
     """
     def num(col):
         if col not in table.columns:
@@ -307,6 +310,8 @@ def attribute_indicators(table: pd.DataFrame, area_km2: pd.Series, national_gdp_
         "gdp_per_capita_ratio": gdppc / national_gdp_per_capita,
         "grain_ratio": grain_density / med if med and np.isfinite(med) else grain_density * np.nan,
         "urbanization_rate": num("urbanization_rate"),
+        "agri_employment_share": num("agri_employment_share"),
+        "ageing_share": num("ageing_share"),
     }, index=table.index)
 
 

@@ -28,6 +28,8 @@ INDICATORS = {
     "gdp_per_capita_ratio": ("GDP per capita ÷ national", "人均GDP与全国比"),
     "grain_ratio": ("Grain output per km² ÷ median", "地均粮食产量比"),
     "urbanization_rate": ("Urbanization rate (%)", "城镇化率(%)"),
+    "agri_employment_share": ("Employed in agriculture (%)", "农林牧渔业就业占比(%)"),
+    "ageing_share": ("Aged 65 and over (%)", "65岁及以上人口占比(%)"),
     "nightlight_density": ("Night-time light per km² (radiance sum ÷ km²)", "夜间灯光强度(每平方公里)"),
     "city_distance_km": ("Distance to the nearest city district (km)", "距市辖区距离(公里)"),
 }

@@ -99,7 +99,11 @@ _FIELDS = [
     _F("alt_zone", "text", "alternative zone", "备选类型"),
     _F("admin_type", "text", "administrative type", "行政区类型"),
     _F("pop_density_source", "text", "population source", "人口数据来源",
-       description="statistics, population raster or populated places: the first that has a figure"),
+       description="the statistics table's name, census 2020, population raster or populated places: the first "
+                   "that has a figure"),
+    _F("statistics_source", "text", "statistics source", "统计数据来源",
+       description="per figure, where it came from: 'population: stats.csv; urbanization_rate, …: census 2020 "
+                   "(leiii)'"),
     _F("landcover_cells", "real", "land-cover cells", "土地覆被像元数", "cells"),
     _F("dem_cells", "real", "DEM cells", "高程像元数", "cells"),
     # control-line checks
@@ -234,7 +238,7 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
 ZONE_FIELDS = ("county_id", "name", "zone", "zone_zh", "score_urbanization", "score_grain_production",
                "score_ecological", "margin", "rule", "review", "review_reasons", "reason", "top_factors", "missing",
                "low_confidence", "stability", "alt_zone", "admin_type", *INDICATORS, "pop_density_source",
-               "landcover_cells", "dem_cells")
+               "statistics_source", "landcover_cells", "dem_cells")
 
 _C = CheckSpec
 CHECKS: dict[str, CheckSpec] = {c.id: c for c in [

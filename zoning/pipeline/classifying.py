@@ -19,6 +19,7 @@ from .. import areas, classifier as cls, indicators as ind_mod, legends, model a
 from ..errors import DataError, UsageError
 from . import record
 from .config import ReadOptions, load_legend, load_model
+from .. import census as census_mod
 from .inputs import input_paths, load_counties, read_attributes
 
 log = logging.getLogger("zoning")
@@ -231,7 +232,8 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
              name_field: str | None = None, sensitivity: int = 0, spread: float = 0.10, seed: int = 0,
              assume_crs: str | None = None, encoding: str | None = None, legend: str | None = None,
              memory_mb: float = 1024.0, points: dict | None = None, default_places: bool = False,
-             progress: Callable | None = None, cluster: str | None = None) -> gpd.GeoDataFrame:
+             progress: Callable | None = None, cluster: str | None = None, census: bool = True
+             ) -> gpd.GeoDataFrame:
     """Classify county polygons into main function zones (城镇化地区 / 农产品主产区 / 重点生态功能区).
 
     Parameters
@@ -241,7 +243,9 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
         required; population in people per cell, nightlights in radiance)
     points : ``{"population": "PATH[:FIELD]"}``: populated places summed per county
     default_places : without ``points``, the embedded GeoNames places of China (where no other source has people)
-    attributes : DataFrame or CSV/XLSX path joined on county id (optional)
+    attributes : DataFrame or CSV/XLSX path joined on county id (optional); overrides the census field by field
+    census : the built-in 2020 census statistics where ``attributes`` gives no figure (population, urbanization
+        rate, agricultural employment share, ageing share)
     model : :class:`zoning.model.Model`, a model TOML path, or None for the shipped default
     legend : land-cover legend: ``igbp`` (default), ``esa_worldcover``, ``clcd``, ``globeland30`` or a legend TOML
     memory_mb : working memory for raster reading (rasters of any size are streamed)
@@ -254,14 +258,15 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     """
     zones, info = _classify(counties, rasters, attributes, model, ReadOptions(None, {"county": id_field}
                             if id_field else {}, assume_crs, encoding), name_field, sensitivity, spread, seed,
-                            progress, load_legend(legend), None, memory_mb, points, default_places, cluster)
+                            progress, load_legend(legend), None, memory_mb, points, default_places, cluster,
+                            census)
     zones.attrs["info"] = info
     return zones
 
 
 def _classify(counties, rasters, attributes, model, read: ReadOptions, name_field, sensitivity, spread, seed,
               progress, legend=None, header_row=None, memory_mb: float = 1024.0, points: dict | None = None,
-              default_places: bool = False, cluster: str | None = None):
+              default_places: bool = False, cluster: str | None = None, census: bool = True):
     unknown = set(rasters) - set(RASTER_KINDS)
     if unknown:
         raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use "
@@ -276,6 +281,11 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     cty = load_counties(counties, read, name_field=name_field)
     names = cty["_name"]
     attrs = read_attributes(attributes, cty, header_row) if attributes is not None else None
+    stats_source = None
+    if census:
+        attrs, stats_source, census_info = _with_census(cty, attrs, "statistics table" if attributes is None or
+                                                        isinstance(attributes, pd.DataFrame) else
+                                                        Path(str(attributes)).name)
     places = None
     if points and points.get("population"):
         places = _place_population(points["population"], cty, read)
@@ -292,6 +302,12 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, memory_mb, places, cluster)
     if places is not None and not (points and points.get("population")):
         info["default_places"] = {**PROVENANCE, "counties_with_a_place": int((places > 0).sum())}
+    if census:
+        info["census"] = census_info
+    if stats_source is not None:  # which statistics figure came from where, county by county
+        ind["statistics_source"] = stats_source["text"]
+        from_stats = ind["pop_density_source"].eq("statistics") if "pop_density_source" in ind else False
+        ind.loc[from_stats, "pop_density_source"] = stats_source["population"][from_stats]
     ind["admin_type"] = ind_mod.admin_type(names)
     # 区位: how far each county is from a city district (the prefecture-level cities' core, from the names)
     central = (ind["admin_type"] == "DISTRICT").to_numpy()
@@ -328,6 +344,31 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     return zones, info
 
 
+def _with_census(cty: gpd.GeoDataFrame, attrs: pd.DataFrame | None, user_source: str):
+    """The user's statistics with the built-in census filled in where they give no figure; per county, where each
+    figure came from; and what matched, for the log and the run record."""
+    from layers.census import builtin_census
+
+    table, changes, sources = builtin_census()
+    t = census_mod.apply_code_changes(census_mod.fold_statistical_zones(census_mod.prepare(table)), changes)
+    rows, report = census_mod.match(cty["_id"], t)
+    label = "census 2020 (" + rows["source"].fillna("") + ")"
+    merged, origin = census_mod.overlay(census_mod.statistics(rows), attrs, user_source, label.where(rows["source"]
+                                                                                                   .notna(), ""))
+    names = cty["_name"].where(cty["_name"].notna(), "").astype(str)
+    missing = [f"{i} {n}".strip() for i, n in zip(cty["_id"].astype(str), names) if i in set(report["missing"])]
+    log.info("census 2020: %d of %d counties matched (%d through a code change, %d with statistical zones folded "
+             "in)", report["matched"], report["counties"], report["via_code_change"],
+             report["with_statistical_zones"])
+    if missing:
+        log.warning("census 2020: %d counties have no census row (no statistics unless --attributes gives them): "
+                    "%s", len(missing), ", ".join(missing[:12]) + (" …" if len(missing) > 12 else ""))
+    info = {**{k: v for k, v in report.items() if k != "missing"}, "missing": missing,
+            "sources": sources, "file": "zoning/data/census_county_2020.csv",
+            "made_by": "sample_data/make_census.py"}
+    return merged, pd.DataFrame({"text": census_mod.describe(origin), "population": origin["population"]}), info
+
+
 def _place_population(spec: str, counties: gpd.GeoDataFrame, read: ReadOptions) -> np.ndarray:
     """People per county from populated places: ``PATH[:FIELD]`` (PATH may be ``FILE:LAYER``)."""
     field = None
@@ -351,7 +392,8 @@ def _place_population(spec: str, counties: gpd.GeoDataFrame, read: ReadOptions) 
 def run_classify(counties, rasters, output, overwrite: bool = False, spread: float = 0.10, attributes=None,
                  id_field=None, name_field=None, model_path=None, sensitivity: int = 0, seed: int = 0,
                  assume_crs=None, encoding=None, legend=None, header_row=None, memory_mb: float = 1024.0,
-                 points: dict | None = None, progress=None, default_places: bool = False, cluster: str | None = None):
+                 points: dict | None = None, progress=None, default_places: bool = False, cluster: str | None = None,
+                 census: bool = True):
     """``zoning classify``: classify and write the ``zones`` layer. Returns (output path, zones)."""
     read = ReadOptions(None, {"county": id_field} if id_field else {}, assume_crs, encoding)
     inputs = input_paths(counties, attributes) + [Path(p) for p in rasters.values()]
@@ -365,7 +407,7 @@ def run_classify(counties, rasters, output, overwrite: bool = False, spread: flo
 
         parse_address(cluster)  # a malformed address fails before any work
     zones, info = _classify(counties, rasters, attributes, model, read, name_field, sensitivity, spread, seed,
-                            progress, lg, header_row, memory_mb, points, default_places, cluster)
+                            progress, lg, header_row, memory_mb, points, default_places, cluster, census)
     meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
     path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
                              inputs=inputs)
