@@ -72,15 +72,21 @@ def _parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple
               "nightlights=PATH (radiance). Repeat for each; only landcover is required.")
 @click.option("--points", "points", multiple=True, metavar="population=PATH[:FIELD]",
               help="Populated places with a population field, summed per county (used where the statistics "
-              "table and a population raster have no figure).")
+              "table and a population raster have no figure; before the built-in census).")
 @click.option("--default-places", is_flag=True, help="Without --points, use the embedded GeoNames places of China "
               "(CC-BY 4.0) where nothing else gives a population. Off by default: on the Sichuan sample they lower "
               "the agreement with the official designations (README).")
+@click.option("--census/--no-census", default=True, show_default=True,
+              help="Use the built-in 2020 census of every county (population, urbanization rate, share of the "
+              "employed in agriculture, share aged 65+; NBS figures, MIT-licensed digitisations, README) where "
+              "--attributes, a population raster or --points give no figure.")
 @click.option("--legend", metavar="NAME|LEGEND.toml", default="igbp", show_default=True,
               help="Land-cover legend: igbp, esa_worldcover, clcd, globeland30, or a TOML file mapping codes to "
               "built_up, cropland, mosaic, natural, water, barren and nodata.")
 @click.option("--attributes", metavar="TABLE", help="CSV/XLSX joined on county id: pop_density or population, "
-              "gdp_per_capita or gdp, grain_output, urbanization_rate (all optional).")
+              "gdp_per_capita or gdp, grain_output, urbanization_rate, agri_employment_share, ageing_share (all "
+              "optional; percentages as 45 for 45 %). Its figures replace the built-in census's, field by field "
+              "and county by county.")
 @click.option("--memory-mb", type=click.FloatRange(min=64), default=1024, show_default=True, metavar="MB",
               help="Working memory for raster reading: rasters of any size are streamed in pieces of about this "
               "size.")
@@ -104,7 +110,7 @@ def _parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple
 @encoding_option
 @overwrite_option
 @handle_errors
-def classify(counties, rasters, points, default_places, legend, attributes, memory_mb, header_row, id_field,
+def classify(counties, rasters, points, default_places, census, legend, attributes, memory_mb, header_row, id_field,
              name_field, model_path, sensitivity, spread, seed,
              output, cluster, assume_crs, encoding, overwrite):
     """Classify county polygons into main function zones.
@@ -116,7 +122,7 @@ def classify(counties, rasters, points, default_places, legend, attributes, memo
                                         id_field=id_field, name_field=name_field, model_path=model_path,
                                         sensitivity=sensitivity, spread=spread, seed=seed, assume_crs=assume_crs,
                                         encoding=encoding, legend=legend, header_row=header_row, memory_mb=memory_mb,
-                                        overwrite=overwrite, cluster=cluster)
+                                        overwrite=overwrite, cluster=cluster, census=census)
     echo_zone_summary(zones)
     click.echo(f"wrote {path} (layer zones, {len(zones)} counties)")
 

@@ -288,6 +288,28 @@ ATTRIBUTE_COLUMNS = {
 }
 
 
+PERCENT_COLUMNS = ("urbanization_rate", "agri_employment_share", "ageing_share")
+
+
+def out_of_range(table: pd.DataFrame) -> list[str]:
+    """Statistics no county can have, one line each naming the row (``_row``, its number in the file), the column
+    and the value: counts and densities below 0, percentages outside 0–100, and a percentage column whose values
+    are all fractions (0.45 for 45 %: read as 0.45 % they would be silently wrong)."""
+    bad = []
+    for col in ATTRIBUTE_COLUMNS:
+        if col not in table.columns:
+            continue
+        v = pd.to_numeric(table[col], errors="coerce")
+        hi = 100.0 if col in PERCENT_COLUMNS else np.inf
+        wrong = (v < 0) | (v > hi)
+        rows = table["_row"][wrong] if "_row" in table.columns else table.index[wrong]
+        bad += [f"row {r}: {col} = {x:g} ({'a percentage, 0 to 100' if col in PERCENT_COLUMNS else 'must be ≥ 0'})"
+                for r, x in zip(rows, v[wrong])]
+        if col in PERCENT_COLUMNS and v.notna().sum() >= 3 and v.max() <= 1.0:
+            bad.append(f"column {col}: every value is between 0 and 1 (fractions?); write percentages, 45 for 45 %")
+    return bad
+
+
 def attribute_indicators(table: pd.DataFrame, area_km2: pd.Series, national_gdp_per_capita: float) -> pd.DataFrame:
     """Indicators from an officer-supplied table aligned to the counties (NaN where not given).
 

@@ -124,7 +124,8 @@ def test_people_from_a_raster_places_and_the_table(cli, sample, tmp_path):
         people = np.full((src.height, src.width), 100.0, dtype="float32")
     with rasterio.open(tmp_path / "pop.tif", "w", **prof) as dst:
         dst.write(people, 1)
-    base = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "-o", str(tmp_path / "b.gpkg"))
+    base = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--no-census", "-o",
+               str(tmp_path / "b.gpkg"))
     assert base.returncode == 0
     b = gpd.read_file(tmp_path / "b.gpkg", layer="zones").set_index("county_id")
     pts = gpd.GeoDataFrame({"name": ["a", "b"], "population": [1000, 500]},
@@ -134,11 +135,11 @@ def test_people_from_a_raster_places_and_the_table(cli, sample, tmp_path):
     r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--raster", f"population={tmp_path / 'pop.tif'}",
             "--raster", f"nightlights={tmp_path / 'pop.tif'}",
             "--points", f"population={tmp_path / 'places.gpkg'}:population", "--attributes", str(tmp_path / "s.csv"),
-            "-o", str(tmp_path / "p.gpkg"))
+            "--no-census", "-o", str(tmp_path / "p.gpkg"))
     assert r.returncode == 0, r.stderr
     z = gpd.read_file(tmp_path / "p.gpkg", layer="zones").set_index("county_id")
     # statistics first
-    assert z.loc["513332", "pop_density_source"] == "statistics"
+    assert z.loc["513332", "pop_density_source"] == "s.csv"
     assert z.loc["513332", "pop_density"] == pytest.approx(12345 / z.loc["513332", "area_km2"])
     assert z.loc["510104", "nightlight_density"] == pytest.approx(z.loc["510104", "pop_density"], rel=1e-6)
     # the raster: 100 people per cell × the county's coverage-weighted cell count
@@ -147,7 +148,7 @@ def test_people_from_a_raster_places_and_the_table(cli, sample, tmp_path):
                                                            z.loc["510104", "area_km2"], rel=1e-6)
     # without the raster, the places fill in where they lie (checked with geopandas' own spatial join)
     r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--points",
-            f"population={tmp_path / 'places.gpkg'}", "-o", str(tmp_path / "q.gpkg"))
+            f"population={tmp_path / 'places.gpkg'}", "--no-census", "-o", str(tmp_path / "q.gpkg"))
     assert r.returncode == 0, r.stderr
     q = gpd.read_file(tmp_path / "q.gpkg", layer="zones").set_index("county_id")
     counties = gpd.read_file(sample / "counties.gpkg")
@@ -167,11 +168,11 @@ def test_embedded_places_fill_the_gaps_and_are_recorded(sample, tmp_path, cli):
 
     out = tmp_path / "z.gpkg"
     r = cli("classify", str(sample / "counties.gpkg"), "--raster", f"landcover={sample / 'landcover.tif'}",
-            "--attributes", str(sample / "stats.csv"), "--default-places", "-o", str(out))
+            "--attributes", str(sample / "stats.csv"), "--default-places", "--no-census", "-o", str(out))
     assert r.returncode == 0, r.stderr
     z = gpd.read_file(out, layer="zones")
     filled = z[z.pop_density_source == "populated places"]
-    assert len(filled) > 10 and (z.pop_density_source == "statistics").sum() == 128
+    assert len(filled) > 10 and (z.pop_density_source == "stats.csv").sum() == 128
     places = pd.read_csv(Path(__file__).resolve().parents[2] / "zoning" / "data" / "places_cn.csv", comment="#")
     pts = shapely.points(places.lon, places.lat)
     for _, row in filled.head(5).iterrows():
@@ -179,3 +180,76 @@ def test_embedded_places_fill_the_gaps_and_are_recorded(sample, tmp_path, cli):
         assert row.pop_density * row.area_km2 == pytest.approx(places.population[inside].sum(), rel=1e-6)
     meta = pyogrio.read_dataframe(out, layer="zoning_run", read_geometry=False)
     assert "GeoNames" in meta.set_index("key").loc["default_places", "value"]
+
+
+def test_census_is_built_in_and_a_users_table_overrides_it_field_by_field(sample, tmp_path, cli):
+    """Without a table every county has census figures; a table's figures replace them county by county, field
+    by field, and each county says where each figure came from."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
+    table = pd.DataFrame({"county_id": ["510104", "513332"], "population": ["1,000,000", ""],
+                          "urbanization_rate": ["", "33.5"]})
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    out = tmp_path / "z.gpkg"
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--attributes", str(tmp_path / "mine.csv"),
+            "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "census 2020: 183 of 183 counties matched (0 through a code change, 3 with statistical zones folded in)" \
+        in r.stderr
+    z = gpd.read_file(out, layer="zones").set_index("county_id")
+    census = pd.read_csv(sample.parent / "zoning" / "data" / "census_county_2020.csv", comment="#",
+                         dtype={"county_id": str}).set_index("county_id")
+    a, b = z.loc["510104"], z.loc["513332"]
+    assert a.pop_density == pytest.approx(1_000_000 / a.area_km2) and a.pop_density_source == "mine.csv"
+    c = census.loc["510104"]
+    assert a.urbanization_rate == pytest.approx(100 * c.urban_population / c.population)
+    assert a.statistics_source == ("population: mine.csv; urbanization_rate, agri_employment_share, ageing_share: "
+                                   "census 2020 (leiii)")
+    assert b.urbanization_rate == 33.5 and b.pop_density == pytest.approx(census.loc["513332", "population"] /
+                                                                          b.area_km2)
+    assert b.statistics_source == ("population, agri_employment_share, ageing_share: census 2020 (leiii); "
+                                   "urbanization_rate: mine.csv")
+    # the development zones are in their hosts: 内江市中区 holds 内江经济开发区
+    host = census.loc["511002", "population"] + census.loc["511071", "population"]
+    assert z.loc["511002", "pop_density"] * z.loc["511002", "area_km2"] == pytest.approx(host)
+    run = pyogrio.read_dataframe(out, layer="zoning_run", read_geometry=False)
+    meta = dict(zip(run["key"], run["value"]))
+    assert '"matched": 183' in meta["census"] and "Dong, L., Du, R. & Liu, Y. (2022)" in meta["census"]
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--no-census", "-o", str(tmp_path / "n.gpkg"))
+    assert r.returncode == 0, r.stderr
+    n = gpd.read_file(tmp_path / "n.gpkg", layer="zones")
+    for field in ("pop_density", "urbanization_rate", "statistics_source"):  # no figure from anywhere
+        assert field not in n or n[field].isna().all()
+
+
+@pytest.mark.parametrize("cells, message", [
+    ({"population": "-5"}, "row 3: population = -5 (must be ≥ 0)"),
+    ({"urbanization_rate": "140"}, "row 3: urbanization_rate = 140 (a percentage, 0 to 100)"),
+])
+def test_impossible_statistics_name_the_row_and_lose_nothing(sample, tmp_path, cli, cells, message):
+    import pandas as pd
+
+    rows = pd.DataFrame({"county_id": ["510104", "510105"], "population": ["900000", "950000"],
+                         "urbanization_rate": ["100", "99"]})
+    for k, v in cells.items():
+        rows.loc[1, k] = v
+    rows.to_csv(tmp_path / "bad.csv", index=False)
+    out = tmp_path / "z.gpkg"
+    assert cli("-q", "classify", str(sample / "counties.gpkg"), *_rasters(sample), "-o", str(out)).returncode == 0
+    before = out.read_bytes()
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--attributes", str(tmp_path / "bad.csv"),
+            "-o", str(out), "--overwrite")
+    assert r.returncode == 1 and message in r.stderr and "nothing was written" in r.stderr, r.stderr
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "z.gpkg"]
+
+
+def test_rates_written_as_fractions_are_refused(sample, tmp_path, cli):
+    import pandas as pd
+
+    pd.DataFrame({"county_id": ["510104", "510105", "510106"], "urbanization_rate": ["1", "0.98", "0.97"]}
+                 ).to_csv(tmp_path / "f.csv", index=False)
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--attributes", str(tmp_path / "f.csv"),
+            "-o", str(tmp_path / "z.gpkg"))
+    assert r.returncode == 1 and "column urbanization_rate: every value is between 0 and 1" in r.stderr

@@ -6,16 +6,16 @@ from zoning.model import default_text, load_default, loads
 
 def test_default_model_is_valid():
     m = load_default()
-    assert m.id == "zoning-default@1.1.0"
+    assert m.id == "zoning-default@2.0.0"
     assert "built_up_share" in m.indicators()
 
 
 def test_every_problem_is_reported_with_its_key_path():
     text = default_text()
-    text = text.replace("weight = 0.30", "weight = \"heavy\"", 1)        # wrong type
+    text = text.replace("weight = 0.16", "weight = \"heavy\"", 1)        # wrong type
     text = text.replace("review_margin = 0.25", "review_margin = 0.25\nbogus_key = 1")  # unknown key
-    text = text.replace("breaks = [0.05, 0.15, 0.30, 0.50]\nweight = 0.50",
-                        "breaks = [0.05, 0.15, 0.30, 0.50]\nweight = 0.70")  # weights add to 1.2
+    text = text.replace("breaks = [0.05, 0.15, 0.30, 0.50]\nweight = 0.35",
+                        "breaks = [0.05, 0.15, 0.30, 0.50]\nweight = 0.55")  # weights add to 1.2
     text = text.replace('when = "admin_type == \'FOREST\'"', 'when = "admin_typ == \'FOREST\'"')  # unknown name
     text = text.replace('indicator = "steep_share"', 'indicator = "steepness"')  # unknown indicator
     with pytest.raises(ConfigError) as err:

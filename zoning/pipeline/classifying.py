@@ -13,7 +13,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from layers import gpkg, raster as lraster, styles, vector as lvector, zonal as lzonal
+from layers import gpkg, raster as lraster, styles, zonal as lzonal
 
 from .. import areas, classifier as cls, indicators as ind_mod, legends, model as model_mod, outputs, validate
 from ..errors import DataError, UsageError
@@ -21,10 +21,10 @@ from . import record
 from .config import ReadOptions, load_legend, load_model
 from .. import census as census_mod
 from .inputs import input_paths, load_counties, read_attributes
+from .people import census_figures, people, place_population
 
 log = logging.getLogger("zoning")
 RASTER_KINDS = ("landcover", "dem", "population", "nightlights")
-POINT_FIELDS = ("population", "pop", "POP", "人口", "pop_max")
 COUNTIES_PER_TASK = 64  # on a cluster: counties per task (a national run: 45 tasks)
 
 
@@ -43,7 +43,7 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
         ind, info = _rasters_on_cluster(cluster, counties, rasters, model, progress, legend, memory_mb)
     else:
         ind, info = raster_indicators(counties, rasters, model, progress, legend, memory_mb)
-    return _people(ind, info, counties, attributes, model, place_population)
+    return people(ind, info, counties, attributes, model, place_population)
 
 
 def raster_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model: model_mod.Model,
@@ -97,29 +97,6 @@ def _check_valid(ind: pd.DataFrame, rasters: dict) -> None:
         if kind in rasters and col in ind and not ind[col].fillna(0).gt(0).any():
             raise DataError(f"{kind} raster {rasters[kind]}: no valid cells under the counties (all nodata). Check "
                             "the raster's nodata value and that it covers the study area.")
-
-
-def _people(ind: pd.DataFrame, info: dict, counties, attributes, model, place_population):
-    area = ind["area_km2"].to_numpy()
-    # people from every source the user has: the statistics table first, then a population raster, then places
-    pop_sources = []
-    if attributes is not None:
-        att = ind_mod.attribute_indicators(attributes, ind["area_km2"], model.settings["national_gdp_per_capita"])
-        pop_sources.append(("statistics", att.pop("pop_density")))
-        ind = pd.concat([ind, att], axis=1)
-    sums = {k: ind.pop(f"{k}_sum") if f"{k}_sum" in ind else None for k in ("population", "nightlights")}
-    extra = ind_mod.people_and_lights(area, sums["population"], sums["nightlights"])
-    extra.index = counties.index
-    if "pop_density" in extra:
-        pop_sources.append(("population raster", extra.pop("pop_density")))
-    if place_population is not None:
-        places = pd.Series(np.asarray(place_population) / area, index=counties.index)
-        pop_sources.append(("populated places", places.where(places > 0)))
-    if pop_sources:
-        ind["pop_density"], ind["pop_density_source"] = ind_mod.combine_sources(pop_sources)
-    for c in extra.columns:
-        ind[c] = extra[c]
-    return ind, info
 
 
 def _rasters_task(job):
@@ -281,14 +258,16 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     cty = load_counties(counties, read, name_field=name_field)
     names = cty["_name"]
     attrs = read_attributes(attributes, cty, header_row) if attributes is not None else None
-    stats_source = None
+    user_source = "statistics table" if attributes is None or isinstance(attributes, pd.DataFrame) else \
+        Path(str(attributes)).name
+    origin = None
     if census:
-        attrs, stats_source, census_info = _with_census(cty, attrs, "statistics table" if attributes is None or
-                                                        isinstance(attributes, pd.DataFrame) else
-                                                        Path(str(attributes)).name)
+        cstats, clabel, census_info = census_figures(cty)
+        attrs, origin = census_mod.overlay(cstats.drop(columns="population"), attrs, user_source, clabel)
+        attrs["census_population"] = cstats["population"]  # after the user's own sources of people (people.people)
     places = None
     if points and points.get("population"):
-        places = _place_population(points["population"], cty, read)
+        places = place_population(points["population"], cty, read)
     elif default_places:  # where neither statistics nor a raster have a figure, where people live from GeoNames
         from layers.places import PROVENANCE, default_places as embedded
 
@@ -296,18 +275,23 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
         geoms = areas.to_crs(pts.geometry.values, pts.crs, cty.crs)
         places = ind_mod.sum_points(np.asarray(cty.geometry.values), np.asarray(geoms),
                                     pts["population"].to_numpy(dtype=float))
+        if census:  # a partial sum of places is no match for a census count
+            places = np.where(cstats["population"].notna().to_numpy(), 0.0, places)
         log.info("embedded populated places: %d counties hold one (--no-default-places turns them off)",
                  int((places > 0).sum()))
     log.info("computing indicators for %d counties", len(cty))
     ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, memory_mb, places, cluster)
     if places is not None and not (points and points.get("population")):
         info["default_places"] = {**PROVENANCE, "counties_with_a_place": int((places > 0).sum())}
-    if census:
-        info["census"] = census_info
-    if stats_source is not None:  # which statistics figure came from where, county by county
-        ind["statistics_source"] = stats_source["text"]
-        from_stats = ind["pop_density_source"].eq("statistics") if "pop_density_source" in ind else False
-        ind.loc[from_stats, "pop_density_source"] = stats_source["population"][from_stats]
+    if "pop_density_source" in ind:  # the statistics by their name, the census by its source
+        src = ind["pop_density_source"].replace({"statistics": user_source})
+        if census:
+            src = src.mask(src.eq("census 2020"), clabel)
+            info["census"] = census_info
+        ind["pop_density_source"] = src
+    if origin is not None:  # which statistics figure came from where, county by county
+        origin.insert(0, "population", ind.get("pop_density_source", pd.Series("", index=ind.index)).fillna(""))
+        ind["statistics_source"] = census_mod.describe(origin)
     ind["admin_type"] = ind_mod.admin_type(names)
     # 区位: how far each county is from a city district (the prefecture-level cities' core, from the names)
     central = (ind["admin_type"] == "DISTRICT").to_numpy()
@@ -344,49 +328,6 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     return zones, info
 
 
-def _with_census(cty: gpd.GeoDataFrame, attrs: pd.DataFrame | None, user_source: str):
-    """The user's statistics with the built-in census filled in where they give no figure; per county, where each
-    figure came from; and what matched, for the log and the run record."""
-    from layers.census import builtin_census
-
-    table, changes, sources = builtin_census()
-    t = census_mod.apply_code_changes(census_mod.fold_statistical_zones(census_mod.prepare(table)), changes)
-    rows, report = census_mod.match(cty["_id"], t)
-    label = "census 2020 (" + rows["source"].fillna("") + ")"
-    merged, origin = census_mod.overlay(census_mod.statistics(rows), attrs, user_source, label.where(rows["source"]
-                                                                                                   .notna(), ""))
-    names = cty["_name"].where(cty["_name"].notna(), "").astype(str)
-    missing = [f"{i} {n}".strip() for i, n in zip(cty["_id"].astype(str), names) if i in set(report["missing"])]
-    log.info("census 2020: %d of %d counties matched (%d through a code change, %d with statistical zones folded "
-             "in)", report["matched"], report["counties"], report["via_code_change"],
-             report["with_statistical_zones"])
-    if missing:
-        log.warning("census 2020: %d counties have no census row (no statistics unless --attributes gives them): "
-                    "%s", len(missing), ", ".join(missing[:12]) + (" …" if len(missing) > 12 else ""))
-    info = {**{k: v for k, v in report.items() if k != "missing"}, "missing": missing,
-            "sources": sources, "file": "zoning/data/census_county_2020.csv",
-            "made_by": "sample_data/make_census.py"}
-    return merged, pd.DataFrame({"text": census_mod.describe(origin), "population": origin["population"]}), info
-
-
-def _place_population(spec: str, counties: gpd.GeoDataFrame, read: ReadOptions) -> np.ndarray:
-    """People per county from populated places: ``PATH[:FIELD]`` (PATH may be ``FILE:LAYER``)."""
-    field = None
-    src = str(spec)
-    if not lvector.parse_source(src).path.exists() or (":" in src and lvector.parse_source(src).layer):
-        head, _, tail = src.rpartition(":")
-        if head and lvector.parse_source(head).path.exists() and "/" not in tail:
-            src, field = head, tail
-    pts = lvector.read_vector(src, encoding=read.encoding, role="populated places")
-    field = validate.pick_field(pts, field, POINT_FIELDS, "populated places", "--points population=PATH:FIELD")
-    if field is None:
-        raise DataError(f"populated places {pts.attrs['source']}: no population field ({', '.join(POINT_FIELDS)}); "
-                        "name it as --points population=PATH:FIELD.")
-    pts = validate.ensure_crs(pts, "populated places", read.assume_crs)
-    geoms = areas.to_crs(pts.geometry.values, pts.crs, counties.crs)
-    values = pd.to_numeric(pts[field], errors="coerce").to_numpy(dtype=float)
-    log.info("populated places %s: %d points, field %s", pts.attrs["source"], len(pts), field)
-    return ind_mod.sum_points(np.asarray(counties.geometry.values), np.asarray(geoms), values)
 
 
 def run_classify(counties, rasters, output, overwrite: bool = False, spread: float = 0.10, attributes=None,

@@ -103,7 +103,8 @@ PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field
                    "sensitivity": int, "seed": int, "spread": float, "simplify_m": float, "basemap": str,
                    "tianditu_key": str, "crs": str, "encoding": str, "legend": str, "header_row": int,
                    "reference_id_field": str, "reference_zone_field": str,
-                   "memory_mb": float, "default_places": bool, "cluster": str}
+                   "memory_mb": float, "default_places": bool, "census": bool,
+                   "cluster": str}
 
 
 INF = float("inf")

@@ -99,6 +99,10 @@ def read_attributes(spec, counties: gpd.GeoDataFrame, header_row: int | None = N
     table, notes = tables.clean_table(raw, source, tuple(ind_mod.ATTRIBUTE_COLUMNS), header_row)
     for n in notes:
         log.warning("%s", n)
+    bad = ind_mod.out_of_range(table)
+    if bad:
+        raise DataError(f"attributes {source}: {len(bad)} value(s) no county can have; correct them in the table "
+                        "(nothing was written)", bad)
     return join_attributes(counties, table.drop(columns="_row"), source)
 
 

@@ -58,7 +58,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                                  opt.get("name_field"), opt.get("sensitivity", 0), opt.get("spread", 0.10),
                                  opt.get("seed", 0), progress, proj.legend, opt.get("header_row"),
                                  float(opt.get("memory_mb", 1024.0)), points, bool(opt.get("default_places", False)),
-                                 client)
+                                 client, bool(opt.get("census", True)))
         timings["classify"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         extra, comparison = {"zones": zones}, None
@@ -100,7 +100,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                "inputs": {k: {"path": v, "bytes": lvector.parse_source(v).path.stat().st_size,
                               "sha256": record.sha256(lvector.parse_source(v).path)} for k, v in inp.items()},
                "options": {**opt, **({"cluster": address} if address else {})},
-               "default_places": cinfo.get("default_places"), "model": proj.model.raw,
+               "default_places": cinfo.get("default_places"), "census": cinfo.get("census"),
+               "model": proj.model.raw,
                "model_id": proj.model.id, "rules": proj.rules,
                "crs": res.info["crs"], "area_method": {"classify": cinfo["area_method"],
                                                        "check": res.info["area_method"]},
