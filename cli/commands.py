@@ -128,11 +128,15 @@ def classify(counties, rasters, points, default_places, census, legend, attribut
 
 
 def echo_zone_summary(zones) -> None:
-    from zoning.report import zone_summary
+    from zoning.report import review_reasons, zone_summary
 
     click.echo(f"{'zone':<18}{'类型':<10}{'counties':>9}{'share':>8}{'land':>8}{'review':>8}")
     for r in zone_summary(zones).itertuples():
         click.echo(f"{r.zone:<18}{r.zone_zh:<10}{r.counties:>9}{r.share:>8.0%}{r.land:>8.0%}{int(r.review):>8}")
+    why = review_reasons(zones)
+    if len(why):
+        click.echo(f"to review 需复核: {int(zones['review'].sum())} counties — " +
+                   ", ".join(f"{k} {v}" for k, v in why.items()) + " (field review_reasons)")
 
 
 @cli.group()

@@ -5,6 +5,7 @@ One spec (``SCHEMA`` plus the checks below) drives validation, ``zoning model sh
 from __future__ import annotations
 
 import copy
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -69,10 +70,21 @@ class Model:
     rules: list[dict]
     tie_break: dict
     source: str = "default"
+    sha256: str = ""  # of the model file's text: two files with one id are told apart
 
     @property
     def id(self) -> str:
         return f"{self.settings['id']}@{self.settings['version']}"
+
+    @property
+    def identity(self) -> str:
+        """The id, the file's content hash, and a warning when a changed copy keeps the shipped model's id."""
+        text = f"{self.id} (sha256 {self.sha256[:12]})"
+        shipped = _shipped_sha256()
+        if self.source != "default" and self.sha256 and self.sha256 != shipped and \
+                self.settings["id"] == "zoning-default":
+            text += ", a changed copy of the shipped model: give it an id of its own in [model] id"
+        return text
 
     def indicators(self) -> list[str]:
         """Every indicator the model uses, in first-use order."""
@@ -115,7 +127,12 @@ def loads(text: str, source: str = "<string>") -> Model:
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s) in the model", problems)
     model.source = source
+    model.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return model
+
+
+def _shipped_sha256() -> str:
+    return hashlib.sha256(default_text().encode("utf-8")).hexdigest()
 
 
 def _check_expr(text, path, problems) -> None:

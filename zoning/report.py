@@ -95,6 +95,16 @@ def zone_summary(zones: pd.DataFrame) -> pd.DataFrame:
     return g.reset_index()
 
 
+def review_reasons(zones: pd.DataFrame) -> pd.Series:
+    """How many counties go to review for each kind of reason (a county may have several), most frequent first:
+    the reason without its figure ("得分接近 small margin")."""
+    if "review_reasons" not in zones or not zones["review"].any():
+        return pd.Series(dtype="int64")
+    kinds = zones.loc[zones["review"], "review_reasons"].fillna("").str.split("; ").explode().str.strip()
+    kinds = kinds[kinds != ""].str.replace(r"\s*(\([^()]*\)|[-\d.,%]+)$", "", regex=True)
+    return kinds.value_counts()
+
+
 OUTSIDE = "县界外 outside the counties"
 
 

@@ -253,3 +253,25 @@ def test_rates_written_as_fractions_are_refused(sample, tmp_path, cli):
     r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--attributes", str(tmp_path / "f.csv"),
             "-o", str(tmp_path / "z.gpkg"))
     assert r.returncode == 1 and "column urbanization_rate: every value is between 0 and 1" in r.stderr
+
+
+def test_the_terminal_says_what_matched_what_goes_to_review_and_which_model_ran(sample, tmp_path, cli):
+    import hashlib
+
+    changed = tmp_path / "mine.toml"
+    text = (sample.parent / "zoning" / "data" / "default_model.toml").read_text(encoding="utf-8")
+    changed.write_text(text.replace("weight = 0.16", "weight = 0.17").replace("weight = 0.11", "weight = 0.10"),
+                       encoding="utf-8")
+    r = cli("classify", str(sample / "counties.gpkg"), *_rasters(sample), "--attributes", str(sample / "stats.csv"),
+            "--model", str(changed), "-o", str(tmp_path / "z.gpkg"))
+    assert r.returncode == 0, r.stderr
+    assert "stats.csv: 128 of 183 counties matched (column county_id)" in r.stderr
+    digest = hashlib.sha256(changed.read_bytes()).hexdigest()[:12]
+    assert f"model zoning-default@2.0.0 (sha256 {digest}), a changed copy of the shipped model" in r.stderr
+    line = next(t for t in r.stdout.splitlines() if t.startswith("to review 需复核:"))
+    import geopandas as gpd
+
+    z = gpd.read_file(tmp_path / "z.gpkg", layer="zones")
+    assert f"{int(z.review.sum())} counties" in line
+    close = z.review_reasons.str.contains("得分接近 small margin").sum()
+    assert f"得分接近 small margin {close}" in line and close > 0

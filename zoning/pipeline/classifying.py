@@ -299,7 +299,7 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
         areas.to_crs(shapely.point_on_surface(cty.geometry.values), cty.crs, areas.CHINA_ALBERS),
         areas.to_crs(cty.geometry.values[central], cty.crs, areas.CHINA_ALBERS))
     ind.loc[central, "city_distance_km"] = 0.0
-    log.info("classifying with model %s", model.id)
+    log.info("classifying with model %s", model.identity)
     res = cls.classify(ind, model)
     zones = gpd.GeoDataFrame({"county_id": cty["_id"].astype(str), "name": names}, index=cty.index,
                              geometry=cty.geometry.values, crs=cty.crs)
@@ -321,7 +321,7 @@ def _classify(counties, rasters, attributes, model, read: ReadOptions, name_fiel
     zones["low_confidence"] = zones["low_confidence"].astype(bool)
     zones = zones.reset_index(drop=True)
     zones = zones[outputs.columns("zones", zones.columns) + ["geometry"]]
-    info.update({"model": model.id, "model_source": model.source, "counties": cty.attrs["report"],
+    info.update({"model": model.id, "model_sha256": model.sha256, "model_source": model.source, "counties": cty.attrs["report"],
                  "name_field": cty.attrs.get("name_field"),
                  "area_method": "ellipsoidal (GRS80), Albers equal-area fitted to the counties",
                  "crs": cty.crs.to_string()})

@@ -119,6 +119,8 @@ def join_attributes(counties: gpd.GeoDataFrame, table: pd.DataFrame, source: str
         log.warning("attributes %s: %d ids match no county (e.g. %s)", source, len(unknown), ", ".join(unknown[:5]))
     aligned = t.set_index(key).reindex(counties["_id"].to_numpy())
     aligned.index = counties.index
+    log.info("attributes %s: %d of %d counties matched (column %s)", source,
+             int(counties["_id"].isin(set(t[key])).sum()), len(counties), key)
     known = [c for c in aligned.columns if c in ind_mod.ATTRIBUTE_COLUMNS]
     if not known:
         raise DataError(f"attributes {source}: none of the expected columns "

@@ -102,7 +102,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                "options": {**opt, **({"cluster": address} if address else {})},
                "default_places": cinfo.get("default_places"), "census": cinfo.get("census"),
                "model": proj.model.raw,
-               "model_id": proj.model.id, "rules": proj.rules,
+               "model_id": proj.model.id, "model_sha256": proj.model.sha256, "rules": proj.rules,
                "crs": res.info["crs"], "area_method": {"classify": cinfo["area_method"],
                                                        "check": res.info["area_method"]},
                "libraries": record.library_versions(), "timings_s": {**timings, **res.info["timings_s"]},
