@@ -61,6 +61,10 @@ def commands(name: str, out: Path) -> dict[str, list[str]]:
     return {
         "zoning": [sys.executable, "-m", "cli", "-q", "classify", str(counties), "--raster", f"landcover={lc}",
                    "--raster", f"dem={dem}", "-o", str(out / f"zoning_{name}.gpkg"), "--overwrite"],
+        # without the built-in census (what 0.2.0 ran before it): its cost is the difference
+        "zoning-no-census": [sys.executable, "-m", "cli", "-q", "classify", str(counties), "--raster",
+                             f"landcover={lc}", "--raster", f"dem={dem}", "--no-census", "-o",
+                             str(out / f"zoning_nc_{name}.gpkg"), "--overwrite"],
         "exactextract": [sys.executable, str(PEERS_DIR / "ref_zonal.py"), str(counties), str(lc), str(dem),
                          str(out / f"ref_{name}.gpkg"), "--id-field", "county_id"],
     }
@@ -98,25 +102,26 @@ def main() -> None:
                 (out / f"ref_{s}.gpkg").unlink(missing_ok=True)
                 res.append(measure(cmd))
             rows.append((s, peer, statistics.median(r[0] for r in res), max(r[1] for r in res), reps))
-            print(f"  {s:<15}{peer:<14}{rows[-1][2]:8.2f} s {rows[-1][3]:8.0f} MB", flush=True)
+            print(f"  {s:<15}{peer:<17}{rows[-1][2]:8.2f} s {rows[-1][3]:8.0f} MB", flush=True)
     print("\nClassification inputs per county (zoning: shares + terrain + classification + GeoPackage; reference: "
           "exactextract/WKB, 17 fractions + DEM mean + GeoPackage); 2 cores; ratio = zoning / reference")
-    print(f"{'scenario':<16}{'peer':<14}{'median s':>10}{'peak MB':>10}{'ratio s':>9}{'ratio MB':>10}{'runs':>6}")
+    print(f"{'scenario':<16}{'peer':<17}{'median s':>10}{'peak MB':>10}{'ratio s':>9}{'ratio MB':>10}{'runs':>6}")
     for s in a.scenarios:
         ref = next(r for r in rows if r[0] == s and r[1] == "exactextract")
         for r in (r for r in rows if r[0] == s):
-            print(f"{s:<16}{r[1]:<14}{r[2]:>10.2f}{r[3]:>10.0f}{r[2] / ref[2] if r[1] == 'zoning' else 1:>9.2f}"
-                  f"{r[3] / ref[3] if r[1] == 'zoning' else 1:>10.2f}{r[4]:>6}")
+            print(f"{s:<16}{r[1]:<17}{r[2]:>10.2f}{r[3]:>10.0f}{r[2] / ref[2]:>9.2f}{r[3] / ref[3]:>10.2f}{r[4]:>6}")
+        plain = next(r for r in rows if r[0] == s and r[1] == "zoning-no-census")
+        full = next(r for r in rows if r[0] == s and r[1] == "zoning")
+        print(f"  the built-in census costs {full[2] / plain[2] - 1:+.1%} time, {full[3] - plain[3]:+.0f} MB")
         print(f"  {agreement(s, out)}")
     if "national" in a.scenarios:
         import geopandas as gpd
 
         import zoning
 
-        plain = gpd.read_file(out / "zoning_national.gpkg", layer="zones")
-        counties, lc, dem = scenario("national")
-        places = zoning.classify(counties, {"landcover": str(lc), "dem": str(dem)}, default_places=True)
-        for title, z in (("MODIS + DEM only", plain), ("MODIS + DEM + the embedded GeoNames places", places)):
+        census = gpd.read_file(out / "zoning_national.gpkg", layer="zones")
+        plain = gpd.read_file(out / "zoning_nc_national.gpkg", layer="zones")
+        for title, z in (("MODIS + DEM + the built-in 2020 census", census), ("MODIS + DEM only, --no-census", plain)):
             tot = z.area_km2.sum()
             print(f"\nNational distribution of zones (default model, {title}) vs Fan (2015):")
             print(f"{'zone':<18}{'counties':>9}{'share':>8}{'Fan':>6}{'land':>8}{'Fan':>6}")

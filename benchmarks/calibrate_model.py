@@ -58,12 +58,12 @@ def candidate(raw: dict, urb_rate_w: float, urb_rate_breaks: list[float], agri_w
     _exact(u)
     g = r["functions"]["grain_production"]["terms"]
     g.pop("agri_employment", None)
+    rest = sum(t["weight"] for t in g.values())
+    for t in g.values():
+        t["weight"] = round(t["weight"] * (1 - agri_w) / rest, 4)
     if agri_w:
-        rest = sum(t["weight"] for t in g.values())
-        for t in g.values():
-            t["weight"] = round(t["weight"] * (1 - agri_w) / rest, 4)
         g["agri_employment"] = {"indicator": "agri_employment_share", "breaks": agri_breaks, "weight": agri_w}
-        _exact(g)
+    _exact(g)
     return r
 
 
@@ -123,40 +123,47 @@ def sichuan_indicators() -> tuple[pd.DataFrame, pd.DataFrame]:
     return ind, ref
 
 
-def national(models: dict[str, dict]) -> None:
+def national(models: dict[str, tuple[dict, bool]]) -> None:
     """Unit and land shares against Fan (2015), the sourced national key ecological counties classified
-    ecological, and the counties that move zone between the first model and each other, by province."""
+    ecological, and the counties that move zone between the first model and each other, by province.
+    ``models``: name → (model dict, with the built-in census)."""
     import geopandas as gpd
 
     from benchmarks._data import landcover, national_counties, national_dem
 
     path = national_counties()
-    z = zoning.classify(path, {"landcover": str(landcover()), "dem": str(national_dem())})
+    rasters = {"landcover": str(landcover()), "dem": str(national_dem())}
     prov = gpd.read_file(path, columns=["county_id", "province"], ignore_geometry=True).set_index("county_id")
-    z = z.set_index("county_id")
-    ind = z[[c for c in [*model_mod.INDICATORS, "admin_type", "landcover_cells", "name"] if c in z]]
     keys = pd.read_csv(ROOT / "benchmarks" / "reference" / "national_key_ecological_counties.csv", dtype=str)
     keys = keys[keys["in_tool_designations"] != "True"]
+    indicators = {}
+    for with_census in sorted({c for _, c in models.values()}):
+        z = zoning.classify(path, rasters, census=with_census).set_index("county_id")
+        indicators[with_census] = z[[c for c in [*model_mod.INDICATORS, "admin_type", "landcover_cells", "name"]
+                                     if c in z]]
+    ind = indicators[True] if True in indicators else indicators[False]
     keys = keys[keys["county_id"].isin(ind.index)]
-    print(f"national: {len(ind)} counties; census matched {int(z['statistics_source'].fillna('').ne('').sum())}")
-    print(f"{'model':<28}{'units U/A/E %':>18}{'land U/A/E %':>18}{'key ecological → E':>22}")
-    print(f"{'Fan (2015)':<28}{'35 / 33 / 32':>18}{'15 / 26 / 59':>18}")
+    print(f"national: {len(ind)} counties; key ecological counties never used to calibrate: {len(keys)}")
+    print(f"{'model':<34}{'units U/A/E %':>16}{'land U/A/E %':>16}{'key ecological → E':>22}")
+    print(f"{'Fan (2015)':<34}{'35 / 33 / 32':>16}{'15 / 26 / 59':>16}")
     zones = {}
-    for name, raw in models.items():
-        zones[name] = zz = zones_of(ind, raw)
+    order = ("urbanization", "grain_production", "ecological")
+    for name, (raw, with_census) in models.items():
+        zones[name] = zz = zones_of(indicators[with_census], raw)
         units = zz.value_counts(normalize=True) * 100
         land = ind["area_km2"].groupby(zz).sum() / ind["area_km2"].sum() * 100
-        order = ("urbanization", "grain_production", "ecological")
         eco = (zz.loc[keys["county_id"]] == "ecological").mean()
-        print(f"{name:<28}{' / '.join(f'{units.get(k, 0):.0f}' for k in order):>18}"
-              f"{' / '.join(f'{land.get(k, 0):.0f}' for k in order):>18}{eco:>16.1%} of {len(keys)}")
+        print(f"{name:<34}{' / '.join(f'{units.get(k, 0):.0f}' for k in order):>16}"
+              f"{' / '.join(f'{land.get(k, 0):.0f}' for k in order):>16}{eco:>16.1%} of {len(keys)}")
     first, *rest = zones
     for name in rest:
         moved = zones[first] != zones[name]
-        by = pd.DataFrame({"province": prov["province"].reindex(ind.index), "from": zones[first], "to": zones[name]})[moved]
-        print(f"counties that move from {first} to {name}: {int(moved.sum())}")
-        table = by.groupby(["province", "from", "to"]).size().rename("counties").reset_index()
-        print(table.to_string(index=False))
+        by = pd.DataFrame({"province": prov["province"].reindex(ind.index), "from": zones[first],
+                           "to": zones[name]})[moved]
+        print(f"\ncounties that move from {first} to {name}: {int(moved.sum())} of {len(ind)}")
+        table = by.groupby(["province", "to"]).size().unstack(fill_value=0)
+        table["moved"] = table.sum(axis=1)
+        print(table.sort_values("moved", ascending=False).to_string())
 
 
 def main() -> None:
@@ -184,9 +191,11 @@ def main() -> None:
     miss = ref.index[~hits[best]]
     print("disagreements of the best:", ", ".join(f"{c} {ind.loc[c, 'name']} ({ref.loc[c, 'zone']})" for c in miss))
     if args.national:
-        models = {"shipped": raw, "chosen": cands[best][1]}
+        models = {"shipped": (raw, True), "chosen": (cands[best][1], True)}
         if args.compare:
-            models = {args.compare.stem: base_raw(args.compare.read_text(encoding="utf-8")), **models}
+            other = base_raw(args.compare.read_text(encoding="utf-8"))
+            models = {f"{args.compare.stem}, no census": (other, False), f"{args.compare.stem}, census": (other, True),
+                      **models}
         national(models)
 
 

@@ -14,7 +14,7 @@ SOURCES = "census_sources.toml"
 
 def _read(name: str) -> pd.DataFrame:
     with resources.files("zoning.data").joinpath(name).open("r", encoding="utf-8") as f:
-        return pd.read_csv(f, comment="#", dtype={"county_id": str, "host_id": str, "code": str, "census_code": str})
+        return pd.read_csv(f, comment="#", dtype={"county_id": str, "host_id": str, "code": str, "census_code": str, "year": str})
 
 
 def builtin_census() -> tuple[pd.DataFrame, pd.DataFrame, dict]:

@@ -60,19 +60,24 @@ def apply_code_changes(table: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFra
     """
     t = table.set_index("county_id")
     ch = changes[changes["census_code"].isin(t.index)].copy()
+    if ch.empty:
+        return table.assign(via="")
     ch["share"] = pd.to_numeric(ch["share"], errors="coerce").fillna(1.0)
-    rows = []
-    for code, parts in ch.groupby("code", sort=True):
-        counts = t.loc[parts["census_code"], list(COUNTS)].mul(parts["share"].to_numpy(), axis=0).sum(min_count=1)
-        first = t.loc[parts["census_code"].iloc[0]]
-        via = ", ".join(f"{c} {t.loc[c, 'name']}" + (f" × {s:.3g}" if s != 1 else "")
-                        for c, s in zip(parts["census_code"], parts["share"]))
-        rows.append({**first.to_dict(), **counts.to_dict(), "county_id": code, "name": parts["name"].iloc[0],
-                     "via": f"{parts['kind'].iloc[0]} ({parts['year'].iloc[0]}): {via}"})
+    parts = t.loc[ch["census_code"]]
+    weighted = parts[list(COUNTS)].mul(ch["share"].to_numpy(), axis=0)
+    weighted.index = ch["code"].to_numpy()
+    counts = weighted.groupby(level=0).sum(min_count=1)
+    part_text = (ch["census_code"] + " " + parts["name"].to_numpy() +
+                 np.where(ch["share"].to_numpy() != 1, " × " + ch["share"].map("{:.3g}".format), ""))
+    via = (ch["kind"].astype(str) + " (" + ch["year"].fillna("").astype(str) + "): ").groupby(ch["code"]).first() + \
+        part_text.groupby(ch["code"]).agg(", ".join)
+    first = parts.drop(columns=list(COUNTS)).set_axis(ch["code"].to_numpy()).groupby(level=0).first()
+    rows = first.join(counts)
+    rows["name"] = ch.groupby("code")["name"].first()
+    rows["via"] = via
+    rows = rows.rename_axis("county_id").reset_index()
     out = table.assign(via="")
-    if rows:
-        out = pd.concat([pd.DataFrame(rows), out[~out["county_id"].isin(ch["code"])]], ignore_index=True)
-    return out
+    return pd.concat([rows, out[~out["county_id"].isin(rows["county_id"])]], ignore_index=True)
 
 
 def match(ids: pd.Series, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
@@ -131,7 +136,11 @@ def overlay(census: pd.DataFrame, user: pd.DataFrame | None, user_source: str, c
 def describe(origin: pd.DataFrame) -> pd.Series:
     """Per county, fields grouped by where they came from: "population: stats.csv; urbanization_rate, …: census
     2020 (leiii)"."""
-    return origin.apply(_describe, axis=1)
+    if origin.empty:
+        return pd.Series("", index=origin.index, dtype=object)
+    codes, patterns = pd.MultiIndex.from_frame(origin.fillna("").astype(str)).factorize()
+    said = [_describe(pd.Series(p, index=origin.columns)) for p in patterns]  # a handful of patterns
+    return pd.Series(np.asarray(said, dtype=object)[codes], index=origin.index)
 
 
 def _describe(row: pd.Series) -> str:
