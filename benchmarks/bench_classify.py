@@ -117,8 +117,6 @@ def main() -> None:
     if "national" in a.scenarios:
         import geopandas as gpd
 
-        import zoning
-
         census = gpd.read_file(out / "zoning_national.gpkg", layer="zones")
         plain = gpd.read_file(out / "zoning_nc_national.gpkg", layer="zones")
         for title, z in (("MODIS + DEM + the built-in 2020 census", census), ("MODIS + DEM only, --no-census", plain)):
