@@ -11,7 +11,7 @@ from zoning import pipeline
 
 from layers.files import DISCARD_EDITS
 
-from .main import cli, handle_errors
+from .app import cli, handle_errors
 
 crs_option = click.option("--crs", "assume_crs", metavar="CRS",
                           help="CRS for input layers that have none, e.g. EPSG:4490.")

@@ -9,7 +9,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import xlsx
+from .report_html import thumbnail, write_html
 from .gpkg import severity_sql
+from .report_rows import FAILED, SEVERE_FIRST, batches, failed_columns, fields, severe_first, with_labels
 
 log = logging.getLogger("zoning")
 REPORT_FILES = ("violations.csv", "report.xlsx", "report.html")
@@ -38,82 +40,6 @@ def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
             risky = col.astype(str).str.match(_RISKY) & col.map(lambda v: isinstance(v, str))
             out[c] = col.where(~risky, "'" + col.astype(str))
     return out
-
-
-def fields(gpkg: Path, layer: str) -> list[str] | None:
-    """The declared order of the fields ``layer`` has in ``gpkg`` (None when the layer is absent)."""
-    import pyogrio
-
-    from zoning import outputs
-
-    if layer not in {n for n, _ in pyogrio.list_layers(gpkg)}:
-        return None
-    return outputs.columns(layer, pyogrio.read_info(gpkg, layer=layer)["fields"])
-
-
-def batches(gpkg: Path, layer: str = "violations", where: str | None = None, order: str | None = None,
-            batch: int = 10_000, cols: list[str] | None = None):
-    """Rows of ``layer`` (no geometry) as Arrow batches, in SQL ``order``: memory follows the batch, not the run.
-
-    ``cols``: the columns (default: the layer's, in the declared order); ``X_zh`` of a coded column ``X`` is
-    computed, its Chinese label."""
-    from pyogrio import open_arrow
-
-    cols = cols or fields(gpkg, layer)
-    select = [label_sql(c[:-3]) + f" AS {_quote(c)}" if c.endswith("_zh") and c[:-3] in LABELLED else _quote(c)
-              for c in cols]
-    sql = f"SELECT {', '.join(select)} FROM {_quote(layer)}" + (f" WHERE {where}" if where else "") \
-        + (f" ORDER BY {order}" if order else "")
-    with open_arrow(gpkg, sql=sql, sql_dialect="SQLITE", batch_size=batch, use_pyarrow=True) as (_, reader):
-        yield from reader
-
-
-LABELLED = ("zone",)  # coded ledger fields printed in Chinese beside their code
-
-
-def label_sql(column: str) -> str:
-    """An SQL expression giving a coded column's Chinese label (the code itself where it has none)."""
-    from zoning import outputs
-
-    whens = " ".join(f"WHEN '{k}' THEN '{c.zh}'" for k, c in outputs.VALUE_MAPS[column].items())
-    return f"CASE {_quote(column)} {whens} ELSE {_quote(column)} END"
-
-
-def with_labels(cols: list[str]) -> list[str]:
-    """``cols`` with ``X_zh`` after each coded column ``X`` of :data:`LABELLED` that has none."""
-    out = []
-    for c in cols:
-        out.append(c)
-        if c in LABELLED and f"{c}_zh" not in cols:
-            out.append(f"{c}_zh")
-    return out
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-SEVERE_FIRST = f"{severity_sql('severity')} DESC, area_m2 DESC, violation_id"
-
-
-def severe_first(cols: list[str]) -> str | None:
-    """:data:`SEVERE_FIRST` over the columns a layer has (an earlier run's layer may carry only a few)."""
-    parts = ([f"{severity_sql('severity')} DESC"] if "severity" in cols else []) + \
-        (["area_m2 DESC"] if "area_m2" in cols else []) + (["violation_id"] if "violation_id" in cols else [])
-    return ", ".join(parts) or None
-
-
-FAILED = "rectification_failed = 1"  # 整改不到位: the parcels of the ledger marked 已整改 and still found
-
-
-def failed_columns(gpkg: Path) -> list[str] | None:
-    """The ledger's columns for the 整改不到位 list (None without an earlier run)."""
-    pcols = fields(gpkg, "parcels")
-    if not pcols or "rectification_failed" not in pcols:
-        return None
-    return [c for c in ("parcel_id", "county_id", "county_name", "area_mu", "worst_severity", "violation_ids",
-                        "verdict", "status", "checked_by", "checked_on", "remark", "previous_parcel_ids")
-            if c in pcols]
 
 
 def _frame_batches(df: pd.DataFrame):
@@ -236,8 +162,6 @@ def write_reports(directory: Path, gpkg: Path, conflicts: pd.DataFrame, summary:
     batches, so memory does not grow with them. ``lines``: the control lines, drawn in the HTML's map thumbnail.
     """
     from pyogrio import read_dataframe
-
-    from .report_html import thumbnail, write_html
 
     pts = read_dataframe(gpkg, layer="violations", columns=["centroid_lon", "centroid_lat", "severity"],
                          read_geometry=False).rename(columns={"centroid_lon": "lon", "centroid_lat": "lat"})

@@ -17,6 +17,7 @@ import shapely
 from zoning import outputs, report as rep
 
 from .files import GENERATOR
+from .report_rows import FAILED, batches, failed_columns, fields, severe_first
 
 log = logging.getLogger("zoning")
 PAGE_ROWS = 100
@@ -220,7 +221,6 @@ def _county_sections(f, gpkg: Path, cols: list[str], pages: Path | None) -> int:
     ``pages`` (a folder), each county's rows go to pages of their own there (at most ``INLINE_ROWS`` rows each, so
     no page grows with the run) and the section links to them. Memory holds one batch and one page of rows."""
     from .gpkg import severity_sql
-    from .report import batches
 
     order = f"county_id, {severity_sql('severity')} DESC, area_m2 DESC, violation_id"
     st = {"cid": None, "name": "", "buf": [], "parts": [], "n": 0, "mu": 0.0, "by": {}, "k": 0}
@@ -295,7 +295,6 @@ def _rows_box(block_id: str, rows: pd.DataFrame, cols: list[str], title: str, pl
 def _rectification(f, gpkg: Path, summary: pd.DataFrame, meta: dict, cols: list[str]) -> None:
     """整改核验: the rate and its definition, what of the auditor's follow-up was carried, the parcels marked
     已整改 that are still found (整改不到位), and the rectified findings, printed apart from the live ones."""
-    from .report import FAILED, batches, failed_columns, fields, severe_first
 
     rcols = fields(gpkg, "rectified")
     if not rcols:
@@ -342,7 +341,6 @@ def _rectification(f, gpkg: Path, summary: pd.DataFrame, meta: dict, cols: list[
 
 def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame, meta: dict,
                thumb: str = "") -> None:
-    from .report import fields
 
     e = html.escape
     vcols = fields(gpkg, "violations")

@@ -23,7 +23,7 @@ from pyproj import CRS
 from rasterio.windows import Window, from_bounds
 
 from zoning.areas import geodesic_cell_areas
-from zoning.coverage import _WkbSource
+from zoning.coverage import WkbSource
 
 log = logging.getLogger("zoning")
 GDAL_CACHE_MB = 64
@@ -59,7 +59,7 @@ def landcover_fractions(path: Path, geoms: np.ndarray, max_cells: int, progress:
     if nodata is not None and np.isfinite(nodata):
         dv = f"(default_value={int(nodata) if float(nodata).is_integer() else nodata!r})"
     ops = [f"unique{dv}", f"weighted_frac{dv}" if wts is not None else f"frac{dv}", f"count{dv}"]
-    feats = _WkbSource(shapely.to_wkb(np.asarray(geoms)).tolist(), wkt)
+    feats = WkbSource(shapely.to_wkb(np.asarray(geoms)).tolist(), wkt)
     fn = (lambda frac, msg: progress(frac)) if progress else False
     # GDAL's block cache would otherwise grow to 5 % of the machine's memory on a large raster
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
@@ -76,7 +76,7 @@ def raster_sums(path: Path, geoms: np.ndarray, max_cells: int, progress: Callabl
     coverage-weighted count of valid cells; nodata excluded."""
     with rasterio.open(path) as src:
         wkt = src.crs.to_wkt()
-    feats = _WkbSource(shapely.to_wkb(np.asarray(geoms)).tolist(), wkt)
+    feats = WkbSource(shapely.to_wkb(np.asarray(geoms)).tolist(), wkt)
     fn = (lambda frac, msg: progress(frac)) if progress else False
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         r = exact_extract(str(path), feats, ["sum", "count", "min"], include_cols=["idx"], output="pandas",

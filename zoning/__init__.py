@@ -10,12 +10,7 @@ The library API (GeoDataFrames or paths in, typed results out)::
 The package is the domain (pure functions on GeoDataFrames and arrays); only :mod:`zoning.pipeline` touches
 files, through :mod:`layers`. The API names are loaded on first use, so ``import zoning`` stays light.
 """
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("zoning")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from .version import __version__
 
 _API = {"classify": "classify", "check": "check", "CheckResult": "CheckResult", "load_model": "load_model",
         "load_rules": "load_rules", "run_project": "run_project"}

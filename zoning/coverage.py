@@ -63,7 +63,9 @@ class _WkbFeature(Feature):
         return ["idx"]
 
 
-class _WkbSource(FeatureSource):
+class WkbSource(FeatureSource):
+    """Geometries handed to exactextract as WKB, which it reads without the GeoJSON text a GeoDataFrame costs."""
+
     def __init__(self, wkbs: list[bytes], srs_wkt: str):
         super().__init__()
         self.wkbs, self.wkt = wkbs, srs_wkt
@@ -120,7 +122,7 @@ def coverage(geoms: np.ndarray, transform: Affine, shape: tuple[int, int], crs_w
     rast = NumPyRasterSource(dummy, xmin, ymin, xmax, ymax, srs_wkt=crs_wkt)
     writer = _ArrayWriter()
     wkbs = shapely.to_wkb(np.asarray(geoms)).tolist()
-    exact_extract(rast, _WkbSource(wkbs, crs_wkt), ["cell_id", "coverage"], include_cols=["idx"], output=writer)
+    exact_extract(rast, WkbSource(wkbs, crs_wkt), ["cell_id", "coverage"], include_cols=["idx"], output=writer)
     if writer.parts:
         feat = np.concatenate([np.full(len(c), i, dtype=np.int64) for i, c, _ in writer.parts])
         cell = np.concatenate([c for _, c, _ in writer.parts]).astype(np.int64)

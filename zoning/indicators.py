@@ -163,7 +163,7 @@ def block_sums(geoms: np.ndarray, layers: dict[str, np.ndarray], transform: Affi
     from shapely import to_wkb
 
     from .areas import geodesic_cell_areas
-    from .coverage import _WkbSource
+    from .coverage import WkbSource
 
     h, w = shape
     xmin, ymax = transform.c, transform.f
@@ -174,7 +174,7 @@ def block_sums(geoms: np.ndarray, layers: dict[str, np.ndarray], transform: Affi
     srcs = [NumPyRasterSource(np.ascontiguousarray(a, dtype=float), xmin, ymin, xmax, ymax, name=n, srs_wkt=wkt)
             for n, a in layers.items()]
     wts = NumPyRasterSource(rows[:, None].astype(float), xmin, ymin, xmax, ymax, name="w", srs_wkt=wkt)
-    r = exact_extract(srcs, _WkbSource(to_wkb(np.asarray(geoms)).tolist(), wkt), ["weighted_sum", "count"],
+    r = exact_extract(srcs, WkbSource(to_wkb(np.asarray(geoms)).tolist(), wkt), ["weighted_sum", "count"],
                       weights=wts, include_cols=["idx"], output="pandas").sort_values("idx")
     out = {n: r[f"{n}_w_weighted_sum"].to_numpy(dtype=float) for n in layers}
     out["cells"] = r[f"{next(iter(layers))}_count"].to_numpy(dtype=float)

@@ -4,7 +4,8 @@
 run the domain and write its outputs; ``project`` runs the whole job; ``record`` keeps the run's record; ``cluster``
 connects to Dask and ``partitions`` runs the check in parts on it (``--cluster``).
 """
-from .checking import CheckResult, check, run_check
+from .checking import check, run_check
+from .reduce import CheckResult
 from .classifying import classify, run_classify
 from .comparing import run_compare
 from .config import ReadOptions, load_model, load_project, load_rules, sample_project

@@ -5,7 +5,6 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -17,36 +16,17 @@ import shapely
 from layers import gpkg, previous as lprevious, report as lreport, styles, vector as lvector
 from layers.files import Output, check_target
 
-from .. import areas, continuity, epochs, ledger, outputs, report as rep, validate, violations as vio
+from .. import areas, continuity, outputs, validate, violations as vio
 from ..errors import DataError, UsageError
 from . import record, supervising
+from .parcels import OVERLAP_MARGIN_M, check_parcels, labels
+from .reduce import LINE_ROLES, CheckResult, deliver, empty_layer, run_info, summarize, year_on_year
 from .config import ReadOptions, load_rules
 from .inputs import (collect, counties_for_check, input_paths, load_counties, load_polygons, parcels_extent,
                      raise_problems, source_name)
 
 log = logging.getLogger("zoning")
-LINE_ROLES = {"red_line": "red line 生态保护红线", "farmland": "permanent farmland 永久基本农田",
-              "urban_boundary": "urban boundary 城镇开发边界"}
 WORKERS = max(1, min(3, os.cpu_count() or 1))
-TOP_N = 50  # most serious violations kept for the HTML report
-OVERLAP_MARGIN_M = 100_000.0  # layers whose extents are further apart than this point to a CRS mix-up
-DATE_FIELDS = ("detected_on", "date", "detect_date", "jcrq", "发现日期")
-
-
-@dataclass
-class CheckResult:
-    """What :func:`check` found. ``violations`` is None when the rows went to a ``sink``."""
-
-    conflicts: gpd.GeoDataFrame
-    violations: gpd.GeoDataFrame | None
-    county_summary: pd.DataFrame
-    top_violations: pd.DataFrame
-    lines: dict[str, gpd.GeoDataFrame]
-    rules: dict
-    info: dict = field(default_factory=dict)
-    parcels: gpd.GeoDataFrame | None = None  # the parcel ledger (None when streamed to a sink)
-    rectified: gpd.GeoDataFrame | None = None  # earlier findings that no longer occur (with ``previous``)
-    id_changes: dict = field(default_factory=dict)  # ids settled after the rows went to a sink (year on year)
 
 
 def _parcel_chunks(construction, chunk_size: int, read: ReadOptions):
@@ -141,7 +121,7 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
         cvio.extra["zone"] = pd.Series(cvio.ids).map(zones).to_numpy()
     lv = vio.Lines({k: np.asarray(alb[k], dtype=object) for k in names},
                    {k: g["_id"].astype(str).to_numpy(dtype=object) for k, g in lines.items()},
-                   labels={k: _labels(g) for k, g in lines.items()})
+                   labels={k: labels(g) for k, g in lines.items()})
     tally = vio.Tally()
     with ThreadPoolExecutor(max_workers=1) as prep:  # the tiles for the parcels, cut beside the conflicts
         prepared = prep.submit(lv.prepare, rules["rules"]["subdivide_m"]) if construction is not None else None
@@ -164,7 +144,7 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
             for chunk in _parcel_chunks(construction, rules["rules"]["chunk_size"], read):
                 if len(chunk) == 0:
                     break
-                frame, ledger_rows, geoms = _chunk(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs,
+                frame, ledger_rows, geoms = check_parcels(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs,
                                                    tally, pool, sup)
                 frame, ledger_rows = supervising.carry(frame, ledger_rows, sup, geoms)
                 n_parcels += len(chunk)
@@ -178,147 +158,12 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
     violations = None
     if sink is None:
         violations = gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), geometry="geometry", crs=out_crs) if kept \
-            else _empty("violations", out_crs)
+            else empty_layer("violations", out_crs)
         parcels = gpd.GeoDataFrame(pd.concat(ledgers, ignore_index=True), geometry="geometry", crs=out_crs) \
             if ledgers else None
     info = run_info(rules, n_parcels, timings, out_crs, summary)
     return year_on_year(CheckResult(conflicts, violations, summary, top, lines, rules, info,
                                     parcels if sink is None else None), sup, out_crs)
-
-
-def year_on_year(res: CheckResult, sup: supervising.Supervision, out_crs) -> CheckResult:
-    """The rectified findings, the ids settled across chunks, and what became of the earlier run in the run
-    facts."""
-    res.rectified = supervising.rectified(sup, out_crs)
-    if res.rectified is not None:
-        res.info["rectified"] = len(res.rectified)
-        res.info["year_on_year"] = supervising.year_on_year(sup)
-        res.id_changes = supervising.id_changes(sup)
-        res.violations = supervising.rename(res.violations, res.id_changes)
-        res.parcels = supervising.rename(res.parcels, res.id_changes, "violation_ids")
-        res.top_violations = supervising.rename(res.top_violations, res.id_changes)
-    return res
-
-
-def deliver(frame, ledger_rows, sink, kept: list, ledgers: list, top: pd.DataFrame) -> pd.DataFrame:
-    """A chunk's findings and ledger to the ``sink`` (the writer: only tallies and the most serious rows stay here)
-    or kept; returns the most serious findings so far."""
-    if sink is not None:
-        sink(frame, ledger_rows)
-    else:
-        kept.append(frame)
-        if ledger_rows is not None:
-            ledgers.append(ledger_rows)
-    if len(frame):
-        top = rep.top_violations(pd.concat([top, pd.DataFrame(rep.top_violations(frame, TOP_N).drop(
-            columns="geometry"))]), TOP_N)
-    return top
-
-
-def summarize(tally: vio.Tally, sup: supervising.Supervision, cvio, rules: dict, extra: dict,
-              has_construction: bool, line_geoms: Callable[[], dict]) -> pd.DataFrame:
-    """The ``county_summary`` layer from the tallies of every chunk (or cluster task); ``line_geoms()`` gives the
-    whole lines in China Albers, asked for only by the rows that need them (urban expansion, land-cover change)."""
-    rows = pd.concat(tally.rows, ignore_index=True) if tally.rows else \
-        pd.DataFrame({"check_id": [], "county_id": [], "area_m2": [], "count": [], "parcels": []})
-    slv = pd.concat(tally.slivers, ignore_index=True) if tally.slivers else None
-    lookup = None if cvio is None else pd.DataFrame({"county_id": cvio.ids, "county_name": cvio.names})
-    ran = [c for c, spec in outputs.CHECKS.items() if spec.kind == "conflict" or
-           (spec.kind == "construction" and has_construction)]
-    ran = [c for c in ran if rules["checks"].get(c, {}).get("enabled", True)]
-    summary = rep.county_summary(rows, slv, lookup, ran)
-    for check, n in tally.distinct.items():  # a parcel across a county border is one parcel in the total
-        summary.loc[(summary["check_id"] == check) & (summary["county_id"] == "TOTAL"), "parcels"] = n
-    built = [c for c in ran if outputs.CHECKS[c].kind == "construction"]
-    if extra.get("baseline") is not None:
-        summary = supervising.with_new(summary, sup, lookup, built)
-    if has_construction:
-        summary = supervising.with_rectification(summary, sup, cvio, built)
-    exp = None
-    if cvio is not None and cvio.extra is not None and \
-            rules["checks"]["urban_expansion"].get("existing_field") in cvio.extra:
-        exp = vio.expansion_rows(cvio, line_geoms()["urban_boundary"], rules["checks"]["urban_expansion"])
-    if exp is not None:
-        summary = pd.concat([summary, exp], ignore_index=True)
-    if extra.get("landcover_previous"):
-        summary = pd.concat([summary, supervising.landcover_change(
-            cvio, line_geoms(), {k: extra.get(k) for k in ("landcover", "landcover_previous")}, extra.get("legend"),
-            rules["rules"]["area_method"])], ignore_index=True)
-    return summary[outputs.columns("county_summary", summary.columns)]
-
-
-def run_info(rules: dict, n_parcels: int, timings: dict, out_crs, summary: pd.DataFrame) -> dict:
-    """The run facts of a check (``zoning_run`` metadata)."""
-    n_viol = int(summary.loc[(summary["county_id"] == "TOTAL") & summary["check_id"].str.startswith(
-        "construction"), "count"].sum()) if len(summary) else 0
-    info = {"rules": f"{rules['rules']['id']}@{rules['rules']['version']}", "area_method":
-            {"albers": "planar, China Albers equal-area (GRS80)", "geodesic": "ellipsoidal (GRS80)"}[
-                rules["rules"]["area_method"]], "parcels": n_parcels, "timings_s": timings,
-            "crs": out_crs.to_string(), "violations": n_viol}
-    return info
-
-
-def _labels(g: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """A control layer's feature names and codes (empty where the layer has no such field)."""
-    def pick(cands):
-        f = next((c for c in cands if c in g.columns), None)
-        return g[f].fillna("").astype(str).to_numpy(dtype=object) if f else np.full(len(g), "", dtype=object)
-    return pick(("name", "NAME", "mc", "MC", "名称")), pick(("code", "CODE", "dm", "DM", "bh", "BH", "编号"))
-
-
-def _empty(layer: str, crs) -> gpd.GeoDataFrame:
-    cols = [c for c in outputs.columns(layer) if c not in outputs.EPOCH_FIELDS or c == "first_detected_on"]
-    return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in cols}, geometry=[], crs=crs)
-
-
-def _chunk(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, tally, pool,
-           sup: supervising.Supervision):
-    chunk = validate.ensure_crs(chunk, "construction", read.assume_crs)
-    fld = read.id_for("construction") or "id"
-    if fld not in chunk.columns:
-        if read.ids.get("construction") or (read.id_field and read.id_field != "id"):
-            validate.require_field(chunk, fld, "construction", "--construction-id")
-        fld = None
-    chunk, _ = validate.clean_polygons(chunk, "construction", fld)
-    ids = chunk["_id"].astype(str).to_numpy(dtype=object)
-    dup = seen.intersection(ids)
-    if dup:
-        raise DataError(f"construction layer {chunk.attrs.get('source')}: duplicate ids "
-                        f"{', '.join(sorted(map(str, dup))[:10])}. Ids must be unique.")
-    seen.update(ids)
-    if first:
-        validate.check_overlap(tuple(chunk.to_crs(areas.CHINA_ALBERS).total_bounds),
-                               tuple(shapely.total_bounds(np.concatenate(list(alb.values())))),
-                               f"construction ({chunk.attrs.get('source')})", "the control lines",
-                               margin=OVERLAP_MARGIN_M)
-    parcels = areas.to_crs(chunk.geometry.values, chunk.crs, areas.CHINA_ALBERS)
-    src = np.asarray(chunk.geometry.values, dtype=object) if chunk.crs == out_crs else None
-    dfield = next((f for f in DATE_FIELDS if f in chunk.columns), None)
-    dates = chunk[dfield].astype(str).to_numpy(dtype=object) if dfield else np.full(len(chunk), None, dtype=object)
-    collect: dict = {}
-    parcels = np.asarray(parcels, dtype=object)
-    # what each parcel adds to the baseline does not depend on the findings: worked out beside them
-    news = None if sup.baseline is None else pool.submit(epochs.parcel_news, parcels, sup.baseline,
-                                                          rules["rules"]["area_method"])
-    frame = vio.construction_findings(parcels, ids, dates, lv, cvio, rules, out_crs, tally, src, pool.map, collect)
-    # the findings' China-Albers geometries, in the rows' order (each check's rows, in the order of the checks)
-    alb = np.concatenate([np.asarray(a, dtype=object) for _, a in collect.values()]) if collect else \
-        np.zeros(0, dtype=object)
-    frame = supervising.supervise(frame, alb, parcels, ids, sup, rules, news)
-    ledger_rows = _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup) if sup.ledger else None
-    return frame, ledger_rows, (alb, parcels)
-
-
-def _ledger(chunk, parcels, ids, collect, cvio, rules, out_crs, src,
-            sup: supervising.Supervision) -> gpd.GeoDataFrame:
-    """The parcel ledger of a chunk, with the parcel's own fields carried through (prefixed where names clash)."""
-    method = rules["rules"]["area_method"]
-    crop = None if sup.cropland is None else epochs.covered_area(parcels, sup.cropland, method)
-    table = ledger.parcel_ledger(parcels, ids, collect, cvio, method, crop)
-    own = pd.DataFrame(chunk.drop(columns=[chunk.geometry.name, "_id"])).reset_index(drop=True)
-    own.columns = ledger.own_names(list(own.columns), set(table.columns))
-    geoms = src if src is not None else vio.valid_polygonal(areas.to_crs(parcels, areas.CHINA_ALBERS, out_crs))
-    return gpd.GeoDataFrame(pd.concat([table, own], axis=1), geometry=list(geoms), crs=out_crs)
 
 
 def write_check(path: Path, line_specs, construction, counties, read, rules, *, county_role="counties",
@@ -338,7 +183,7 @@ def write_check(path: Path, line_specs, construction, counties, read, rules, *, 
         w.discard()
         raise
     if "violations" not in w.layers:
-        w.write("violations", _empty("violations", res.conflicts.crs))
+        w.write("violations", empty_layer("violations", res.conflicts.crs))
     if res.rectified is not None:
         w.write("rectified", res.rectified)
     w.write("conflicts", res.conflicts)

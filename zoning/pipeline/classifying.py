@@ -233,17 +233,19 @@ def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, 
     -------
     GeoDataFrame: the ``zones`` layer, one row per county (``attrs["info"]`` holds the run details).
     """
-    zones, info = _classify(counties, rasters, attributes, model, ReadOptions(None, {"county": id_field}
-                            if id_field else {}, assume_crs, encoding), name_field, sensitivity, spread, seed,
-                            progress, load_legend(legend), None, memory_mb, points, default_places, cluster,
-                            census)
+    read = ReadOptions(None, {"county": id_field} if id_field else {}, assume_crs, encoding)
+    zones, info = classify_counties(counties, rasters, attributes, model, read, name_field, sensitivity, spread,
+                                    seed, progress, load_legend(legend), None, memory_mb, points, default_places,
+                                    cluster, census)
     zones.attrs["info"] = info
     return zones
 
 
-def _classify(counties, rasters, attributes, model, read: ReadOptions, name_field, sensitivity, spread, seed,
-              progress, legend=None, header_row=None, memory_mb: float = 1024.0, points: dict | None = None,
-              default_places: bool = False, cluster: str | None = None, census: bool = True):
+def classify_counties(counties, rasters, attributes, model, read: ReadOptions, name_field, sensitivity, spread,
+                      seed, progress, legend=None, header_row=None, memory_mb: float = 1024.0,
+                      points: dict | None = None, default_places: bool = False, cluster: str | None = None,
+                      census: bool = True):
+    """:func:`classify` with its options resolved: the zones and the run facts (``info``)."""
     unknown = set(rasters) - set(RASTER_KINDS)
     if unknown:
         raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use "
@@ -347,8 +349,9 @@ def run_classify(counties, rasters, output, overwrite: bool = False, spread: flo
         from .cluster import parse_address
 
         parse_address(cluster)  # a malformed address fails before any work
-    zones, info = _classify(counties, rasters, attributes, model, read, name_field, sensitivity, spread, seed,
-                            progress, lg, header_row, memory_mb, points, default_places, cluster, census)
+    zones, info = classify_counties(counties, rasters, attributes, model, read, name_field, sensitivity, spread,
+                                    seed, progress, lg, header_row, memory_mb, points, default_places, cluster,
+                                    census)
     meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
     path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
                              inputs=inputs)

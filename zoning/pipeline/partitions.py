@@ -27,7 +27,9 @@ from layers import vector as lvector
 
 from .. import areas, controllines as cl, outputs, tiling, validate, violations as vio
 from ..errors import DataError, UsageError
-from . import cluster, record, supervising
+from . import cluster, parcels as parcel_step, record, supervising
+from .parcels import OVERLAP_MARGIN_M
+from .reduce import LINE_ROLES, CheckResult, deliver, empty_layer, run_info, summarize, year_on_year
 from .config import ReadOptions
 from .inputs import (PlannedLayer, collect, counties_for_check, load_counties, load_part, load_polygons,
                      plan_polygons, raise_problems)
@@ -78,14 +80,12 @@ class _Hashes:
 
 def _lines_near(plans: Plans, fids: dict[str, np.ndarray] | None = None, box=None, box_crs=None) -> vio.Lines:
     geoms, ids, labels = {}, {}, {}
-    from .checking import _labels
-
     for k, pl in plans.lines.items():
         g = load_part(pl, fids=fids[k]) if fids is not None else \
             load_part(pl, bbox=tiling.to_crs_box(box, box_crs, pl.crs_wkt))
         geoms[k] = np.asarray(areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS), dtype=object)
         ids[k] = g["_id"].astype(str).to_numpy(dtype=object)
-        labels[k] = _labels(g)
+        labels[k] = parcel_step.labels(g)
     return vio.Lines(geoms, ids, labels=labels)
 
 
@@ -106,8 +106,6 @@ def conflict_task(job) -> dict:
 
 def construction_task(job) -> dict:
     """The construction checks (and ledger) of one group of parcels, read by feature id."""
-    from . import checking
-
     plans, fids, box = job
     rules, read = plans.rules, plans.read
     chunk = lvector.read_part(plans.parcels.plan, fids=fids)
@@ -122,7 +120,7 @@ def construction_task(job) -> dict:
         setattr(sup, key, cl.prepare_control(geoms, g["_id"].astype(str).to_numpy(dtype=object),
                                              rules["rules"]["subdivide_m"]))
     tally, seen = vio.Tally(), _Hashes()
-    frame, ledger, _ = checking._chunk(chunk, False, read, seen, lines, None, plans.counties, rules,
+    frame, ledger, _ = parcel_step.check_parcels(chunk, False, read, seen, lines, None, plans.counties, rules,
                                     CRS.from_wkt(plans.out_crs), tally, _Inline(), sup)
     return {"frame": frame, "ledger": ledger, "rows": tally.rows, "slivers": tally.slivers, "new": sup.new.rows,
             "distinct": tally.distinct,
@@ -139,7 +137,6 @@ def _refuse_frames(**specs) -> None:
 def plan_check(line_specs: dict, construction, counties, read: ReadOptions, rules: dict, county_role: str,
                zones: dict | None, extra: dict):
     """Check every input on the client (no geometry read but the counties') and plan the parts."""
-    from .checking import LINE_ROLES, OVERLAP_MARGIN_M
 
     _refuse_frames(**line_specs, construction=construction,
                    **{k: v for k, v in extra.items() if k in supervising.EXTRA_ROLES})
@@ -217,7 +214,6 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
                      progress, sink, county_role: str = "counties", zones: dict | None = None,
                      extra: dict | None = None, need_lines: bool = False):
     """:func:`zoning.pipeline.checking._check` on the cluster at ``address``: same :class:`CheckResult`."""
-    from .checking import CheckResult, _empty, deliver, run_info, summarize, year_on_year
 
     t0 = time.perf_counter()
     extra = {k: v for k, v in (extra or {}).items() if v is not None}
@@ -253,7 +249,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
                 tally.slivers += res["slivers"]
                 record.step(progress, "conflicts between the lines (tiles)", i + 1, len(jobs))
         conflicts = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=out_crs) \
-            if frames else _empty("conflicts", out_crs)
+            if frames else empty_layer("conflicts", out_crs)
         timings["conflicts"] = round(time.perf_counter() - t0, 3)
         t1 = time.perf_counter()
         if plans.parcels is not None:
@@ -286,7 +282,7 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
     violations = parcels_out = None
     if sink is None:
         violations = gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), geometry="geometry", crs=out_crs) \
-            if kept else _empty("violations", out_crs)
+            if kept else empty_layer("violations", out_crs)
         parcels_out = gpd.GeoDataFrame(pd.concat(ledgers, ignore_index=True), geometry="geometry", crs=out_crs) \
             if ledgers else None
     info = run_info(rules, n_parcels, timings, out_crs, summary)
@@ -299,7 +295,6 @@ def check_on_cluster(address: str, line_specs: dict, construction, counties, rea
 
 def _whole_lines(line_specs: dict, read: ReadOptions) -> dict:
     """The lines read whole on the client, for the outputs that draw them (reports, maps, ``zoning run``)."""
-    from .checking import LINE_ROLES
 
     return {k: load_polygons(line_specs[k], role, read, k) for k, role in LINE_ROLES.items()}
 

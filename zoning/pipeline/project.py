@@ -13,7 +13,7 @@ from .. import continuity
 from ..errors import DataError, UsageError
 from . import record
 from .checking import write_check, write_report
-from .classifying import _classify
+from .classifying import classify_counties
 from .config import load_project, sample_project
 
 log = logging.getLogger("zoning")
@@ -54,11 +54,11 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         t = time.perf_counter()
         rasters = {k: inp[k] for k in ("landcover", "dem", "population", "nightlights") if k in inp}
         points = {"population": inp["places"]} if "places" in inp else None
-        zones, cinfo = _classify(inp["counties"], rasters, inp.get("attributes"), proj.model, proj.read,
-                                 opt.get("name_field"), opt.get("sensitivity", 0), opt.get("spread", 0.10),
-                                 opt.get("seed", 0), progress, proj.legend, opt.get("header_row"),
-                                 float(opt.get("memory_mb", 1024.0)), points, bool(opt.get("default_places", False)),
-                                 client, bool(opt.get("census", True)))
+        zones, cinfo = classify_counties(inp["counties"], rasters, inp.get("attributes"), proj.model, proj.read,
+                                         opt.get("name_field"), opt.get("sensitivity", 0), opt.get("spread", 0.10),
+                                         opt.get("seed", 0), progress, proj.legend, opt.get("header_row"),
+                                         float(opt.get("memory_mb", 1024.0)), points,
+                                         bool(opt.get("default_places", False)), client, bool(opt.get("census", True)))
         timings["classify"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         extra, comparison = {"zones": zones}, None

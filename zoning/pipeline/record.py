@@ -18,7 +18,7 @@ log = logging.getLogger("zoning")
 
 
 def version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__
 
