@@ -57,3 +57,56 @@ def test_every_package_is_installed_by_a_plain_pip_install():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for pkg in PACKAGES for p in (ROOT / pkg).rglob("__init__.py")}
     assert found <= listed, sorted(found - listed)
+
+
+def _module_graph() -> tuple[dict[str, set[str]], list[tuple[str, str, str]]]:
+    """Every project module's imports of other project modules (inside functions too), and the private names
+    (one leading underscore) imported from another module."""
+    mods = {}
+    for pkg in PACKAGES:
+        for f in _modules(pkg):
+            name = ".".join(f.relative_to(ROOT).with_suffix("").parts)
+            mods[name.removesuffix(".__init__")] = f
+    edges, private = {m: set() for m in mods}, []
+    for m, f in mods.items():
+        here = m if f.name == "__init__.py" else m.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = here.split(".")[:len(here.split(".")) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                for a in node.names:
+                    t = f"{target}.{a.name}" if f"{target}.{a.name}" in mods else target
+                    if t in mods and t != m:
+                        edges[m].add(t)
+                        if a.name.startswith("_") and not a.name.startswith("__"):
+                            private.append((m, t, a.name))
+            elif isinstance(node, ast.Import):
+                edges[m] |= {a.name for a in node.names if a.name in mods and a.name != m}
+    return edges, private
+
+
+def test_no_import_cycles_counting_imports_inside_functions():
+    edges, _ = _module_graph()
+    state: dict[str, int] = {}
+
+    def cycle_from(m, path):
+        state[m] = 1
+        for t in sorted(edges[m]):
+            if state.get(t) == 1:
+                return path[path.index(t):] + [t] if t in path else [m, t]
+            if t not in state:
+                found = cycle_from(t, path + [t])
+                if found:
+                    return found
+        state[m] = 2
+        return None
+
+    for m in sorted(edges):
+        if m not in state:
+            found = cycle_from(m, [m])
+            assert not found, " → ".join(found)
+
+
+def test_no_module_imports_another_modules_private_names():
+    _, private = _module_graph()
+    assert not private
