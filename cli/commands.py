@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from zoning import pipeline
+from zoning import pipeline, rasters as raster_kinds
 
 from layers.files import DISCARD_EDITS
 
@@ -67,9 +67,7 @@ def _parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple
 @cli.command()
 @click.argument("counties", metavar="COUNTIES")
 @click.option("--raster", "rasters", multiple=True, metavar="KIND=PATH", required=True,
-              help="landcover=PATH (IGBP codes, e.g. MCD12C1, or see --legend), dem=PATH (metres, or the band's "
-              "declared unit), population=PATH (people per cell: WorldPop, LandScan, GHS-POP) and "
-              "nightlights=PATH (radiance). Repeat for each; only landcover is required.")
+              help=raster_kinds.help_text())
 @click.option("--points", "points", multiple=True, metavar="population=PATH[:FIELD]",
               help="Populated places with a population field, summed per county (used where the statistics "
               "table and a population raster have no figure; before the built-in census).")

@@ -337,21 +337,11 @@ def attribute_indicators(table: pd.DataFrame, area_km2: pd.Series, national_gdp_
     }, index=table.index)
 
 
-def people_and_lights(area_km2: np.ndarray, population: np.ndarray | None = None,
-                      nightlights: np.ndarray | None = None) -> pd.DataFrame:
-    """Indicators from summed rasters or points: ``pop_density`` (persons/km²) and ``nightlight_density``.
-
-    ``population``: people per county (a gridded population summed, or populated places); ``nightlights``:
-    summed radiance. A county without data keeps NaN (so the model renormalises and records it as missing).
-    """
-    area = np.asarray(area_km2, dtype=float)
-    out = pd.DataFrame(index=range(len(area)))
+def per_km2(total: np.ndarray, area_km2: np.ndarray) -> np.ndarray:
+    """A county total (people, summed radiance) per km²; NaN where the county has no data, so the model
+    renormalises and records it as missing."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        if population is not None:
-            out["pop_density"] = np.asarray(population, dtype=float) / area
-        if nightlights is not None:
-            out["nightlight_density"] = np.asarray(nightlights, dtype=float) / area
-    return out
+        return np.asarray(total, dtype=float) / np.asarray(area_km2, dtype=float)
 
 
 def combine_sources(sources: list[tuple[str, pd.Series]]) -> tuple[pd.Series, pd.Series]:

@@ -16,6 +16,7 @@ from pyproj import CRS
 from layers import gpkg, raster as lraster, styles, zonal as lzonal
 
 from .. import areas, classifier as cls, indicators as ind_mod, legends, model as model_mod, outputs, validate
+from .. import rasters as raster_kinds
 from ..errors import DataError, UsageError
 from . import record
 from .config import ReadOptions, load_legend, load_model
@@ -24,7 +25,6 @@ from .inputs import input_paths, load_counties, read_attributes
 from .people import census_figures, people, place_population
 
 log = logging.getLogger("zoning")
-RASTER_KINDS = ("landcover", "dem", "population", "nightlights")
 COUNTIES_PER_TASK = 64  # on a cluster: counties per task (a national run: 45 tasks)
 
 
@@ -144,10 +144,11 @@ def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: 
              f"{w:,}", f"{h:,}", memory_mb)
     try:
         with lzonal.north_up(Path(path)) as p:
-            if kind == "landcover":
+            reader = raster_kinds.KINDS[kind].reader
+            if reader == "categorical":
                 df, rinfo_k = _landcover(p, geoms, legend, str(path), memory_mb, progress)
-            elif kind in ("population", "nightlights"):
-                df, rinfo_k = _summed(kind, p, geoms, str(path), memory_mb, progress)
+            elif reader in ("sum", "mean"):
+                df, rinfo_k = _summed(kind, reader, p, geoms, str(path), memory_mb, progress)
             else:
                 df, rinfo_k = _dem(p, geoms, target, bounds, str(path), rinfo["unit"], model, memory_mb, progress)
     except MemoryError:
@@ -157,11 +158,15 @@ def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: 
     return df, rinfo_k
 
 
-def _summed(kind: str, path: Path, geoms, source: str, memory_mb: float, progress):
-    """People (per-cell counts) or night-time radiance summed per county, coverage-weighted."""
+def _summed(kind: str, reader: str, path: Path, geoms, source: str, memory_mb: float, progress):
+    """Per county, the coverage-weighted sum of the cells (people per cell, radiance) or their mean (an index)."""
     total, cells, low = lzonal.raster_sums(
         path, geoms, max_cells=memory_mb * 1e6 / 200,
         progress=lambda f: record.step(progress, f"{kind} (counties)", int(round(f * len(geoms))), len(geoms)))
+    if reader == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return pd.DataFrame({f"{kind}_mean": np.where(cells > 0, total / cells, np.nan)}), \
+                {"statistic": "coverage-weighted mean"}
     if np.nanmin(low, initial=0.0) < 0:
         raise DataError(f"{kind} raster {source}: negative values (down to {np.nanmin(low):g}) — probably an "
                         "undeclared nodata value. Declare it (gdal_edit.py -a_nodata VALUE) and run again.")
@@ -246,10 +251,10 @@ def classify_counties(counties, rasters, attributes, model, read: ReadOptions, n
                       points: dict | None = None, default_places: bool = False, cluster: str | None = None,
                       census: bool = True):
     """:func:`classify` with its options resolved: the zones and the run facts (``info``)."""
-    unknown = set(rasters) - set(RASTER_KINDS)
+    unknown = set(rasters) - set(raster_kinds.KINDS)
     if unknown:
         raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use "
-                         f"{', '.join(k + '=PATH' for k in RASTER_KINDS)}")
+                         f"{', '.join(k + '=PATH' for k in raster_kinds.KINDS)}")
     unknown = set(points or {}) - {"population"}
     if unknown:
         raise UsageError(f"--points: unknown kind(s) {', '.join(sorted(unknown))}; use population=PATH[:FIELD]")

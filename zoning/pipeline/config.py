@@ -10,7 +10,7 @@ from pathlib import Path
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from .. import legends, model as model_mod, rules as rules_mod
+from .. import legends, model as model_mod, rasters as raster_kinds, rules as rules_mod
 from ..errors import ConfigError, UsageError
 
 BASEMAPS = ("none", "osm", "tianditu")
@@ -94,7 +94,7 @@ class ReadOptions:
 
 # ---------------------------------------------------------------------------------------------------------------
 # project files
-PROJECT_INPUTS = {"counties": True, "landcover": True, "dem": False, "population": False, "nightlights": False,
+PROJECT_INPUTS = {"counties": True, **{k.name: k.required for k in raster_kinds.KINDS.values()},
                   "places": False, "attributes": False, "reference": False, "red_line": True, "farmland": True,
                   "urban_boundary": True, "construction": False, "cropland": False, "baseline": False,
                   "previous": False, "landcover_previous": False}

@@ -10,7 +10,7 @@ import pandas as pd
 
 from layers import vector as lvector
 
-from .. import areas, census as census_mod, indicators as ind_mod, validate
+from .. import areas, census as census_mod, indicators as ind_mod, rasters as raster_kinds, validate
 from ..errors import DataError
 from .config import ReadOptions
 
@@ -49,9 +49,12 @@ def people(ind: pd.DataFrame, info: dict, counties, attributes, model, place_pop
         att = ind_mod.attribute_indicators(attributes, ind["area_km2"], model.settings["national_gdp_per_capita"])
         pop_sources.append(("statistics", att.pop("pop_density")))
         ind = pd.concat([ind, att], axis=1)
-    sums = {k: ind.pop(f"{k}_sum") if f"{k}_sum" in ind else None for k in ("population", "nightlights")}
-    extra = ind_mod.people_and_lights(area, sums["population"], sums["nightlights"])
-    extra.index = counties.index
+    extra = pd.DataFrame(index=counties.index)
+    for kind in raster_kinds.KINDS.values():  # the summed and averaged rasters' indicators
+        if f"{kind.name}_sum" in ind:
+            extra[kind.indicator] = ind_mod.per_km2(ind.pop(f"{kind.name}_sum").to_numpy(), area)
+        elif f"{kind.name}_mean" in ind:
+            extra[kind.indicator] = ind.pop(f"{kind.name}_mean").to_numpy()
     if "pop_density" in extra:
         pop_sources.append(("population raster", extra.pop("pop_density")))
     if place_population is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from layers import previous as lprevious, vector as lvector
 from layers.files import Output, check_target
 
-from .. import continuity
+from .. import continuity, rasters as raster_kinds
 from ..errors import DataError, UsageError
 from . import record
 from .checking import write_check, write_report
@@ -52,7 +52,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
             _cluster(address) as client:
         log.info("project %s (%s)", proj.name, project)
         t = time.perf_counter()
-        rasters = {k: inp[k] for k in ("landcover", "dem", "population", "nightlights") if k in inp}
+        rasters = {k: inp[k] for k in raster_kinds.KINDS if k in inp}
         points = {"population": inp["places"]} if "places" in inp else None
         zones, cinfo = classify_counties(inp["counties"], rasters, inp.get("attributes"), proj.model, proj.read,
                                          opt.get("name_field"), opt.get("sensitivity", 0), opt.get("spread", 0.10),
