@@ -322,6 +322,25 @@ def _spatial_functions(con: sqlite3.Connection) -> None:
         con.create_function(name, 1, bound(i), deterministic=True)
 
 
+def run_metadata(path: Path) -> dict:
+    """The ``zoning_run`` table of a GeoPackage the tool wrote, its JSON values decoded ({} for other files)."""
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = con.execute("SELECT key, value FROM zoning_run").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return {}
+    out = {}
+    for k, v in rows:
+        try:
+            out[k] = json.loads(v)
+        except (TypeError, ValueError):
+            out[k] = v
+    return out
+
+
 def severity_sql(column: str) -> str:
     """An SQL expression ranking a severity column (critical highest), for ORDER BY on a written layer."""
     whens = " ".join(f"WHEN '{k}' THEN {c.rank}" for k, c in outputs.SEVERITIES.items())

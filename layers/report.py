@@ -11,7 +11,8 @@ import pyarrow.compute as pc
 from . import xlsx
 from .report_html import thumbnail, write_html
 from .gpkg import severity_sql
-from .report_rows import FAILED, SEVERE_FIRST, batches, failed_columns, fields, severe_first, with_labels
+from .report_rows import (FAILED, SEVERE_FIRST, batches, failed_columns, fields, severe_first, survey_period,
+                          with_labels)
 
 log = logging.getLogger("zoning")
 REPORT_FILES = ("violations.csv", "report.xlsx", "report.html")
@@ -116,7 +117,7 @@ def _write_csv(path: Path, gpkg: Path) -> int:
     return n
 
 
-def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame) -> None:
+def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame, meta: dict) -> None:
     """A filing: the summary (every county, TOTAL last), new findings, one sheet per check most severe first
     (rows by severity, then area), the parcel ledger and the rectified findings."""
     from zoning import outputs, report as rep
@@ -125,6 +126,9 @@ def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Dat
     with xlsx.Workbook(path) as wb:
         wide = rep.wide_summary(summary)
         _sheet(wb, "汇总 summary", list(wide.columns), _frame_batches(wide))
+        prov = rep.provenance_table(meta.get("provenance"), survey_period(gpkg))
+        if len(prov):
+            _sheet(wb, "来源 provenance", list(prov.columns), _frame_batches(prov))
         if "change" in vcols:
             _sheet(wb, "新增 new", vcols, batches(gpkg, where="change <> 'existing'", order=SEVERE_FIRST))
         for check in rep.check_order():
@@ -169,7 +173,7 @@ def write_reports(directory: Path, gpkg: Path, conflicts: pd.DataFrame, summary:
     directory = Path(directory)
     csv_path, xlsx_path, html_path = (directory / f for f in REPORT_FILES)
     _write_csv(csv_path, gpkg)
-    _write_xlsx(xlsx_path, gpkg, conflicts, summary)
+    _write_xlsx(xlsx_path, gpkg, conflicts, summary, meta)
     write_html(html_path, gpkg, conflicts, summary, meta, thumbnail(lines, pts))
     log.debug("wrote reports to %s", directory)
     return [csv_path, xlsx_path, html_path]

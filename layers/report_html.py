@@ -17,7 +17,7 @@ import shapely
 from zoning import outputs, report as rep
 
 from .files import GENERATOR
-from .report_rows import FAILED, batches, failed_columns, fields, severe_first
+from .report_rows import FAILED, batches, failed_columns, fields, severe_first, survey_period
 
 log = logging.getLogger("zoning")
 PAGE_ROWS = 100
@@ -357,7 +357,11 @@ def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Data
     with open(path, "w", encoding="utf-8") as f:
         f.write(_head("三条控制线检查报告 Control-line audit report") + "<h1>三条控制线检查报告 <span class=\"muted\">"
                 "Control-line audit report</span></h1>\n" + _tools())
-        f.write(f"""<table class="t">{meta_rows}</table>
+        prov = rep.provenance_table(meta.get("provenance"), survey_period(gpkg))
+        prov_html = "" if not len(prov) else "<h2>来源 Provenance</h2><table class=\"t\">" + "".join(
+            f"<tr><th class='s'>{e(k)}</th><td class='s'>{e(str(v))}</td></tr>" for k, v in prov.itertuples(
+                index=False)) + "</table>"
+        f.write(f"""<table class="t">{meta_rows}</table>{prov_html}
 <h2>汇总 Totals by check（按严重程度排序）</h2>{_table(rep.totals_by_check(summary))}
 <h2>各县问题数 Findings per county（含无问题县；合计在末行）</h2>{_table(wide, total=True)}
 """)

@@ -77,3 +77,14 @@ def failed_columns(gpkg: Path) -> list[str] | None:
     return [c for c in ("parcel_id", "county_id", "county_name", "area_mu", "worst_severity", "violation_ids",
                         "verdict", "status", "checked_by", "checked_on", "remark", "previous_parcel_ids")
             if c in pcols]
+
+
+def survey_period(gpkg: Path) -> str:
+    """The first and last detection dates of the findings ("2024-01-03 – 2024-12-28"; "" without dates)."""
+    if "detected_on" not in (fields(gpkg, "violations") or []):
+        return ""
+    df = pyogrio.read_dataframe(gpkg, sql="SELECT min(detected_on) AS a, max(detected_on) AS b FROM violations "
+                                "WHERE detected_on IS NOT NULL AND detected_on NOT IN ('', 'None', 'nan')",
+                                sql_dialect="SQLITE")
+    a, b = (df["a"].iloc[0], df["b"].iloc[0]) if len(df) else (None, None)
+    return "" if not a else (a if a == b else f"{a} – {b}")

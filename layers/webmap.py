@@ -147,7 +147,8 @@ def _legend(layers: dict) -> str:
 
 
 def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tianditu_key: str | None = None,
-              simplify_m: float = 100.0, title: str | None = None, max_findings: int = MAX_FINDINGS) -> folium.Map:
+              simplify_m: float = 100.0, title: str | None = None, max_findings: int = MAX_FINDINGS,
+              provenance: dict | None = None) -> folium.Map:
     """A folium map of the given output layers (any of ``zones``, the three lines, ``conflicts``, ``violations``,
     ``rectified``, ``comparison``); construction findings get the auditor's panel (search, filters, list, print)."""
     if basemap not in BASEMAPS:
@@ -189,7 +190,7 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
     control = folium.LayerControl(collapsed=False).add_to(m)
     if layers.get("violations") is not None:
         _audit_panel(m, control, layers["violations"], title or "三条控制线监管图 Control-line audit map", simplify_m,
-                     max_findings)
+                     max_findings, provenance)
     m.get_root().html.add_child(Element(_legend(layers)))
     m.get_root().header.add_child(Element(GENERATOR), name="zoning_generator", index=0)
     # the auditor's panel covers the top left: keep the data clear of it
@@ -198,7 +199,7 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
 
 
 def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str, simplify_m: float,
-                 max_findings: int) -> None:
+                 max_findings: int, provenance: dict | None = None) -> None:
     """The construction findings as the auditor's layer: most severe drawn last, markers at province scale, and a
     panel with the title, search by id, filters, a list that zooms to each finding and a print button."""
     total = int(findings.attrs.get("total", len(findings)))
@@ -226,7 +227,7 @@ def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str,
            "marker_below_zoom": MARKER_BELOW_ZOOM, "omitted": total > len(disp), "total": total}
     e = html.escape
     panel = f"""<div id="zoning-audit"><h1>{e(title)}</h1>
-<div id="za-sub">{e(time.strftime('%Y-%m-%d'))} · {total:,} 个问题图斑 findings</div>
+<div id="za-sub">{e(time.strftime('%Y-%m-%d'))} · {total:,} 个问题图斑 findings</div>{_provenance_html(provenance)}
 <input id="za-q" type="search" placeholder="搜索问题或图斑编号 search violation / parcel id">
 <div class="row"><select id="za-sev"><option value="">全部严重程度 all severities</option></select></div>
 <div class="row"><select id="za-check"><option value="">全部检查项 all checks</option></select></div>
@@ -268,6 +269,18 @@ def read_failed(path) -> gpd.GeoDataFrame | None:
 
 def _static(name: str) -> str:
     return resources.files("layers.static").joinpath(name).read_text(encoding="utf-8")
+
+
+def _provenance_html(prov: dict | None) -> str:
+    """The run's provenance, folded in the panel: project, run date, tool and each input (name, date, hash)."""
+    if not prov:
+        return ""
+    e = html.escape
+    items = [f"<li>{e(f['role'])}: {e(f['file'])}" + (f" · {e(f['modified'])} · SHA-256 {e(f['sha256'][:16])}…"
+                                                      if "sha256" in f else "") + "</li>" for f in prov.get("inputs", [])]
+    head = " · ".join(e(str(v)) for v in (prov.get("project"), prov.get("run_date"), prov.get("tool")) if v)
+    return (f'<details id="za-provenance"><summary>来源 provenance</summary><div>{head}</div>'
+            f'<ul>{"".join(items)}</ul></details>')
 
 
 def write_map(path: Path, m: folium.Map) -> int:

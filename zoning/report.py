@@ -105,6 +105,23 @@ def review_reasons(zones: pd.DataFrame) -> pd.Series:
     return kinds.value_counts()
 
 
+def provenance_table(prov: dict | None, survey: str = "") -> pd.DataFrame:
+    """What a filed report was made from, one row per item (bilingual labels): project, survey period, run date,
+    tool, model, rules, then each input's file, modification date, size and SHA-256."""
+    if not prov:
+        return pd.DataFrame(columns=["项目 item", "值 value"])
+    rows = [("项目/区域 project", prov.get("project") or "—"), ("调查期 survey period", survey or "—"),
+            ("运行时间 run date", prov.get("run_date", "")), ("工具 tool", prov.get("tool", "")),
+            ("模型 model", prov.get("model") or "—"), ("规则 rules", prov.get("rules") or "—")]
+    for f in prov.get("inputs", []):
+        if "sha256" in f:
+            rows.append((f"输入 input: {f['role']}", f"{f['file']} · 修改 {f['modified']} · {f['bytes']:,} bytes · "
+                         f"SHA-256 {f['sha256']}"))
+        else:
+            rows.append((f"输入 input: {f['role']}", f["file"]))
+    return pd.DataFrame(rows, columns=["项目 item", "值 value"])
+
+
 OUTSIDE = "县界外 outside the counties"
 
 

@@ -32,7 +32,10 @@ def test_outputs(run_dir):
         assert (run_dir / name).exists(), name
     assert set(LAYERS) <= {n for n, _ in pyogrio.list_layers(run_dir / "zoning.gpkg")}
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    assert len(run["inputs"]["counties"]["sha256"]) == 64
+    assert len(run["inputs"]["counties"]["sha256"]) == 64 and run["inputs"]["counties"]["modified"][:2] == "20"
+    assert run["run_date"][:2] == "20" and run["run_date"] in (run_dir / "report" / "report.html").read_text(
+        encoding="utf-8")
+    assert "Sichuan sample 四川示例" in (run_dir / "map.html").read_text(encoding="utf-8")
     assert {"GDAL", "PROJ", "GEOS"} <= set(run["libraries"])
     assert run["model"]["model"]["id"] == "zoning-default"
     assert run["rules"]["rules"]["sliver_m2"] == 1.0

@@ -74,3 +74,37 @@ def test_codes_print_in_chinese(tmp_path):
     page = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     conflicts = page.split("控制线冲突 Conflicts between lines")[1].split("</table>")[0]
     assert "生态保护红线" in conflicts and ">red_line<" not in conflicts
+
+
+def test_provenance_in_the_html_the_xlsx_and_the_map(tmp_path):
+    """Every input's file name, date and SHA-256 and the run date are in report.html, report.xlsx (a sheet of its
+    own) and the map drawn later from the GeoPackage; the survey period is the findings' first and last date."""
+    import hashlib
+    import re
+
+    import openpyxl
+    import pyogrio
+
+    lines = {"--red-line": "red_line.gpkg", "--farmland": "farmland.gpkg", "--urban-boundary": "urban_boundary.gpkg",
+             "--construction": "construction.gpkg", "--counties": "counties.gpkg"}
+    args = [a for k, v in lines.items() for a in (k, str(SAMPLE / v))]
+    r = run_cli("-q", "check", *args, "-o", str(tmp_path / "c.gpkg"), "--report", str(tmp_path / "rep"))
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    run_date = re.search(r"运行时间 run date</th><td class='s'>([^<]+)<", page).group(1)
+    assert run_date[:2] == "20" and len(run_date) >= 19
+    dates = pyogrio.read_dataframe(tmp_path / "c.gpkg", layer="violations", columns=["detected_on"],
+                                   read_geometry=False)["detected_on"]
+    assert f"{dates.min()} – {dates.max()}" in page
+    wb = openpyxl.load_workbook(tmp_path / "rep" / "report.xlsx", read_only=True)
+    sheet = "\n".join(" ".join(str(c) for c in row if c is not None) for row in wb["来源 provenance"].iter_rows(
+        values_only=True))
+    r = run_cli("-q", "map", str(tmp_path / "c.gpkg"), "-o", str(tmp_path / "m.html"))
+    assert r.returncode == 0, r.stderr
+    drawn = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert run_date in sheet and run_date in drawn
+    for name in lines.values():
+        digest = hashlib.sha256((SAMPLE / name).read_bytes()).hexdigest()
+        assert f"{name} · 修改" in page and digest in page, name
+        assert name in sheet and digest in sheet, name
+        assert name in drawn and digest[:16] in drawn, name

@@ -231,10 +231,15 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
         from .cluster import parse_address
 
         parse_address(cluster)  # a malformed address fails before any work
+    # what the results were made from — every input's file, date and hash — for the reports and maps filed later
+    prov = record.provenance({**line_specs, "construction": construction, "counties": counties, "zones": zones,
+                              **{k: extra.get(k) for k in ("cropland", "baseline", "landcover", "landcover_previous")}},
+                             rules=f"{rules['rules']['id']}@{rules['rules']['version']}")
     with Output(out, overwrite, inputs=inputs) as tmp:
         res, meta, _ = write_check(tmp, line_specs, construction, zones if counties is None else counties, read,
-                                rules, county_role="zones" if counties is None else "counties", progress=progress,
-                                target=out, extra=extra, cluster=cluster, need_lines=bool(report_dir))
+                                   rules, county_role="zones" if counties is None else "counties",
+                                   progress=progress, target=out, extra=extra, cluster=cluster,
+                                   need_lines=bool(report_dir), extra_meta={"provenance": prov})
         reports = []
         if report_dir:
             with Output(Path(report_dir), overwrite, directory=True, inputs=inputs, what="report directory") as rtmp:

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from layers import previous as lprevious, vector as lvector
+from layers import gpkg, previous as lprevious, vector as lvector
 from layers.files import Output, check_target
 
 from .. import continuity, rasters as raster_kinds
@@ -51,6 +51,9 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
     with Output(outdir, overwrite, directory=True, inputs=inputs) as tmp, record.log_file(tmp / "zoning.log"), \
             _cluster(address) as client:
         log.info("project %s (%s)", proj.name, project)
+        prov = record.provenance({**inp, "project": project}, proj.name, proj.model.identity,
+                                 f"{proj.rules['rules']['id']}@{proj.rules['rules']['version']}")
+        hashes = {f["path"]: f for f in prov["inputs"]}
         t = time.perf_counter()
         rasters = {k: inp[k] for k in raster_kinds.KINDS if k in inp}
         points = {"population": inp["places"]} if "places" in inp else None
@@ -75,7 +78,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         res, meta, qml = write_check(tmp / "zoning.gpkg", specs, inp.get("construction"), inp["counties"], proj.read,
                                 proj.rules, extra_layers=extra, include_lines=True,
                                 extra_meta={"model": cinfo["model"], "classify_area_method": cinfo["area_method"],
-                                            "project": proj.name}, progress=progress,
+                                            "project": proj.name, "provenance": prov}, progress=progress,
                                 target=outdir / "zoning.gpkg",
                                 zones=dict(zip(zones["county_id"].astype(str), zones["zone"])),
                                 extra=supervision, cluster=client)
@@ -92,13 +95,17 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
             map_layers["rectified"] = res.rectified
             map_layers["rectification_failed"] = webmap.read_failed(tmp / "zoning.gpkg")
         m = webmap.build_map(map_layers, basemap=opt.get("basemap", "none"), tianditu_key=opt.get("tianditu_key"),
-                             simplify_m=opt.get("simplify_m", 100.0), title=f"{proj.name} · 三条控制线监管图")
+                             simplify_m=opt.get("simplify_m", 100.0), title=f"{proj.name} · 三条控制线监管图",
+                             provenance=prov)
         size = webmap.write_map(tmp / "map.html", m)
         timings["map"] = round(time.perf_counter() - t, 3)
         log.info("wrote map.html (%.1f MB)", size / 1e6)
         run = {"tool": "zoning", "project": {"name": proj.name, "path": str(project)},
-               "inputs": {k: {"path": v, "bytes": lvector.parse_source(v).path.stat().st_size,
-                              "sha256": record.sha256(lvector.parse_source(v).path)} for k, v in inp.items()},
+               "run_date": prov["run_date"],
+               "inputs": {k: {"path": v, "bytes": hashes[str(lvector.parse_source(v).path.resolve())]["bytes"],
+                              "modified": hashes[str(lvector.parse_source(v).path.resolve())]["modified"],
+                              "sha256": hashes[str(lvector.parse_source(v).path.resolve())]["sha256"]}
+                          for k, v in inp.items()},
                "options": {**opt, **({"cluster": address} if address else {})},
                "default_places": cinfo.get("default_places"), "census": cinfo.get("census"),
                "model": proj.model.raw,
@@ -116,6 +123,15 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         log.info("wrote %s", outdir)
     return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings,
             "comparison": comparison}
+
+
+def _provenance_of(sources: list) -> dict | None:
+    """The provenance a zoning GeoPackage recorded (``zoning_run`` key ``provenance``), of the first that has one."""
+    for src in sources:
+        meta = gpkg.run_metadata(Path(src))
+        if meta.get("provenance"):
+            return meta["provenance"]
+    return None
 
 
 def _cluster(address: str | None):
@@ -161,6 +177,6 @@ def run_map(sources: list, output, basemap: str = "none", tianditu_key=None, sim
     if basemap != "none":
         log.warning("basemap %s: tiles come from the internet, and web tiles in GCJ-02 (AMap, Baidu) are offset "
                     "by hundreds of metres from CGCS2000/WGS84 data", basemap)
-    m = webmap.build_map(layers, basemap, tianditu_key, simplify_m)
+    m = webmap.build_map(layers, basemap, tianditu_key, simplify_m, provenance=_provenance_of(sources))
     with Output(Path(output), overwrite, inputs=[Path(s) for s in sources]) as tmp:
         return webmap.write_map(tmp, m)

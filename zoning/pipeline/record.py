@@ -27,6 +27,30 @@ def metadata() -> dict:
     return {"tool": "zoning", "version": version(), "run_time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
+def provenance(inputs: dict, project: str | None = None, model: str | None = None,
+               rules: str | None = None) -> dict:
+    """What a filed report must be tied to: the project, the run date, the tool, model and rules, and each input
+    file's name, modification date, size and SHA-256 (inputs given as data frames are listed as such)."""
+    from layers.vector import parse_source
+
+    files = []
+    for role, spec in inputs.items():
+        if spec is None:
+            continue
+        if not isinstance(spec, (str, Path)):
+            files.append({"role": role, "file": "(data in memory)"})
+            continue
+        path = parse_source(spec).path
+        if not path.is_file():
+            continue
+        st = path.stat()
+        files.append({"role": role, "file": path.name, "path": str(path.resolve()),
+                      "modified": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime)),
+                      "bytes": st.st_size, "sha256": sha256(path)})
+    return {"project": project or "", "run_date": time.strftime("%Y-%m-%d %H:%M:%S%z"),
+            "tool": f"zoning {version()}", "model": model or "", "rules": rules or "", "inputs": files}
+
+
 def step(progress: Callable | None, stage: str, done: int, total: int | None) -> None:
     """Report progress to the caller's callback (a False return cancels) and to the log."""
     if progress is not None and progress(stage, done, total) is False:
