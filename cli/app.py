@@ -33,6 +33,8 @@ class _Handler(logging.StreamHandler):
         self._start: dict = {}
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "file_only", False):  # the tables the terminal prints itself, for zoning.log
+            return
         prog = getattr(record, "progress", None)
         if prog is not None and not self.stream.isatty():
             # plain lines: every 10 % at most, so logs stay readable
@@ -47,13 +49,14 @@ class _Handler(logging.StreamHandler):
                 self._bar = False
             return super().emit(record)
         label, done, total = prog
-        t0 = self._start.setdefault(label, time.monotonic())
-        elapsed = max(time.monotonic() - t0, 1e-9)
-        rate = f" {done / elapsed:,.1f}/s" if done else ""
+        t0, done0 = self._start.setdefault(label, (time.monotonic(), done))
+        elapsed = time.monotonic() - t0
+        # a rate over the work seen, once there is a second of it (a first report of a big stage is not a rate)
+        rate = f" {(done - done0) / elapsed:,.0f}/s" if elapsed >= 1.0 and done > done0 else ""
         if total:
             width = 30
             fill = int(width * min(done, total) / total)
-            eta = f" ETA {_clock((total - done) * elapsed / done)}" if 0 < done < total else ""
+            eta = f" ETA {_clock((total - done) * elapsed / (done - done0))}" if rate and done < total else ""
             self.stream.write(f"\r{label} [{'#' * fill}{' ' * (width - fill)}] {done:,}/{total:,}{rate}{eta}   ")
         else:
             self.stream.write(f"\r{label} {done:,}{rate}   ")

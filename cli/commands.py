@@ -126,15 +126,10 @@ def classify(counties, rasters, points, default_places, census, legend, attribut
 
 
 def echo_zone_summary(zones) -> None:
-    from zoning.report import review_reasons, zone_summary
+    from zoning.report import zone_lines
 
-    click.echo(f"{'zone':<18}{'类型':<10}{'counties':>9}{'share':>8}{'land':>8}{'review':>8}")
-    for r in zone_summary(zones).itertuples():
-        click.echo(f"{r.zone:<18}{r.zone_zh:<10}{r.counties:>9}{r.share:>8.0%}{r.land:>8.0%}{int(r.review):>8}")
-    why = review_reasons(zones)
-    if len(why):
-        click.echo(f"to review 需复核: {int(zones['review'].sum())} counties — " +
-                   ", ".join(f"{k} {v}" for k, v in why.items()) + " (field review_reasons)")
+    for line in zone_lines(zones):
+        click.echo(line)
 
 
 @cli.group()
@@ -223,17 +218,9 @@ def check(red_line, farmland, urban_boundary, construction, counties, zones, cro
 
 
 def echo_check_summary(summary) -> None:
-    totals = summary[summary["county_id"] == "TOTAL"]
-    if totals.empty or not totals["count"].any():
-        click.echo("no conflicts and no violations")
-        return
-    new = "new_count" in totals.columns
-    click.echo(f"{'check':<38}{'count':>11}{'slivers':>9}{'ha':>16}{'亩':>17}" + (f"{'new':>11}{'new 亩':>17}" if new else "")
-               + "   (areas: union per parcel)")
-    for _, r in totals.iterrows():
-        line = f"{r['check_id']:<38}{r['count']:>11,}{r['slivers']:>9,}{r['area_ha']:>16,.2f}{r['area_mu']:>17,.2f}"
-        if new and r["new_count"] == r["new_count"]:  # NaN for checks without a baseline figure
-            line += f"{int(r['new_count']):>11,}{r['new_area_mu']:>17,.2f}"
+    from zoning.report import check_lines
+
+    for line in check_lines(summary):
         click.echo(line)
 
 
@@ -279,7 +266,6 @@ def run(project, outdir, cluster, overwrite):
     if res["comparison"] is not None:
         echo_comparison(res["comparison"])
     echo_check_summary(res["check"].county_summary)
-    click.echo(f"map.html {res['map_bytes'] / 1e6:.1f} MB")
     click.echo(f"wrote {res['outdir']}/ (zoning.gpkg, map.html, report/, styles/, run.json, zoning.log)")
 
 

@@ -1,6 +1,8 @@
 """Audit tables: county summary with reconciled totals, bilingual headers, top violations (pure, no I/O)."""
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pandas as pd
 
@@ -93,6 +95,47 @@ def zone_summary(zones: pd.DataFrame) -> pd.DataFrame:
     g["share"] = g["counties"] / len(zones)
     g["land"] = g["area_km2"] / total if total else np.nan
     return g.reset_index()
+
+
+def display_width(text: str) -> int:
+    """Columns a terminal gives ``text``: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(text))
+
+
+def pad(text, width: int, right: bool = False) -> str:
+    """``text`` padded to ``width`` terminal columns (right-aligned with ``right``)."""
+    fill = " " * max(0, width - display_width(str(text)))
+    return fill + str(text) if right else str(text) + fill
+
+
+def zone_lines(zones: pd.DataFrame) -> list[str]:
+    """The zone table as the terminal and zoning.log show it, with the review line."""
+    lines = [pad("zone", 18) + pad("类型", 16) + "".join(pad(h, 9, True) for h in ("counties", "share", "land",
+                                                                                 "review"))]
+    for r in zone_summary(zones).itertuples():
+        lines.append(pad(r.zone, 18) + pad(r.zone_zh, 16) + pad(f"{r.counties:,}", 9, True) +
+                     pad(f"{r.share:.0%}", 9, True) + pad(f"{r.land:.0%}", 9, True) + pad(f"{int(r.review):,}", 9, True))
+    why = review_reasons(zones)
+    if len(why):
+        lines.append(f"to review 需复核: {int(zones['review'].sum())} counties — " +
+                     ", ".join(f"{k} {v}" for k, v in why.items()) + " (field review_reasons)")
+    return lines
+
+
+def check_lines(summary: pd.DataFrame) -> list[str]:
+    """The check totals as the terminal and zoning.log show them."""
+    totals = summary[summary["county_id"] == "TOTAL"]
+    if totals.empty or not totals["count"].any():
+        return ["no conflicts and no violations"]
+    new = "new_count" in totals.columns
+    lines = [f"{'check':<38}{'count':>11}{'slivers':>9}{'ha':>16}" + pad("亩", 17, True) +
+             (f"{'new':>11}" + pad("new 亩", 17, True) if new else "") + "   (areas: union per parcel)"]
+    for _, r in totals.iterrows():
+        line = f"{r['check_id']:<38}{r['count']:>11,}{r['slivers']:>9,}{r['area_ha']:>16,.2f}{r['area_mu']:>17,.2f}"
+        if new and r["new_count"] == r["new_count"]:  # NaN for checks without a baseline figure
+            line += f"{int(r['new_count']):>11,}{r['new_area_mu']:>17,.2f}"
+        lines.append(line)
+    return lines
 
 
 def review_reasons(zones: pd.DataFrame) -> pd.Series:

@@ -212,3 +212,21 @@ def test_project_with_layers_inside_one_geopackage(tmp_path):
     assert rec["bytes"] == lines.stat().st_size
     assert rec["sha256"] == hashlib.sha256(lines.read_bytes()).hexdigest()
     assert run["counts"]["conflicts"] == 17
+
+
+def test_the_terminal_names_each_output_once_and_zoning_log_holds_its_tables(tmp_path):
+    from tests.conftest import run_cli
+
+    r = run_cli("run", "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    text = r.stdout + r.stderr
+    assert text.count("wrote ") == 1 and text.count("map.html") == 1, text
+    out = r.stdout.splitlines()
+    start = next(i for i, line in enumerate(out) if line.startswith("zone "))
+    table = out[start:start + 4]
+    from zoning.report import display_width
+
+    assert len({display_width(line) for line in table}) == 1, table  # aligned, Chinese counted double
+    log = (tmp_path / "out" / "zoning.log").read_text(encoding="utf-8")
+    for line in table + [line for line in r.stdout.splitlines() if line.startswith("construction_in_red_line")]:
+        assert line in log, line

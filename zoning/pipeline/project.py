@@ -9,7 +9,7 @@ from pathlib import Path
 from layers import gpkg, previous as lprevious, vector as lvector
 from layers.files import Output, check_target
 
-from .. import continuity, rasters as raster_kinds
+from .. import continuity, rasters as raster_kinds, report as rep
 from ..errors import DataError, UsageError
 from . import record
 from .checking import write_check, write_report
@@ -63,6 +63,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                                          float(opt.get("memory_mb", 1024.0)), points,
                                          bool(opt.get("default_places", False)), client, bool(opt.get("census", True)))
         timings["classify"] = round(time.perf_counter() - t, 3)
+        for line in rep.zone_lines(zones):  # the tables the terminal shows, in zoning.log too
+            log.info("%s", line, extra={"file_only": True})
         t = time.perf_counter()
         extra, comparison = {"zones": zones}, None
         if "reference" in inp:  # the official scheme named in the project: compare too
@@ -82,6 +84,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                                 target=outdir / "zoning.gpkg",
                                 zones=dict(zip(zones["county_id"].astype(str), zones["zone"])),
                                 extra=supervision, cluster=client)
+        for line in rep.check_lines(res.county_summary):
+            log.info("%s", line, extra={"file_only": True})
         (tmp / "report").mkdir()
         write_report(tmp / "report", tmp / "zoning.gpkg", res, meta)
         (tmp / "styles").mkdir()
@@ -99,7 +103,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                              provenance=prov)
         size = webmap.write_map(tmp / "map.html", m)
         timings["map"] = round(time.perf_counter() - t, 3)
-        log.info("wrote map.html (%.1f MB)", size / 1e6)
+        log.info("wrote map.html (%.1f MB)", size / 1e6, extra={"file_only": True})
         run = {"tool": "zoning", "project": {"name": proj.name, "path": str(project)},
                "run_date": prov["run_date"],
                "inputs": {k: {"path": v, "bytes": hashes[str(lvector.parse_source(v).path.resolve())]["bytes"],
@@ -120,7 +124,6 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         if res.info.get("year_on_year"):  # what became of the earlier run, as the GeoPackage's zoning_run says
             run["year_on_year"] = res.info["year_on_year"]
         (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-        log.info("wrote %s", outdir)
     return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings,
             "comparison": comparison}
 
