@@ -110,3 +110,23 @@ def test_no_import_cycles_counting_imports_inside_functions():
 def test_no_module_imports_another_modules_private_names():
     _, private = _module_graph()
     assert not private
+
+
+def test_the_readme_step_by_step_commands_run_as_written(tmp_path):
+    """The first screen's commands, copied as a new user would, in a folder beside the sample."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("**Or step by step**", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line for line in block.splitlines() if line.startswith("zoning ")]
+    assert [c.split()[1] for c in commands] == ["classify", "compare", "check", "map"]
+    os.symlink(ROOT / "sample_data", tmp_path / "sample_data")
+    for c in commands:
+        r = subprocess.run([sys.executable, "-m", "cli", *shlex.split(c)[1:]], cwd=tmp_path, capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert r.returncode == 0, (c, r.stderr)
+    assert {"zones.gpkg", "comparison.gpkg", "check.gpkg", "map.html"} <= {p.name for p in tmp_path.iterdir()}
+    assert (tmp_path / "report" / "report.html").exists()
