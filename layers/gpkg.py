@@ -238,10 +238,10 @@ def _write_styles(con: sqlite3.Connection, layers, styles: dict[str, str]) -> No
         update_time DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))""")
     for name, qml in styles.items():
         df = layers.get(name)
-        if not isinstance(df, gpd.GeoDataFrame):
+        if df is None:
             continue
-        geom_col = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
-                               (name,)).fetchone()[0]
+        row = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (name,)).fetchone()
+        geom_col = row[0] if row else ""  # a table (county_summary): its aliases and labels all the same
         con.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
                     "styleName, styleQML, styleSLD, useAsDefault, description, owner, ui) "
                     "VALUES ('', '', ?, ?, ?, ?, '', 1, ?, '', '')",

@@ -7,6 +7,7 @@ from xml.sax.saxutils import quoteattr
 import pandas as pd
 
 from zoning import outputs
+from zoning.ledger import FOLLOW_UP
 
 
 def _rgb(colour: str) -> str:
@@ -52,19 +53,44 @@ def _aliases(columns) -> str:
     return "<aliases>" + "".join(rows) + "</aliases>"
 
 
+DATE_FIELDS = ("checked_on",)  # follow-up dates the auditor enters: a calendar, stored as YYYY-MM-DD text
+
+
 def _value_maps(columns) -> str:
-    """Coded fields (zone, severity, check_id, layer) show their Chinese label in the attribute table."""
+    """Coded fields (zone, severity, check_id, layer) show their Chinese label in the attribute table (an empty
+    value shows empty, not as "()"); follow-up dates get a calendar."""
     fields = []
     for c in columns:
         cats = outputs.VALUE_MAPS.get(c)
+        if c in DATE_FIELDS:
+            fields.append(f'<field name={quoteattr(c)} configurationFlags="None"><editWidget type="DateTime"><config>'
+                          '<Option type="Map"><Option type="bool" name="allow_null" value="true"/>'
+                          '<Option type="bool" name="calendar_popup" value="true"/>'
+                          '<Option type="QString" name="display_format" value="yyyy-MM-dd"/>'
+                          '<Option type="QString" name="field_format" value="yyyy-MM-dd"/>'
+                          '<Option type="bool" name="field_iso_format" value="false"/></Option></config>'
+                          '</editWidget></field>')
         if not cats:
             continue
         opts = "".join(f'<Option type="Map"><Option type="QString" name={quoteattr(v.label)} value={quoteattr(k)}/>'
-                       f'</Option>' for k, v in cats.items())
+                       f'</Option>' for k, v in {**cats, "": _BLANK}.items())
         fields.append(f'<field name={quoteattr(c)} configurationFlags="None"><editWidget type="ValueMap"><config>'
                       f'<Option type="Map"><Option type="List" name="map">{opts}</Option></Option></config>'
                       f'</editWidget></field>')
     return "<fieldConfiguration>" + "".join(fields) + "</fieldConfiguration>"
+
+
+class _Blank:
+    label = ""
+
+
+_BLANK = _Blank()
+
+
+def _read_only(columns, editable) -> str:
+    """Fields the tool computes are read-only in QGIS's forms and table; only ``editable`` ones take input."""
+    rows = "".join(f'<field name={quoteattr(c)} editable="{1 if c in editable else 0}"/>' for c in columns)
+    return f"<editable>{rows}</editable>"
 
 
 def qml_for(layer: str, df: pd.DataFrame) -> str | None:
@@ -87,19 +113,25 @@ def qml_for(layer: str, df: pd.DataFrame) -> str | None:
         labeling = _labels("name")
     elif layer in outputs.LINES:
         renderer = _single(outputs.LINES[layer].colour)
+    elif layer == "rectified":  # 已整改: earlier findings gone from the ground, drawn faint green
+        renderer = _single("#1a9850", alpha=0.35)
+    elif layer == "county_summary":  # a table: aliases and labels only
+        renderer = ""
     else:
         return None
+    editable = _read_only(cols, set(FOLLOW_UP)) if layer == "parcels" else ""
+    geometry_type = 4 if layer == "county_summary" else 2  # 4: no geometry
     return ("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
             f'<qgis version="3.22.0" styleCategories="Symbology|Labeling|Fields|Forms" '
             f'labelsEnabled="{1 if labeling else 0}">{renderer}{labeling}{_value_maps(cols)}{_aliases(cols)}'
-            f"<layerGeometryType>2</layerGeometryType></qgis>\n")
+            f"{editable}<layerGeometryType>{geometry_type}</layerGeometryType></qgis>\n")
 
 
 def qml_for_layers(layers: dict) -> dict[str, str]:
     """QML documents for every styled layer among ``layers`` (name → frame)."""
     out = {}
     for name, df in layers.items():
-        if hasattr(df, "geometry"):
+        if hasattr(df, "geometry") or name == "county_summary":
             q = qml_for(name, df)
             if q:
                 out[name] = q

@@ -165,6 +165,36 @@ def test_geopackage_opens_styled_in_real_qgis(run_dir, tmp_path):
     assert "zone" in info["zones"]["value_maps"]
     assert {"verdict", "status", "worst_severity"} <= set(info["parcels"]["value_maps"])
     assert info["comparison"]["attr"] == "agrees"
+    # the ledger: only the follow-up is editable, its date through a calendar; empty codes show empty
+    follow_up = {"verdict", "status", "checked_by", "checked_on", "remark"}
+    assert set(info["parcels"]["read_only"]) == set(info["parcels"]["widgets"]) - follow_up - {"fid"}
+    assert info["parcels"]["widgets"]["checked_on"] == "DateTime"
+    assert all(info["parcels"]["blank_shown"].values())
+
+
+@needs_qgis
+def test_rectified_and_the_summary_table_open_styled_in_real_qgis(run_dir, tmp_path):
+    """A second check with the first as --previous: its rectified layer has a default style, and county_summary
+    (a table) its Chinese aliases."""
+    from tests.conftest import SAMPLE, run_cli
+
+    lines = ["--red-line", str(SAMPLE / "red_line.gpkg"), "--farmland", str(SAMPLE / "farmland.gpkg"),
+             "--urban-boundary", str(SAMPLE / "urban_boundary.gpkg"), "--counties", str(SAMPLE / "counties.gpkg")]
+    r = run_cli("-q", "check", *lines, "--construction", str(SAMPLE / "baseline.gpkg"), "--previous",
+                str(run_dir / "zoning.gpkg"), "-o", str(tmp_path / "b.gpkg"))
+    assert r.returncode == 0, r.stderr
+    assert len(pyogrio.read_dataframe(tmp_path / "b.gpkg", layer="rectified", read_geometry=False)) > 0
+    runtime = tmp_path / "xdg"
+    runtime.mkdir(mode=0o700)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(runtime)}
+    r = subprocess.run([SYSTEM_PY, str(HERE.parent / "layers" / "qgis_probe.py"), str(tmp_path / "b.gpkg"),
+                        "rectified", "county_summary"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    assert info["rectified"]["renderer"] == "singleSymbol"
+    assert info["rectified"]["aliases"]["violation_id"] == "问题图斑编号"
+    assert info["county_summary"]["valid"] and info["county_summary"]["aliases"]["area_mu"] == "面积(亩)"
+    assert info["county_summary"]["widgets"]["check_id"] == "ValueMap"
 
 
 @needs_qgis

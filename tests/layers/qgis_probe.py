@@ -30,6 +30,12 @@ for name in names:
             if r and hasattr(r, "categories") else {},
             "value_maps": {f.name(): lyr.editorWidgetSetup(i).type() for i, f in enumerate(lyr.fields())
                            if lyr.editorWidgetSetup(i).type() == "ValueMap"},
+            "widgets": {f.name(): lyr.editorWidgetSetup(i).type() for i, f in enumerate(lyr.fields())},
+            "read_only": [f.name() for i, f in enumerate(lyr.fields()) if lyr.editFormConfig().readOnly(i)],
+            "blank_shown": {f.name(): lyr.editorWidgetSetup(i).config().get("map") and
+                            any(d.get(next(iter(d))) == "" and next(iter(d)) == "" for d in
+                                lyr.editorWidgetSetup(i).config()["map"])
+                            for i, f in enumerate(lyr.fields()) if lyr.editorWidgetSetup(i).type() == "ValueMap"},
         })
     out[name] = info
 print(json.dumps(out, ensure_ascii=False), flush=True)
