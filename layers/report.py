@@ -72,7 +72,9 @@ def _style(col: str) -> str:
 
 
 # codes beside their Chinese label, m² and ha beside 亩: in the sheet for filters and scripts, hidden on paper
-_PRINT_HIDDEN = {"check_id", "severity", "change", "overlap", "control_code", "county_id", "worst_severity", "zone"}
+# codes printed beside their Chinese label are hidden on paper; ``overlap`` stays: it explains why a list's rows
+# add up to more than its total
+_PRINT_HIDDEN = {"check_id", "severity", "change", "control_code", "county_id", "worst_severity", "zone"}
 
 
 def _hidden(col: str) -> bool:

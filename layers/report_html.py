@@ -216,7 +216,7 @@ def page_name(county_id: str) -> str:
     return f"{plain[:40]}-{hashlib.blake2b(county_id.encode('utf-8'), digest_size=4).hexdigest()}"
 
 
-def _county_sections(f, gpkg: Path, cols: list[str], pages: Path | None) -> int:
+def _county_sections(f, gpkg: Path, cols: list[str], pages: Path | None, areas: dict) -> int:
     """One section per county with findings, its rows as JSON (rendered page by page by the script); with
     ``pages`` (a folder), each county's rows go to pages of their own there (at most ``INLINE_ROWS`` rows each, so
     no page grows with the run) and the section links to them. Memory holds one batch and one page of rows."""
@@ -232,8 +232,9 @@ def _county_sections(f, gpkg: Path, cols: list[str], pages: Path | None) -> int:
                 + _json_block(f"c{st['k']}", _rows_json(g, cols)))
 
     def head() -> str:
-        what = "，".join(f"{html.escape(str(c))} {v}" for c, v in st["by"].items())
-        return (f'<h3>{html.escape(st["name"])} ({html.escape(st["cid"])})：{st["n"]:,} 个问题图斑，{st["mu"]:,.2f} 亩 '
+        # per check, the ground it covers in the county counted once (county_summary); checks are not added up
+        what = "；".join(f"{html.escape(str(c))} {n:,} 个 {mu:,.2f} 亩" for c, n, mu in areas.get(st["cid"], ()))
+        return (f'<h3>{html.escape(st["name"])} ({html.escape(st["cid"])})：{st["n"]:,} 个问题图斑 '
                 f'<span class="muted">{what}</span></h3>')
 
     def write_part(g: pd.DataFrame) -> None:
@@ -374,11 +375,12 @@ def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Data
                 "count": "总数 all", "area_mu": "总面积(亩) all mu"})
             f.write(f"<h2>新增问题 New since the baseline survey</h2>{_table(new)}\n")
         f.write("<h2>分县问题图斑 Findings by county</h2><p class='muted'>每县按严重程度、面积排序；屏幕上分页显示，"
-                "打印时全部列出。Sorted by severity, then area; paged on screen, every row in print.</p>\n")
+                "打印时全部列出。Sorted by severity, then area; paged on screen, every row in print.</p>\n"
+                f"<p class='muted'>{e(rep.TOTALS_NOTE)}</p>\n")
         if pages is not None:
             f.write(f"<p class='muted'>{INLINE_ROWS:,} 条以上：每县的清单在 counties/ 下单独成页。"
                     f"Over {INLINE_ROWS:,} findings: each county's list is a page of its own in counties/.</p>")
-        n = _county_sections(f, gpkg, cols, pages)
+        n = _county_sections(f, gpkg, cols, pages, rep.check_areas_by_county(summary))
         if n == 0:
             f.write("<p>无 none</p>")
         show = [c for c in ("violation_id", "check_zh", "severity_zh", "layer", "control_id", "other_layer",

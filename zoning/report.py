@@ -148,6 +148,22 @@ def review_reasons(zones: pd.DataFrame) -> pd.Series:
     return kinds.value_counts()
 
 
+TOTALS_NOTE = ("面积口径：每项检查的面积是该县问题图斑所占土地按并集计（同一块地只计一次）；各检查项之间不相加——"
+               "同一图斑可能同时占用红线和永久基本农田。Areas: each check's area is the ground its findings cover in "
+               "the county, counted once; checks are not added together, since one parcel may break several lines. "
+               "A list's rows may add up to more than its total where findings overlap (column 重叠 overlap).")
+
+
+def check_areas_by_county(summary: pd.DataFrame) -> dict:
+    """Per county, each construction check with findings: (Chinese name, count, area in 亩 counted once)."""
+    rows = summary[(summary["county_id"] != "TOTAL") & (summary["count"] > 0) &
+                   summary["check_id"].isin(check_order(("construction",)))]
+    out: dict = {}
+    for cid, name, n, mu in zip(rows["county_id"].astype(str), rows["check_zh"], rows["count"], rows["area_mu"]):
+        out.setdefault(cid, []).append((name, int(n), float(mu)))
+    return out
+
+
 def provenance_table(prov: dict | None, survey: str = "") -> pd.DataFrame:
     """What a filed report was made from, one row per item (bilingual labels): project, survey period, run date,
     tool, model, rules, then each input's file, modification date, size and SHA-256."""

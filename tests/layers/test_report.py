@@ -108,3 +108,28 @@ def test_provenance_in_the_html_the_xlsx_and_the_map(tmp_path):
         assert f"{name} · 修改" in page and digest in page, name
         assert name in sheet and digest in sheet, name
         assert name in drawn and digest[:16] in drawn, name
+
+
+def test_county_headings_state_each_checks_ground_and_do_not_add_checks_up(tmp_path):
+    """西昌市's findings: 361.44 亩 on farmland and 412.15 亩 outside the boundary, much of it the same ground; the
+    heading gives each check's area as county_summary counts it (union) and never their 773.59 亩 sum."""
+    import re
+
+    import pyogrio
+
+    lines = {"--red-line": "red_line.gpkg", "--farmland": "farmland.gpkg", "--urban-boundary": "urban_boundary.gpkg",
+             "--construction": "construction.gpkg", "--counties": "counties.gpkg"}
+    args = [a for k, v in lines.items() for a in (k, str(SAMPLE / v))]
+    r = run_cli("-q", "check", *args, "-o", str(tmp_path / "c.gpkg"), "--report", str(tmp_path / "rep"))
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    summary = pyogrio.read_dataframe(tmp_path / "c.gpkg", layer="county_summary", read_geometry=False)
+    v = pyogrio.read_dataframe(tmp_path / "c.gpkg", layer="violations", read_geometry=False)
+    for cid in v["county_id"].unique():
+        head = re.search(rf"<h3>[^<]*\({cid}\)：(\d+) 个问题图斑 <span class=\"muted\">([^<]*)<", page)
+        assert head and int(head.group(1)) == (v["county_id"] == cid).sum(), cid
+        rows = summary[(summary["county_id"] == cid) & (summary["count"] > 0) &
+                       summary["check_id"].str.startswith("construction")]
+        for name, mu in zip(rows["check_zh"], rows["area_mu"]):
+            assert f"{name} " in head.group(2) and f"{mu:,.2f} 亩" in head.group(2), (cid, name)
+    assert "773.59" not in page and "checks are not added together" in page
