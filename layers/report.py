@@ -128,9 +128,6 @@ def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Dat
     with xlsx.Workbook(path) as wb:
         wide = rep.wide_summary(summary)
         _sheet(wb, "汇总 summary", list(wide.columns), _frame_batches(wide))
-        prov = rep.provenance_table(meta.get("provenance"), survey_period(gpkg))
-        if len(prov):
-            _sheet(wb, "来源 provenance", list(prov.columns), _frame_batches(prov))
         if "change" in vcols:
             _sheet(wb, "新增 new", vcols, batches(gpkg, where="change <> 'existing'", order=SEVERE_FIRST))
         for check in rep.check_order():
@@ -158,6 +155,9 @@ def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Dat
         rcols = fields(gpkg, "rectified")
         if rcols:
             _sheet(wb, "已整改 rectified", rcols, batches(gpkg, "rectified", order=severe_first(rcols)))
+        prov = rep.provenance_table(meta.get("provenance"), survey_period(gpkg))
+        if len(prov):  # last, as an appendix: what the filing was made from
+            _sheet(wb, "来源 provenance", list(prov.columns), _frame_batches(prov))
 
 
 def write_reports(directory: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame,
