@@ -55,7 +55,8 @@ def _width(col: str) -> float:
     return {"violation_id": 40, "violation_ids": 40, "continues_ids": 40, "previous_parcel_ids": 30,
             "follow_up_note": 40, "county_name": 12, "note": 40, "check_zh": 24, "remark": 24, "control_name": 20,
             "parcel_id": 15, "control_id": 12, "other_control_id": 12}.get(
-        col, max(10.0, min(24.0, 1.6 * len(outputs.zh(col)) + 2)))
+        col, 13.0 if any(w in col for w in (" 数量 ", " 面积(亩) ", " 新增")) else  # a summary's figures (headers wrap)
+        max(10.0, min(24.0, 1.6 * len(outputs.zh(col)) + 2)))
 
 
 def _style(col: str) -> str:
@@ -71,9 +72,8 @@ def _style(col: str) -> str:
     return "int" if f is not None and f.type == "int" else "plain"
 
 
-# codes beside their Chinese label, m² and ha beside 亩: in the sheet for filters and scripts, hidden on paper
-# codes printed beside their Chinese label are hidden on paper; ``overlap`` stays: it explains why a list's rows
-# add up to more than its total
+# codes beside their Chinese label, m² and ha beside 亩: in the sheet for filters and scripts, hidden on paper;
+# ``overlap`` prints: it explains why a list's rows add up to more than its total
 _PRINT_HIDDEN = {"check_id", "severity", "change", "control_code", "county_id", "worst_severity", "zone"}
 
 
@@ -126,8 +126,13 @@ def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Dat
 
     vcols = fields(gpkg, "violations")
     with xlsx.Workbook(path) as wb:
-        wide = rep.wide_summary(summary)
+        # counts on the first sheet, areas on the next: each prints legibly one page wide (both together, 22
+        # columns, printed at about 3 pt)
+        wide = rep.wide_summary(summary, areas=False)
         _sheet(wb, "汇总 summary", list(wide.columns), _frame_batches(wide))
+        areas = rep.wide_summary(summary, counts=False)
+        if areas.shape[1] > 2:
+            _sheet(wb, "汇总面积 areas (亩)", list(areas.columns), _frame_batches(areas))
         if "change" in vcols:
             _sheet(wb, "新增 new", vcols, batches(gpkg, where="change <> 'existing'", order=SEVERE_FIRST))
         for check in rep.check_order():

@@ -203,10 +203,10 @@ def check_order(kinds: tuple[str, ...] = ("construction", "conflict")) -> list[s
     return [c.id for c in sorted(specs, key=lambda c: (-outputs.SEVERITIES[c.severity].rank, kinds.index(c.kind)))]
 
 
-def wide_summary(summary: pd.DataFrame, areas: bool = True) -> pd.DataFrame:
+def wide_summary(summary: pd.DataFrame, areas: bool = True, counts: bool = True) -> pd.DataFrame:
     """One row per county (zeros included), a count and an area (亩) column per check in severity order, new counts
     and areas where a baseline was given, and the ``TOTAL`` row last; headers bilingual, for filing.
-    ``areas=False``: counts only (a summary that fits a printed page)."""
+    ``areas=False``: counts only, ``counts=False``: areas only (each a summary that prints legibly)."""
     s = summary[summary["check_id"].isin(check_order())]
     if len(s) == 0:
         return pd.DataFrame({"县代码 county id": [], "县名称 county": []})
@@ -215,6 +215,8 @@ def wide_summary(summary: pd.DataFrame, areas: bool = True) -> pd.DataFrame:
     values = ["count", "area_mu"] + (["new_count", "new_area_mu"] if new else [])
     if not areas:
         values = ["count"] + (["new_count"] if new else [])
+    elif not counts:
+        values = ["area_mu"] + (["new_area_mu"] if new else [])
     wide = s.pivot_table(index=["county_id", "county_name"], columns="check_id", values=values, aggfunc="first",
                          sort=False)
     counties = wide.index.get_level_values("county_id")

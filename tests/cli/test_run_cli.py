@@ -82,7 +82,7 @@ def test_sample_run_is_year_on_year(run_dir):
     assert 0 < tot["new_count"] < tot["count"] and 0 < tot["new_area_m2"] < tot["area_m2"]
     import openpyxl
 
-    assert openpyxl.load_workbook(run_dir / "report" / "report.xlsx", read_only=True).sheetnames[1] == "新增 new"
+    assert openpyxl.load_workbook(run_dir / "report" / "report.xlsx", read_only=True).sheetnames[2] == "新增 new"
 
 
 def test_outputs_are_readable_by_colleagues(run_dir):

@@ -151,6 +151,14 @@ def test_xlsx_prints_landscape_one_page_wide_in_libreoffice(audit, tmp_path):
     pages = int(info.split("Pages:")[1].split()[0])
     # one page wide: the pages follow the rows (3,000 ledger rows, ~1,500 findings, 185 counties), not the columns
     assert pages < 250
+    # the summary (the first page) prints legibly: its words stand at least 7.2 pt high (a 6 pt font's line)
+    import re
+    import statistics
+
+    box = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-bbox", str(pdf), "-"], capture_output=True,
+                         text=True).stdout
+    heights = [float(b) - float(a) for a, b in re.findall(r'yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)"', box)]
+    assert len(heights) > 100 and statistics.median(heights) >= 7.2, statistics.median(heights)
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(pdf, ARTIFACTS / "report-xlsx.pdf")
 
