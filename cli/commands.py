@@ -117,7 +117,7 @@ def classify(counties, rasters, points, default_places, census, legend, attribut
     """
     path, zones = pipeline.run_classify(counties, _parse_rasters(rasters), output, attributes=attributes,
                                         points=_parse_rasters(points, "--points"), default_places=default_places,
-                                        id_field=id_field, name_field=name_field, model_path=model_path,
+                                        id_field=id_field, name_field=name_field, model=model_path,
                                         sensitivity=sensitivity, spread=spread, seed=seed, assume_crs=assume_crs,
                                         encoding=encoding, legend=legend, header_row=header_row, memory_mb=memory_mb,
                                         overwrite=overwrite, cluster=cluster, census=census)

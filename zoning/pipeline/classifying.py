@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +20,7 @@ from .. import areas, classifier as cls, indicators as ind_mod, legends, model a
 from .. import rasters as raster_kinds
 from ..errors import DataError, UsageError
 from . import record
-from .config import ReadOptions, load_legend, load_model
+from .config import ClassifyOptions, load_legend, load_model
 from .. import census as census_mod
 from .inputs import input_paths, load_counties, read_attributes
 from .people import census_figures, people, place_population
@@ -210,47 +211,38 @@ def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: fl
     return df, {"steep_method": method, "unit": unit or "metre", "block_cells": block}
 
 
-def classify(counties, rasters: dict[str, str], *, attributes=None, model=None, id_field: str | None = None,
-             name_field: str | None = None, sensitivity: int = 0, spread: float = 0.10, seed: int = 0,
-             assume_crs: str | None = None, encoding: str | None = None, legend: str | None = None,
-             memory_mb: float = 1024.0, points: dict | None = None, default_places: bool = False,
-             progress: Callable | None = None, cluster: str | None = None, census: bool = True
-             ) -> gpd.GeoDataFrame:
+def classify(counties, rasters: dict[str, str], *, progress: Callable | None = None, **options) -> gpd.GeoDataFrame:
     """Classify county polygons into main function zones (城镇化地区 / 农产品主产区 / 重点生态功能区).
 
     Parameters
     ----------
     counties : GeoDataFrame or vector path (``PATH`` or ``PATH:LAYER``)
     rasters : ``{"landcover": PATH, "dem": PATH, "population": PATH, "nightlights": PATH}`` (only landcover
-        required; population in people per cell, nightlights in radiance)
-    points : ``{"population": "PATH[:FIELD]"}``: populated places summed per county
-    default_places : without ``points``, the embedded GeoNames places of China (where no other source has people)
-    attributes : DataFrame or CSV/XLSX path joined on county id (optional); overrides the census field by field
-    census : the built-in 2020 census statistics where ``attributes`` gives no figure (population, urbanization
-        rate, agricultural employment share, ageing share)
-    model : :class:`zoning.model.Model`, a model TOML path, or None for the shipped default
-    legend : land-cover legend: ``igbp`` (default), ``esa_worldcover``, ``clcd``, ``globeland30`` or a legend TOML
-    memory_mb : working memory for raster reading (rasters of any size are streamed)
+        required; :data:`zoning.rasters.KINDS`)
     progress : ``progress(stage, done, total)``; return False to cancel (raises :class:`zoning.errors.Cancelled`)
-    cluster : ``local:N`` or ``tcp://HOST:PORT``: raster indicators on a Dask cluster (same results)
+    **options : :class:`~zoning.pipeline.config.ClassifyOptions`, among them
+        ``attributes`` (DataFrame or CSV/XLSX path joined on county id; overrides the census field by field),
+        ``census`` (the built-in 2020 census where ``attributes`` gives no figure, default True),
+        ``model`` (:class:`zoning.model.Model`, a model TOML path, or None for the shipped default),
+        ``legend`` (``igbp``, ``esa_worldcover``, ``clcd``, ``globeland30`` or a legend TOML),
+        ``points`` (``{"population": "PATH[:FIELD]"}``), ``default_places``, ``memory_mb``,
+        ``sensitivity``/``spread``/``seed``, ``cluster`` (``local:N`` or ``tcp://HOST:PORT``), ``id_field``,
+        ``name_field``, ``assume_crs``, ``encoding``.
 
     Returns
     -------
     GeoDataFrame: the ``zones`` layer, one row per county (``attrs["info"]`` holds the run details).
     """
-    read = ReadOptions(None, {"county": id_field} if id_field else {}, assume_crs, encoding)
-    zones, info = classify_counties(counties, rasters, attributes, model, read, name_field, sensitivity, spread,
-                                    seed, progress, load_legend(legend), None, memory_mb, points, default_places,
-                                    cluster, census)
+    zones, info = classify_counties(counties, rasters, ClassifyOptions.of(options), progress)
     zones.attrs["info"] = info
     return zones
 
 
-def classify_counties(counties, rasters, attributes, model, read: ReadOptions, name_field, sensitivity, spread,
-                      seed, progress, legend=None, header_row=None, memory_mb: float = 1024.0,
-                      points: dict | None = None, default_places: bool = False, cluster: str | None = None,
-                      census: bool = True):
+def classify_counties(counties, rasters: dict, opts: ClassifyOptions, progress: Callable | None = None):
     """:func:`classify` with its options resolved: the zones and the run facts (``info``)."""
+    model = opts.model if isinstance(opts.model, model_mod.Model) else load_model(opts.model)
+    legend = opts.legend if isinstance(opts.legend, legends.Legend) else load_legend(opts.legend)
+    read, points, cluster = opts.reading(), opts.points, opts.cluster
     unknown = set(rasters) - set(raster_kinds.KINDS)
     if unknown:
         raise UsageError(f"--raster: unknown kind(s) {', '.join(sorted(unknown))}; use "
@@ -260,39 +252,37 @@ def classify_counties(counties, rasters, attributes, model, read: ReadOptions, n
         raise UsageError(f"--points: unknown kind(s) {', '.join(sorted(unknown))}; use population=PATH[:FIELD]")
     if "landcover" not in rasters:
         raise UsageError("--raster landcover=PATH is required (an IGBP-coded land-cover raster such as MCD12C1)")
-    if not isinstance(model, model_mod.Model):
-        model = load_model(model)
-    cty = load_counties(counties, read, name_field=name_field)
+    cty = load_counties(counties, read, name_field=opts.name_field)
     names = cty["_name"]
-    attrs = read_attributes(attributes, cty, header_row) if attributes is not None else None
-    user_source = "statistics table" if attributes is None or isinstance(attributes, pd.DataFrame) else \
-        Path(str(attributes)).name
+    attrs = read_attributes(opts.attributes, cty, opts.header_row) if opts.attributes is not None else None
+    user_source = "statistics table" if opts.attributes is None or isinstance(opts.attributes, pd.DataFrame) else \
+        Path(str(opts.attributes)).name
     origin = None
-    if census:
+    if opts.census:
         cstats, clabel, census_info = census_figures(cty)
         attrs, origin = census_mod.overlay(cstats.drop(columns="population"), attrs, user_source, clabel)
         attrs["census_population"] = cstats["population"]  # after the user's own sources of people (people.people)
     places = None
     if points and points.get("population"):
         places = place_population(points["population"], cty, read)
-    elif default_places:  # where neither statistics nor a raster have a figure, where people live from GeoNames
+    elif opts.default_places:  # where neither statistics nor a raster have a figure, where people live from GeoNames
         from layers.places import PROVENANCE, default_places as embedded
 
         pts = embedded()
         geoms = areas.to_crs(pts.geometry.values, pts.crs, cty.crs)
         places = ind_mod.sum_points(np.asarray(cty.geometry.values), np.asarray(geoms),
                                     pts["population"].to_numpy(dtype=float))
-        if census:  # a partial sum of places is no match for a census count
+        if opts.census:  # a partial sum of places is no match for a census count
             places = np.where(cstats["population"].notna().to_numpy(), 0.0, places)
         log.info("embedded populated places: %d counties hold one (--no-default-places turns them off)",
                  int((places > 0).sum()))
     log.info("computing indicators for %d counties", len(cty))
-    ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, memory_mb, places, cluster)
+    ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, opts.memory_mb, places, cluster)
     if places is not None and not (points and points.get("population")):
         info["default_places"] = {**PROVENANCE, "counties_with_a_place": int((places > 0).sum())}
     if "pop_density_source" in ind:  # the statistics by their name, the census by its source
         src = ind["pop_density_source"].replace({"statistics": user_source})
-        if census:
+        if opts.census:
             src = src.mask(src.eq("census 2020"), clabel)
             info["census"] = census_info
         ind["pop_density_source"] = src
@@ -315,9 +305,10 @@ def classify_counties(counties, rasters, attributes, model, read: ReadOptions, n
     for c in ind.columns:
         if c not in zones.columns:
             zones[c] = ind[c]
-    if sensitivity:
-        log.info("sensitivity: %d perturbed runs (±%.0f%%, seed %d)", sensitivity, spread * 100, seed)
-        s = cls.sensitivity(ind, model, sensitivity, spread, seed, res["zone"].to_numpy(),
+    if opts.sensitivity:
+        log.info("sensitivity: %d perturbed runs (±%.0f%%, seed %d)", opts.sensitivity, opts.spread * 100,
+                 opts.seed)
+        s = cls.sensitivity(ind, model, opts.sensitivity, opts.spread, opts.seed, res["zone"].to_numpy(),
                             on_run=lambda done, total: record.step(progress, "sensitivity runs", done, total))
         zones["stability"] = s["stability"]
         zones["alt_zone"] = s["alt_zone"]
@@ -328,7 +319,8 @@ def classify_counties(counties, rasters, attributes, model, read: ReadOptions, n
     zones["low_confidence"] = zones["low_confidence"].astype(bool)
     zones = zones.reset_index(drop=True)
     zones = zones[outputs.columns("zones", zones.columns) + ["geometry"]]
-    info.update({"model": model.id, "model_sha256": model.sha256, "model_source": model.source, "counties": cty.attrs["report"],
+    info.update({"model": model.id, "model_sha256": model.sha256, "model_source": model.source,
+                 "counties": cty.attrs["report"],
                  "name_field": cty.attrs.get("name_field"),
                  "area_method": "ellipsoidal (GRS80), Albers equal-area fitted to the counties",
                  "crs": cty.crs.to_string()})
@@ -337,26 +329,22 @@ def classify_counties(counties, rasters, attributes, model, read: ReadOptions, n
 
 
 
-def run_classify(counties, rasters, output, overwrite: bool = False, spread: float = 0.10, attributes=None,
-                 id_field=None, name_field=None, model_path=None, sensitivity: int = 0, seed: int = 0,
-                 assume_crs=None, encoding=None, legend=None, header_row=None, memory_mb: float = 1024.0,
-                 points: dict | None = None, progress=None, default_places: bool = False, cluster: str | None = None,
-                 census: bool = True):
-    """``zoning classify``: classify and write the ``zones`` layer. Returns (output path, zones)."""
-    read = ReadOptions(None, {"county": id_field} if id_field else {}, assume_crs, encoding)
-    inputs = input_paths(counties, attributes) + [Path(p) for p in rasters.values()]
+def run_classify(counties, rasters, output, overwrite: bool = False, progress=None, **options):
+    """``zoning classify``: classify and write the ``zones`` layer (options: :class:`ClassifyOptions`). Returns
+    (output path, zones)."""
+    opts = ClassifyOptions.of(options)
+    inputs = input_paths(counties, opts.attributes) + [Path(p) for p in rasters.values()]
     from layers.files import check_target
 
     check_target(Path(output), overwrite, inputs, suffix=".gpkg")
-    model = load_model(model_path)
-    lg = load_legend(legend)
-    if cluster:
+    # a bad model or legend, or a malformed cluster address, fails before any work
+    opts = replace(opts, model=load_model(opts.model) if not isinstance(opts.model, model_mod.Model) else opts.model,
+                   legend=load_legend(opts.legend) if not isinstance(opts.legend, legends.Legend) else opts.legend)
+    if isinstance(opts.cluster, str):
         from .cluster import parse_address
 
-        parse_address(cluster)  # a malformed address fails before any work
-    zones, info = classify_counties(counties, rasters, attributes, model, read, name_field, sensitivity, spread,
-                                    seed, progress, lg, header_row, memory_mb, points, default_places, cluster,
-                                    census)
+        parse_address(opts.cluster)
+    zones, info = classify_counties(counties, rasters, opts, progress)
     meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
     path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
                              inputs=inputs)

@@ -92,6 +92,46 @@ class ReadOptions:
         return self.ids.get(role) or self.id_field
 
 
+@dataclass(frozen=True)
+class ClassifyOptions:
+    """How a classification runs: one value per option, the command line's defaults (``zoning classify --help``).
+
+    ``model`` and ``legend`` may be given loaded or by name/path; ``read`` (how inputs are read) is built from
+    ``id_field``, ``assume_crs`` and ``encoding`` unless given; ``cluster`` is an address or a connected client.
+    """
+
+    attributes: object = None
+    model: object = None
+    legend: object = None
+    id_field: str | None = None
+    name_field: str | None = None
+    assume_crs: str | None = None
+    encoding: str | None = None
+    read: ReadOptions | None = None
+    header_row: int | None = None
+    memory_mb: float = 1024.0
+    points: dict | None = None
+    default_places: bool = False
+    census: bool = True
+    sensitivity: int = 0
+    spread: float = 0.10
+    seed: int = 0
+    cluster: object = None
+
+    @classmethod
+    def of(cls, options: dict) -> "ClassifyOptions":
+        """From keyword options, an unknown name refused with the known ones."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise UsageError(f"unknown classification option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**options)
+
+    def reading(self) -> ReadOptions:
+        return self.read or ReadOptions(None, {"county": self.id_field} if self.id_field else {}, self.assume_crs,
+                                        self.encoding)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # project files
 PROJECT_INPUTS = {"counties": True, **{k.name: k.required for k in raster_kinds.KINDS.values()},

@@ -14,7 +14,7 @@ from ..errors import DataError, UsageError
 from . import record
 from .checking import write_check, write_report
 from .classifying import classify_counties
-from .config import load_project, sample_project
+from .config import ClassifyOptions, load_project, sample_project
 
 log = logging.getLogger("zoning")
 RUN_ENTRIES = ["zoning.gpkg", "map.html", "report", "styles", "run.json", "zoning.log"]
@@ -57,11 +57,13 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         t = time.perf_counter()
         rasters = {k: inp[k] for k in raster_kinds.KINDS if k in inp}
         points = {"population": inp["places"]} if "places" in inp else None
-        zones, cinfo = classify_counties(inp["counties"], rasters, inp.get("attributes"), proj.model, proj.read,
-                                         opt.get("name_field"), opt.get("sensitivity", 0), opt.get("spread", 0.10),
-                                         opt.get("seed", 0), progress, proj.legend, opt.get("header_row"),
-                                         float(opt.get("memory_mb", 1024.0)), points,
-                                         bool(opt.get("default_places", False)), client, bool(opt.get("census", True)))
+        zones, cinfo = classify_counties(inp["counties"], rasters, ClassifyOptions(
+            attributes=inp.get("attributes"), model=proj.model, legend=proj.legend, read=proj.read,
+            name_field=opt.get("name_field"), header_row=opt.get("header_row"),
+            memory_mb=float(opt.get("memory_mb", 1024.0)), points=points,
+            default_places=bool(opt.get("default_places", False)), census=bool(opt.get("census", True)),
+            sensitivity=opt.get("sensitivity", 0), spread=opt.get("spread", 0.10), seed=opt.get("seed", 0),
+            cluster=client), progress)
         timings["classify"] = round(time.perf_counter() - t, 3)
         for line in rep.zone_lines(zones):  # the tables the terminal shows, in zoning.log too
             log.info("%s", line, extra={"file_only": True})
