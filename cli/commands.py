@@ -202,13 +202,13 @@ def check(red_line, farmland, urban_boundary, construction, counties, zones, cro
     by ground (the new survey may number its parcels afresh).
     """
     read = _read_options(id_field, assume_crs, encoding, baseline_id=baseline_id, **ids)
-    out = pipeline.run_check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary},
-                             output, construction=construction, counties=counties, zones=zones, read=read,
-                             rules_path=rules_path, report_dir=report_dir, overwrite=overwrite,
-                             extra={"cropland": cropland, "baseline": baseline, "previous": previous,
-                                    "ledger": not no_ledger, "legend": legend,
-                                    **_parse_rasters(rasters, kinds=("landcover", "landcover_previous"))},
-                             cluster=cluster)
+    job = pipeline.CheckJob({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary},
+                            construction, counties if counties is not None else zones,
+                            "counties" if counties is not None else "zones", read=read, cluster=cluster,
+                            extra={"cropland": cropland, "baseline": baseline, "previous": previous,
+                                   "ledger": not no_ledger, "legend": legend,
+                                   **_parse_rasters(rasters, kinds=("landcover", "landcover_previous"))})
+    out = pipeline.run_check(job, output, rules_path=rules_path, report_dir=report_dir, overwrite=overwrite)
     res = out["result"]
     echo_check_summary(res.county_summary)
     rect = f", rectified {len(res.rectified)}" if res.rectified is not None else ""

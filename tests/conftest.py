@@ -87,3 +87,11 @@ def assert_same_outputs(a: Path, b: Path, layers=("conflicts", "violations", "pa
                 pd.testing.assert_series_equal(x[c], y[c], obj=f"{layer}.{c}")
         counts[layer] = len(x)
     return counts
+
+
+def check_files(lines: dict, output, construction=None, counties=None, read=None, extra=None, cluster=None, **kw):
+    """``pipeline.run_check`` of a job built from keyword arguments, as the CLI builds it."""
+    from zoning.pipeline import CheckJob, ReadOptions, run_check
+
+    job = CheckJob(lines, construction, counties, read=read or ReadOptions(), extra=dict(extra or {}), cluster=cluster)
+    return run_check(job, output, **kw)

@@ -130,3 +130,17 @@ def test_the_readme_step_by_step_commands_run_as_written(tmp_path):
         assert r.returncode == 0, (c, r.stderr)
     assert {"zones.gpkg", "comparison.gpkg", "check.gpkg", "map.html"} <= {p.name for p in tmp_path.iterdir()}
     assert (tmp_path / "report" / "report.html").exists()
+
+
+def test_no_function_outside_the_cli_takes_more_than_ten_parameters():
+    """Options travel in one value (ClassifyOptions, CheckJob, PartContext), not as twenty parameters."""
+    wide = []
+    for pkg in ("zoning", "layers"):
+        for path in _modules(pkg):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    a = node.args
+                    n = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs) + bool(a.vararg) + bool(a.kwarg)
+                    if n > 10:
+                        wide.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n})")
+    assert not wide

@@ -5,9 +5,11 @@ import unicodedata
 
 import numpy as np
 import pandas as pd
+import shapely
 
-from . import outputs
+from . import areas, outputs
 from .areas import SQM_PER_HA, SQM_PER_MU, largest_remainder
+from .controllines import polygonal
 
 
 
@@ -260,3 +262,25 @@ def rectification_table(summary: pd.DataFrame, counties: bool = False) -> pd.Dat
         prev, rect = int(out["previous_count"].sum()), int(out["rectified_count"].sum())
         out.loc[len(out)] = ["合计 total", prev, rect, f"{rect / prev:.1%}" if prev else ""]
     return with_chinese_headers(out)
+
+
+def expansion_rows(counties, urban: np.ndarray, rule: dict) -> pd.DataFrame | None:
+    """Urban boundary area ÷ existing construction land per county (where the counties carry that figure);
+    ``counties``: :class:`zoning.violations.Counties`."""
+    fld = rule.get("existing_field")
+    if not rule.get("enabled", True) or counties is None or counties.extra is None or fld not in counties.extra:
+        return None
+    tree = shapely.STRtree(urban)
+    ic, iu = tree.query(counties.geoms, predicate="intersects")
+    inter = shapely.area(polygonal(shapely.intersection(counties.geoms[ic], urban[iu])))
+    per = pd.Series(inter).groupby(ic).sum().reindex(range(len(counties.ids)), fill_value=0.0)
+    existing = pd.to_numeric(counties.extra[fld], errors="coerce").reset_index(drop=True)
+    ef = expansion_factor(per, existing, rule["cap"])
+    u = areas.units(per.to_numpy())
+    rows = pd.DataFrame({"county_id": counties.ids, "county_name": counties.names, "check_id": "urban_expansion",
+                         "check_zh": outputs.CHECKS["urban_expansion"].zh,
+                         "count": ef["exceeded"].astype(int).to_numpy(), "parcels": 0, "slivers": 0,
+                         "area_m2": np.round(per.to_numpy(), 2), "area_ha": np.round(u["area_ha"], 2),
+                         "area_mu": np.round(u["area_mu"], 2), "expansion_factor": np.round(ef["value"].to_numpy(), 4),
+                         "expansion_cap": rule["cap"]})
+    return rows[existing.notna().to_numpy()]

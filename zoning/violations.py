@@ -298,16 +298,25 @@ def line_conflicts(lines: Lines, counties: Counties | None, rules: dict, out_crs
     return res[cols]
 
 
-def construction_findings(parcels: np.ndarray, parcel_ids: np.ndarray, dates: np.ndarray, lines: Lines,
-                          counties: Counties | None, rules: dict, out_crs, tally: Tally,
-                          source: np.ndarray | None = None, map_fn=map,
-                          collect: dict | None = None) -> gpd.GeoDataFrame:
+@dataclass(frozen=True)
+class ParcelChunk:
+    """One group of construction parcels: geometries in China Albers, ids and detection dates, and (``source``) the
+    geometries in the output CRS as read, reused where a parcel lies wholly inside or outside a line."""
+
+    geoms: np.ndarray
+    ids: np.ndarray
+    dates: np.ndarray
+    source: np.ndarray | None = None
+
+
+def construction_findings(chunk: ParcelChunk, lines: Lines, counties: Counties | None, rules: dict, out_crs,
+                          tally: Tally, map_fn=map, collect: dict | None = None) -> gpd.GeoDataFrame:
     """Every enabled construction check on one chunk of parcels (China Albers).
 
-    ``source``: the parcels in ``out_crs`` as read, reused where a parcel lies wholly inside or outside a line.
     ``map_fn``: how to run the independent checks (e.g. a thread pool's ``map``; shapely releases the GIL).
     ``collect``: filled with check → (rows, their China-Albers geometries), for the parcel ledger.
     """
+    parcels, parcel_ids, dates, source = chunk.geoms, chunk.ids, chunk.dates, chunk.source
     checks, sliver, method = rules["checks"], rules["rules"]["sliver_m2"], rules["rules"]["area_method"]
     todo = [(c, fn, layer, per) for c, (fn, layer, per) in CONSTRUCTION_CHECKS.items()
             if checks.get(c, {}).get("enabled", True)]
@@ -374,26 +383,3 @@ def _overlaps(keys: np.ndarray, geoms: np.ndarray) -> np.ndarray:
     out[i[hit]] = True
     out[j[hit]] = True
     return out
-
-
-def expansion_rows(counties: Counties | None, urban: np.ndarray, rule: dict) -> pd.DataFrame | None:
-    """Urban boundary area ÷ existing construction land per county (where the counties carry that figure)."""
-    from . import report
-
-    fld = rule.get("existing_field")
-    if not rule.get("enabled", True) or counties is None or counties.extra is None or fld not in counties.extra:
-        return None
-    tree = shapely.STRtree(urban)
-    ic, iu = tree.query(counties.geoms, predicate="intersects")
-    inter = shapely.area(cl.polygonal(shapely.intersection(counties.geoms[ic], urban[iu])))
-    per = pd.Series(inter).groupby(ic).sum().reindex(range(len(counties.ids)), fill_value=0.0)
-    existing = pd.to_numeric(counties.extra[fld], errors="coerce").reset_index(drop=True)
-    ef = report.expansion_factor(per, existing, rule["cap"])
-    u = areas.units(per.to_numpy())
-    rows = pd.DataFrame({"county_id": counties.ids, "county_name": counties.names, "check_id": "urban_expansion",
-                         "check_zh": outputs.CHECKS["urban_expansion"].zh,
-                         "count": ef["exceeded"].astype(int).to_numpy(), "parcels": 0, "slivers": 0,
-                         "area_m2": np.round(per.to_numpy(), 2), "area_ha": np.round(u["area_ha"], 2),
-                         "area_mu": np.round(u["area_mu"], 2), "expansion_factor": np.round(ef["value"].to_numpy(), 4),
-                         "expansion_cap": rule["cap"]})
-    return rows[existing.notna().to_numpy()]

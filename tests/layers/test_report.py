@@ -2,13 +2,12 @@
 import geopandas as gpd
 import pytest
 
-from tests.conftest import SAMPLE, run_cli
+from tests.conftest import SAMPLE, check_files, run_cli
 
 
 def test_county_pages_keyed_by_chinese_names_do_not_collide(tmp_path, monkeypatch):
     """Counties keyed by their names (all non-ASCII): each county's findings go to pages of its own."""
     from layers import report_html
-    from zoning.pipeline.checking import run_check
     from zoning.pipeline.config import ReadOptions
 
     monkeypatch.setattr(report_html, "INLINE_ROWS", 5)
@@ -17,7 +16,7 @@ def test_county_pages_keyed_by_chinese_names_do_not_collide(tmp_path, monkeypatc
     dup = counties["name"].duplicated()
     counties.loc[dup, "name"] = counties.loc[dup, "name"] + "乙"  # 市中区 twice (乐山, 内江)
     counties.to_file(tmp_path / "named.gpkg")
-    run_check(lines, tmp_path / "c.gpkg", construction=str(SAMPLE / "construction.gpkg"),
+    check_files(lines, tmp_path / "c.gpkg", construction=str(SAMPLE / "construction.gpkg"),
               counties=str(tmp_path / "named.gpkg"), read=ReadOptions(ids={"county": "name"}),
               report_dir=tmp_path / "report")
     v = gpd.read_file(tmp_path / "c.gpkg", layer="violations")

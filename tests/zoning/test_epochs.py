@@ -8,9 +8,9 @@ import shapely
 from pyproj import Geod
 
 import zoning
+from tests.conftest import check_files
 from zoning import epochs
 from zoning.errors import DataError
-from zoning.pipeline.checking import run_check
 
 GEOD = Geod(ellps="GRS80")
 D = 0.002  # parcel side in degrees (~190 m × 220 m at 30° N)
@@ -110,7 +110,7 @@ def test_baseline_with_duplicate_ids_is_refused():
 def test_previous_run_keeps_ids_lists_rectified_and_carries_follow_up(tmp_path):
     cur, base = epochs_layers()
     first = tmp_path / "2024.gpkg"
-    run_check({"red_line": RED, "farmland": FARM, "urban_boundary": URBAN}, first, construction=cur,
+    check_files({"red_line": RED, "farmland": FARM, "urban_boundary": URBAN}, first, construction=cur,
               counties=COUNTIES)
     # the auditor fills in the ledger in QGIS
     led = gpd.read_file(first, layer="parcels")
@@ -124,7 +124,7 @@ def test_previous_run_keeps_ids_lists_rectified_and_carries_follow_up(tmp_path):
                                            .to_numpy()]), columns=cur.columns, geometry="geometry", crs=4490)
     recoded = COUNTIES.assign(county_id=["520001", "520002"])
     second = tmp_path / "2025.gpkg"
-    out = run_check({"red_line": RED, "farmland": FARM, "urban_boundary": URBAN}, second, construction=nxt,
+    out = check_files({"red_line": RED, "farmland": FARM, "urban_boundary": URBAN}, second, construction=nxt,
                     counties=recoded, extra={"previous": first})
     v = gpd.read_file(second, layer="violations").set_index(["parcel_id", "county_id"])
     old = old.set_index("county_id", append=True)
@@ -152,7 +152,7 @@ def test_a_previous_file_that_is_not_a_check_output_is_refused_before_any_work(t
     cur.to_file(not_check, layer="construction")
     out = tmp_path / "out.gpkg"
     with pytest.raises(DataError) as err:
-        run_check({"red_line": RED, "farmland": FARM, "urban_boundary": URBAN}, out, construction=cur,
+        check_files({"red_line": RED, "farmland": FARM, "urban_boundary": URBAN}, out, construction=cur,
                   counties=COUNTIES, extra={"previous": not_check})
     assert "layer 'violations' is missing" in str(err.value) and "layer 'parcels' is missing" in str(err.value)
     assert not out.exists()
@@ -160,7 +160,7 @@ def test_a_previous_file_that_is_not_a_check_output_is_refused_before_any_work(t
     frame(["x"], [sq(1, 1)]).rename(columns={"id": "violation_id"}).to_file(partial, layer="violations")
     frame(["x"], [sq(1, 1)]).rename(columns={"id": "parcel_id"}).to_file(partial, layer="parcels")
     with pytest.raises(DataError, match=r"layer 'violations' lacks field\(s\) check_id, parcel_id, control_id"):
-        run_check({"red_line": RED, "farmland": FARM, "urban_boundary": URBAN}, out, construction=cur,
+        check_files({"red_line": RED, "farmland": FARM, "urban_boundary": URBAN}, out, construction=cur,
                   counties=COUNTIES, extra={"previous": partial})
     assert not out.exists()
 

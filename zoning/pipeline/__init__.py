@@ -8,9 +8,9 @@ from .checking import check, run_check
 from .reduce import CheckResult
 from .classifying import classify, run_classify
 from .comparing import run_compare
-from .config import ReadOptions, load_model, load_project, load_rules, sample_project
+from .config import CheckJob, ClassifyOptions, ReadOptions, load_model, load_project, load_rules, sample_project
 from .project import run_map, run_project
 from .record import library_versions
 
-__all__ = ["CheckResult", "ReadOptions", "check", "classify", "library_versions", "load_model", "load_project",
+__all__ = ["CheckJob", "CheckResult", "ClassifyOptions", "ReadOptions", "check", "classify", "library_versions", "load_model", "load_project",
            "load_rules", "run_check", "run_classify", "run_compare", "run_map", "run_project", "sample_project"]

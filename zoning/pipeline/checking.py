@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +20,9 @@ from layers.files import Output, check_target
 from .. import areas, continuity, outputs, validate, violations as vio
 from ..errors import DataError, UsageError
 from . import record, supervising
-from .parcels import OVERLAP_MARGIN_M, check_parcels, labels
+from .parcels import OVERLAP_MARGIN_M, PartContext, check_parcels, labels
 from .reduce import LINE_ROLES, CheckResult, deliver, empty_layer, run_info, summarize, year_on_year
-from .config import ReadOptions, load_rules
+from .config import CheckJob, ReadOptions, load_rules
 from .inputs import (collect, counties_for_check, input_paths, load_counties, load_polygons, parcels_extent,
                      raise_problems, source_name)
 
@@ -39,11 +40,12 @@ def _parcel_chunks(construction, chunk_size: int, read: ReadOptions):
     yield from lvector.iter_vector(construction, chunk_size, read.encoding, "construction")
 
 
-def check(red_line, farmland, urban_boundary, *, construction=None, counties=None, rules=None,
-          id_field: str | None = None, ids: dict | None = None, assume_crs: str | None = None,
-          encoding: str | None = None, progress: Callable | None = None, sink: Callable | None = None,
-          cropland=None, baseline=None, previous=None, landcover=None, landcover_previous=None,
-          legend=None, cluster: str | None = None) -> CheckResult:
+CHECK_OPTIONS = ("construction", "counties", "rules", "id_field", "ids", "assume_crs", "encoding", "cropland",
+                 "baseline", "previous", "landcover", "landcover_previous", "legend", "cluster")
+
+
+def check(red_line, farmland, urban_boundary, *, progress: Callable | None = None, sink: Callable | None = None,
+          **options) -> CheckResult:
     """Check the three control lines for conflicts and construction encroachment.
 
     Parameters
@@ -65,24 +67,28 @@ def check(red_line, farmland, urban_boundary, *, construction=None, counties=Non
     cluster : ``local:N`` or ``tcp://HOST:PORT``: run on a Dask cluster (inputs must be files every worker reads);
         same results as one process
     """
-    read = ReadOptions(id_field, dict(ids or {}), assume_crs, encoding)
-    if not isinstance(rules, dict):
-        rules = load_rules(rules)
-    return _check({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary}, construction,
-                  counties, read, rules, progress, sink,
-                  extra={"cropland": cropland, "baseline": baseline, "previous": previous, "landcover": landcover,
-                         "landcover_previous": landcover_previous, "legend": legend}, cluster=cluster,
-                  need_lines=True)
+    unknown = sorted(set(options) - set(CHECK_OPTIONS))
+    if unknown:
+        raise UsageError(f"unknown check option(s) {', '.join(unknown)}; known: {', '.join(CHECK_OPTIONS)}")
+    o = dict.fromkeys(CHECK_OPTIONS) | options
+    read = ReadOptions(o["id_field"], dict(o["ids"] or {}), o["assume_crs"], o["encoding"])
+    rules = o["rules"] if isinstance(o["rules"], dict) else load_rules(o["rules"])
+    job = CheckJob({"red_line": red_line, "farmland": farmland, "urban_boundary": urban_boundary},
+                   o["construction"], o["counties"], read=read, rules=rules, cluster=o["cluster"], need_lines=True,
+                   extra={k: o[k] for k in ("cropland", "baseline", "previous", "landcover", "landcover_previous",
+                                            "legend")})
+    return check_job(job, progress, sink)
 
 
-def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: dict, progress, sink,
-           county_role: str = "counties", zones: dict | None = None, extra: dict | None = None,
-           cluster: str | None = None, need_lines: bool = False) -> CheckResult:
-    if cluster:
+def check_job(job: CheckJob, progress=None, sink=None) -> CheckResult:
+    """The check of ``job`` in this process, or on its cluster; ``sink(rows, ledger)`` takes the findings chunk by
+    chunk (the writer) instead of keeping them."""
+    if job.cluster:
         from .partitions import check_on_cluster
 
-        return check_on_cluster(cluster, line_specs, construction, counties, read, rules, progress, sink,
-                                county_role, zones, extra, need_lines)
+        return check_on_cluster(job, progress, sink)
+    line_specs, construction, counties, read, rules = job.lines, job.construction, job.counties, job.read, job.rules
+    county_role, zones, extra = job.county_role, job.zone_of, job.extra
     t0 = time.perf_counter()
     timings, problems, lines, others = {}, [], {}, {}
     extra = {k: v for k, v in (extra or {}).items() if v is not None}
@@ -140,12 +146,13 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                 total = None
         else:
             total = len(construction)
+        ctx = PartContext(read, lv, cvio, rules, out_crs, sup)
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             for chunk in _parcel_chunks(construction, rules["rules"]["chunk_size"], read):
                 if len(chunk) == 0:
                     break
-                frame, ledger_rows, geoms = check_parcels(chunk, n_parcels == 0, read, seen, lv, alb, cvio, rules, out_crs,
-                                                   tally, pool, sup)
+                frame, ledger_rows, geoms = check_parcels(chunk, ctx, seen, tally, pool,
+                                                          alb if n_parcels == 0 else None)
                 frame, ledger_rows = supervising.carry(frame, ledger_rows, sup, geoms)
                 n_parcels += len(chunk)
                 top = deliver(frame, ledger_rows, sink, kept, ledgers, top)
@@ -166,19 +173,16 @@ def _check(line_specs: dict, construction, counties, read: ReadOptions, rules: d
                                     parcels if sink is None else None), sup, out_crs)
 
 
-def write_check(path: Path, line_specs, construction, counties, read, rules, *, county_role="counties",
-                extra_layers=None, include_lines=False, extra_meta=None, progress=None, target=None, zones=None,
-                extra=None, cluster=None, need_lines=False):
-    """Run the checks and write the GeoPackage at ``path`` (a temporary path inside an :class:`Output`).
+def write_check(path: Path, job: CheckJob, *, extra_layers=None, include_lines=False, extra_meta=None,
+                progress=None, target=None):
+    """Run the check of ``job`` and write the GeoPackage at ``path`` (a temporary path inside an :class:`Output`).
 
     Returns (result, metadata, QML styles by layer).
     """
     w = gpkg.GpkgWriter(path, target)
     try:
-        res = _check(line_specs, construction, counties, read, rules, progress,
-                     sink=lambda f, lg: (w.append("violations", f), lg is not None and w.append("parcels", lg)),
-                     county_role=county_role, zones=zones, extra=extra, cluster=cluster,
-                     need_lines=need_lines or include_lines)
+        res = check_job(replace(job, need_lines=job.need_lines or include_lines), progress,
+                        lambda f, lg: (w.append("violations", f), lg is not None and w.append("parcels", lg)))
     except BaseException:
         w.discard()
         raise
@@ -207,15 +211,15 @@ def write_report(directory: Path, gpkg_path: Path, res: CheckResult, meta: dict)
                                  res.county_summary, meta, res.lines)
 
 
-def run_check(line_specs: dict, output, construction=None, counties=None, zones=None, read: ReadOptions | None = None,
-              rules_path=None, report_dir=None, overwrite: bool = False, progress=None, extra=None,
-              cluster: str | None = None) -> dict:
+def run_check(job: CheckJob, output, rules_path=None, report_dir=None, overwrite: bool = False,
+              progress=None) -> dict:
     """``zoning check``: run the checks, write ``conflicts``, ``violations``, ``parcels``, ``county_summary``
-    (``rectified`` with a previous run) and the reports. ``extra``: cropland, baseline, previous."""
-    read = read or ReadOptions()
+    (``rectified`` with a previous run) and the reports. ``job.counties`` may be a zones layer
+    (``job.county_role = "zones"``)."""
+    line_specs, construction, counties, cluster = job.lines, job.construction, job.counties, job.cluster
     out = Path(output)
-    extra = {k: v for k, v in (extra or {}).items() if v is not None}
-    inputs = input_paths(*line_specs.values(), construction, counties, zones,
+    extra = {k: v for k, v in job.extra.items() if v is not None}
+    inputs = input_paths(*line_specs.values(), construction, counties,
                          *(v for k, v in extra.items() if k in ("cropland", "baseline", "previous")))
     inputs += [Path(extra[k]) for k in ("landcover", "landcover_previous") if extra.get(k)]
     if extra.get("previous") is not None:  # a wrong --previous fails before any work
@@ -232,14 +236,12 @@ def run_check(line_specs: dict, output, construction=None, counties=None, zones=
 
         parse_address(cluster)  # a malformed address fails before any work
     # what the results were made from — every input's file, date and hash — for the reports and maps filed later
-    prov = record.provenance({**line_specs, "construction": construction, "counties": counties, "zones": zones,
+    prov = record.provenance({**line_specs, "construction": construction, job.county_role: counties,
                               **{k: extra.get(k) for k in ("cropland", "baseline", "landcover", "landcover_previous")}},
                              rules=f"{rules['rules']['id']}@{rules['rules']['version']}")
     with Output(out, overwrite, inputs=inputs) as tmp:
-        res, meta, _ = write_check(tmp, line_specs, construction, zones if counties is None else counties, read,
-                                   rules, county_role="zones" if counties is None else "counties",
-                                   progress=progress, target=out, extra=extra, cluster=cluster,
-                                   need_lines=bool(report_dir), extra_meta={"provenance": prov})
+        job = replace(job, rules=rules, extra=extra, need_lines=bool(report_dir))
+        res, meta, _ = write_check(tmp, job, progress=progress, target=out, extra_meta={"provenance": prov})
         reports = []
         if report_dir:
             with Output(Path(report_dir), overwrite, directory=True, inputs=inputs, what="report directory") as rtmp:

@@ -132,6 +132,28 @@ class ClassifyOptions:
                                         self.encoding)
 
 
+@dataclass
+class CheckJob:
+    """What a check reads and how, for one process and the cluster alike.
+
+    ``lines``: the red line, farmland and urban boundary (paths or frames); ``counties`` a county layer, read as
+    ``county_role`` ("counties", or "zones" for the tool's zones layer); ``zone_of`` the zone of each county id (for
+    the ledger); ``extra``: cropland, baseline, previous, landcover, landcover_previous, legend and ledger (False:
+    no parcels layer); ``need_lines``: the whole lines are wanted back (reports, the project's layers).
+    """
+
+    lines: dict
+    construction: object = None
+    counties: object = None
+    county_role: str = "counties"
+    zone_of: dict | None = None
+    read: ReadOptions = field(default_factory=ReadOptions)
+    rules: dict | None = None
+    extra: dict = field(default_factory=dict)
+    cluster: object = None
+    need_lines: bool = False
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # project files
 PROJECT_INPUTS = {"counties": True, **{k.name: k.required for k in raster_kinds.KINDS.values()},

@@ -2,6 +2,8 @@
 same step runs in this process (:mod:`.checking`) and on a cluster's workers (:mod:`.partitions`)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -23,8 +25,25 @@ def labels(g: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     return pick(("name", "NAME", "mc", "MC", "名称")), pick(("code", "CODE", "dm", "DM", "bh", "BH", "编号"))
 
 
-def check_parcels(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out_crs, tally, pool,
-           sup: supervising.Supervision):
+@dataclass(frozen=True)
+class PartContext:
+    """What every part of one check shares: how parcels are read, the prepared lines, the counties, the rules, the
+    output CRS and the supervision (baseline, earlier run, cropland)."""
+
+    read: object
+    lines: vio.Lines
+    counties: vio.Counties | None
+    rules: dict
+    out_crs: object
+    sup: supervising.Supervision
+
+
+def check_parcels(chunk, ctx: PartContext, seen: set, tally: vio.Tally, pool,
+                  overlap_with: dict | None = None):
+    """The findings, ledger rows and China-Albers geometries of one group of parcels. ``overlap_with``: the lines
+    in China Albers, to check the parcels' extent against (the first group in one process; the plan does it on a
+    cluster)."""
+    read, lv, cvio, rules, out_crs, sup = ctx.read, ctx.lines, ctx.counties, ctx.rules, ctx.out_crs, ctx.sup
     chunk = validate.ensure_crs(chunk, "construction", read.assume_crs)
     fld = read.id_for("construction") or "id"
     if fld not in chunk.columns:
@@ -38,9 +57,9 @@ def check_parcels(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out
         raise DataError(f"construction layer {chunk.attrs.get('source')}: duplicate ids "
                         f"{', '.join(sorted(map(str, dup))[:10])}. Ids must be unique.")
     seen.update(ids)
-    if first:
+    if overlap_with is not None:
         validate.check_overlap(tuple(chunk.to_crs(areas.CHINA_ALBERS).total_bounds),
-                               tuple(shapely.total_bounds(np.concatenate(list(alb.values())))),
+                               tuple(shapely.total_bounds(np.concatenate(list(overlap_with.values())))),
                                f"construction ({chunk.attrs.get('source')})", "the control lines",
                                margin=OVERLAP_MARGIN_M)
     parcels = areas.to_crs(chunk.geometry.values, chunk.crs, areas.CHINA_ALBERS)
@@ -52,7 +71,8 @@ def check_parcels(chunk, first: bool, read, seen: set, lv, alb, cvio, rules, out
     # what each parcel adds to the baseline does not depend on the findings: worked out beside them
     news = None if sup.baseline is None else pool.submit(epochs.parcel_news, parcels, sup.baseline,
                                                           rules["rules"]["area_method"])
-    frame = vio.construction_findings(parcels, ids, dates, lv, cvio, rules, out_crs, tally, src, pool.map, collect)
+    frame = vio.construction_findings(vio.ParcelChunk(parcels, ids, dates, src), lv, cvio, rules, out_crs, tally,
+                                      pool.map, collect)
     # the findings' China-Albers geometries, in the rows' order (each check's rows, in the order of the checks)
     alb = np.concatenate([np.asarray(a, dtype=object) for _, a in collect.values()]) if collect else \
         np.zeros(0, dtype=object)

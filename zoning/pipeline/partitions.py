@@ -30,7 +30,7 @@ from ..errors import DataError, UsageError
 from . import cluster, parcels as parcel_step, record, supervising
 from .parcels import OVERLAP_MARGIN_M
 from .reduce import LINE_ROLES, CheckResult, deliver, empty_layer, run_info, summarize, year_on_year
-from .config import ReadOptions
+from .config import CheckJob, ReadOptions
 from .inputs import (PlannedLayer, collect, counties_for_check, load_counties, load_part, load_polygons,
                      plan_polygons, raise_problems)
 
@@ -120,8 +120,8 @@ def construction_task(job) -> dict:
         setattr(sup, key, cl.prepare_control(geoms, g["_id"].astype(str).to_numpy(dtype=object),
                                              rules["rules"]["subdivide_m"]))
     tally, seen = vio.Tally(), _Hashes()
-    frame, ledger, _ = parcel_step.check_parcels(chunk, False, read, seen, lines, None, plans.counties, rules,
-                                    CRS.from_wkt(plans.out_crs), tally, _Inline(), sup)
+    ctx = parcel_step.PartContext(read, lines, plans.counties, rules, CRS.from_wkt(plans.out_crs), sup)
+    frame, ledger, _ = parcel_step.check_parcels(chunk, ctx, seen, tally, _Inline())
     return {"frame": frame, "ledger": ledger, "rows": tally.rows, "slivers": tally.slivers, "new": sup.new.rows,
             "distinct": tally.distinct,
             "hashes": seen.hashes, "n": len(chunk)}
@@ -134,10 +134,10 @@ def _refuse_frames(**specs) -> None:
                              "reach), not GeoDataFrames in this process")
 
 
-def plan_check(line_specs: dict, construction, counties, read: ReadOptions, rules: dict, county_role: str,
-               zones: dict | None, extra: dict):
+def plan_check(job: CheckJob, extra: dict):
     """Check every input on the client (no geometry read but the counties') and plan the parts."""
-
+    line_specs, construction, counties, read, rules = job.lines, job.construction, job.counties, job.read, job.rules
+    county_role, zones = job.county_role, job.zone_of
     _refuse_frames(**line_specs, construction=construction,
                    **{k: v for k, v in extra.items() if k in supervising.EXTRA_ROLES})
     problems, lines, boxes, extras = [], {}, {}, {}
@@ -210,17 +210,16 @@ def construction_jobs(parcels: tuple[np.ndarray, np.ndarray], size: int, plans_f
     return [(plans_future, fids[g], tiling.union_box(box, g)) for g in tiling.hilbert_groups(box, size)]
 
 
-def check_on_cluster(address: str, line_specs: dict, construction, counties, read: ReadOptions, rules: dict,
-                     progress, sink, county_role: str = "counties", zones: dict | None = None,
-                     extra: dict | None = None, need_lines: bool = False):
-    """:func:`zoning.pipeline.checking._check` on the cluster at ``address``: same :class:`CheckResult`."""
-
+def check_on_cluster(job: CheckJob, progress, sink):
+    """:func:`zoning.pipeline.checking.check_job` on the job's cluster: the same :class:`CheckResult`."""
+    address, line_specs, counties = job.cluster, job.lines, job.counties
+    read, rules, need_lines = job.read, job.rules, job.need_lines
     t0 = time.perf_counter()
-    extra = {k: v for k, v in (extra or {}).items() if v is not None}
+    extra = {k: v for k, v in job.extra.items() if v is not None}
     if extra.get("landcover_previous") and (not extra.get("landcover") or counties is None):
         raise UsageError("the land-cover change (landcover_previous) needs the current land cover "
                          "(--raster landcover=PATH) and the counties (--counties or --zones)")
-    plans, boxes, parcels = plan_check(line_specs, construction, counties, read, rules, county_role, zones, extra)
+    plans, boxes, parcels = plan_check(job, extra)
     out_crs = CRS.from_wkt(plans.out_crs)
     sup = supervising.load({}, extra.get("previous"), out_crs, rules)
     sup.ledger = plans.ledger

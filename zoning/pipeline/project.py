@@ -14,7 +14,7 @@ from ..errors import DataError, UsageError
 from . import record
 from .checking import write_check, write_report
 from .classifying import classify_counties
-from .config import ClassifyOptions, load_project, sample_project
+from .config import CheckJob, ClassifyOptions, load_project, sample_project
 
 log = logging.getLogger("zoning")
 RUN_ENTRIES = ["zoning.gpkg", "map.html", "report", "styles", "run.json", "zoning.log"]
@@ -79,13 +79,13 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
             log.info("agreement with %s: %.1f%% of %d counties, Cohen's kappa %.2f", inp["reference"],
                      100 * comparison.agreement, comparison.compared, comparison.kappa)
         specs = {k: inp[k] for k in ("red_line", "farmland", "urban_boundary")}
-        res, meta, qml = write_check(tmp / "zoning.gpkg", specs, inp.get("construction"), inp["counties"], proj.read,
-                                proj.rules, extra_layers=extra, include_lines=True,
-                                extra_meta={"model": cinfo["model"], "classify_area_method": cinfo["area_method"],
-                                            "project": proj.name, "provenance": prov}, progress=progress,
-                                target=outdir / "zoning.gpkg",
-                                zones=dict(zip(zones["county_id"].astype(str), zones["zone"])),
-                                extra=supervision, cluster=client)
+        job = CheckJob(specs, inp.get("construction"), inp["counties"], read=proj.read, rules=proj.rules,
+                       zone_of=dict(zip(zones["county_id"].astype(str), zones["zone"])), extra=supervision,
+                       cluster=client)
+        res, meta, qml = write_check(tmp / "zoning.gpkg", job, extra_layers=extra, include_lines=True,
+                                     extra_meta={"model": cinfo["model"], "classify_area_method": cinfo["area_method"],
+                                                 "project": proj.name, "provenance": prov}, progress=progress,
+                                     target=outdir / "zoning.gpkg")
         for line in rep.check_lines(res.county_summary):
             log.info("%s", line, extra={"file_only": True})
         (tmp / "report").mkdir()

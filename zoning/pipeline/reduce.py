@@ -83,7 +83,7 @@ def summarize(tally: vio.Tally, sup: supervising.Supervision, cvio, rules: dict,
     exp = None
     if cvio is not None and cvio.extra is not None and \
             rules["checks"]["urban_expansion"].get("existing_field") in cvio.extra:
-        exp = vio.expansion_rows(cvio, line_geoms()["urban_boundary"], rules["checks"]["urban_expansion"])
+        exp = rep.expansion_rows(cvio, line_geoms()["urban_boundary"], rules["checks"]["urban_expansion"])
     if exp is not None:
         summary = pd.concat([summary, exp], ignore_index=True)
     if extra.get("landcover_previous"):

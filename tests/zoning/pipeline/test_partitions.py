@@ -6,7 +6,7 @@ import pyogrio
 import pytest
 import shapely
 
-from tests.conftest import assert_same_outputs
+from tests.conftest import assert_same_outputs, check_files
 from zoning import pipeline
 from zoning.pipeline import classifying, partitions
 
@@ -14,7 +14,7 @@ LINES = {k: f"{k}.gpkg" for k in ("red_line", "farmland", "urban_boundary")}
 
 
 def _run(sample: Path, out: Path, rules: Path, cluster=None, previous=None):
-    return pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, out,
+    return check_files({k: str(sample / v) for k, v in LINES.items()}, out,
                               construction=str(sample / "construction.gpkg"), counties=str(sample / "counties.gpkg"),
                               rules_path=rules, cluster=cluster,
                               extra={"baseline": str(sample / "baseline.gpkg"),
@@ -60,7 +60,7 @@ def test_what_workers_log_is_in_the_clients_log(sample, tmp_path, small_parts, c
     for cluster in (None, "local:2"):
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="zoning"):
-            pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, tmp_path / f"{cluster}.gpkg",
+            check_files({k: str(sample / v) for k, v in LINES.items()}, tmp_path / f"{cluster}.gpkg",
                                construction=str(path), rules_path=small_parts, cluster=cluster)
         repaired = [r.getMessage() for r in caplog.records if "repaired 1 invalid" in r.getMessage()]
         assert repaired and parcels.loc[5, "id"] in repaired[0], cluster
@@ -68,7 +68,7 @@ def test_what_workers_log_is_in_the_clients_log(sample, tmp_path, small_parts, c
 
 def test_a_renumbered_previous_run_carried_by_ground_the_same_on_a_cluster(sample, tmp_path, small_parts):
     """The 2023 survey (WP2023…) checked, then 2024 (WP2024…) against it: matched on the ground in both."""
-    pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, tmp_path / "v2023.gpkg",
+    check_files({k: str(sample / v) for k, v in LINES.items()}, tmp_path / "v2023.gpkg",
                        construction=str(sample / "baseline.gpkg"), counties=str(sample / "counties.gpkg"))
     one = _run(sample, tmp_path / "one.gpkg", small_parts, previous=str(tmp_path / "v2023.gpkg"))
     two = _run(sample, tmp_path / "two.gpkg", small_parts, cluster="local:2", previous=str(tmp_path / "v2023.gpkg"))
@@ -111,7 +111,7 @@ def test_duplicate_parcel_ids_in_different_groups_are_named(sample, tmp_path, sm
     path = tmp_path / "dup.gpkg"
     parcels.to_file(path, layer="construction")
     with pytest.raises(DataError, match=f"duplicate ids.*{parcels.loc[0, 'id']}"):
-        pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, tmp_path / "out.gpkg",
+        check_files({k: str(sample / v) for k, v in LINES.items()}, tmp_path / "out.gpkg",
                            construction=str(path), rules_path=small_parts, cluster="local:2")
     assert not (tmp_path / "out.gpkg").exists()
 
@@ -123,7 +123,7 @@ def test_ids_on_a_cluster_do_not_depend_on_the_parcels_order(sample, tmp_path, s
     parcels = gpd.read_file(sample / "construction.gpkg")
     parcels.sample(frac=1.0, random_state=3).to_file(tmp_path / "shuffled.gpkg", layer="construction")
     _run(sample, tmp_path / "a.gpkg", small_parts, cluster="local:2")
-    pipeline.run_check({k: str(sample / v) for k, v in LINES.items()}, tmp_path / "b.gpkg",
+    check_files({k: str(sample / v) for k, v in LINES.items()}, tmp_path / "b.gpkg",
                        construction=str(tmp_path / "shuffled.gpkg"), counties=str(sample / "counties.gpkg"),
                        rules_path=small_parts, cluster="local:2",
                        extra={"baseline": str(sample / "baseline.gpkg"), "cropland": str(sample / "farmland.gpkg")})

@@ -8,7 +8,7 @@ import shapely
 
 from zoning.areas import CHINA_ALBERS
 from zoning.errors import DataError
-from zoning.pipeline.checking import run_check
+from tests.conftest import check_files
 
 Y = 3_300_000.0  # about 30° N
 
@@ -64,7 +64,7 @@ def survey(parcels: dict, date: str, ids: bool = True) -> gpd.GeoDataFrame:
 
 
 def check_2023(path, earlier=EARLIER, ids=True, follow_up=FOLLOW_UP):
-    run_check(LINES, path, construction=survey(earlier, "2023-06-30", ids), counties=COUNTIES)
+    check_files(LINES, path, construction=survey(earlier, "2023-06-30", ids), counties=COUNTIES)
     led = gpd.read_file(path, layer="parcels")
     for pid, vals in follow_up.items():
         led.loc[led["parcel_id"] == pid, ["verdict", "status", "checked_by", "checked_on", "remark"]] = vals
@@ -73,7 +73,7 @@ def check_2023(path, earlier=EARLIER, ids=True, follow_up=FOLLOW_UP):
 
 
 def check_2024(path, previous, current=CURRENT, ids=True, **extra):
-    return run_check(LINES, path, construction=survey(current, "2024-06-30", ids), counties=COUNTIES,
+    return check_files(LINES, path, construction=survey(current, "2024-06-30", ids), counties=COUNTIES,
                      extra={"previous": previous, **extra})
 
 
@@ -211,7 +211,7 @@ def test_a_previous_run_or_baseline_elsewhere_is_refused_before_any_work(tmp_pat
     lines_far = {k: gdf(g["id"].tolist(), [shapely.affinity.translate(x, 1_500_000, 0) for x in g.geometry])
                  for k, g in LINES.items()}
     prev = tmp_path / "far.gpkg"
-    run_check(lines_far, prev, construction=survey(far, "2023-06-30"))
+    check_files(lines_far, prev, construction=survey(far, "2023-06-30"))
     out = tmp_path / "2024.gpkg"
     with pytest.raises(DataError, match=r"and the earlier run \(.*far.gpkg\) do not overlap \(extents"):
         check_2024(out, prev)
@@ -255,17 +255,17 @@ def test_match_rule_is_configurable(tmp_path):
     check_2023(first, {"P5": EARLIER["P5"]}, follow_up={})
     rules = tmp_path / "rules.toml"
     rules.write_text("[year_on_year]\nmin_share = 0.9\n")
-    run_check(LINES, tmp_path / "strict.gpkg", construction=survey({"Q5": box(1100, 1130)}, "2024-06-30"),
+    check_files(LINES, tmp_path / "strict.gpkg", construction=survey({"Q5": box(1100, 1130)}, "2024-06-30"),
               counties=COUNTIES, rules_path=rules, extra={"previous": first})
-    run_check(LINES, tmp_path / "default.gpkg", construction=survey({"Q5": box(1100, 1130)}, "2024-06-30"),
+    check_files(LINES, tmp_path / "default.gpkg", construction=survey({"Q5": box(1100, 1130)}, "2024-06-30"),
               counties=COUNTIES, extra={"previous": first})
     # the remnant lies wholly inside P5: the share of the smaller part is 100 % either way
     assert len(gpd.read_file(tmp_path / "strict.gpkg", layer="rectified")) == 0
     rules.write_text("[year_on_year]\nmin_share = 0.01\ntolerance_m = 0\n")
-    run_check(LINES, tmp_path / "loose.gpkg", construction=survey({"Q": box(1199, 1299)}, "2024-06-30"),
+    check_files(LINES, tmp_path / "loose.gpkg", construction=survey({"Q": box(1199, 1299)}, "2024-06-30"),
               counties=COUNTIES, rules_path=rules, extra={"previous": first})
     assert len(gpd.read_file(tmp_path / "loose.gpkg", layer="rectified")) == 0  # a 1 % overlap is enough now
-    run_check(LINES, tmp_path / "dflt.gpkg", construction=survey({"Q": box(1199, 1299)}, "2024-06-30"),
+    check_files(LINES, tmp_path / "dflt.gpkg", construction=survey({"Q": box(1199, 1299)}, "2024-06-30"),
               counties=COUNTIES, extra={"previous": first})
     assert len(gpd.read_file(tmp_path / "dflt.gpkg", layer="rectified")) == 1
 
@@ -282,7 +282,7 @@ def test_overlapping_parcels_in_different_chunks_settle_ids_as_the_whole_run(tmp
     rules.write_text("[rules]\nchunk_size = 1\n")
     parcels = {"A": box(100, 200), "B": box(100, 190), "C": box(1300, 1350)}
     cur = survey({k: parcels[k] for k in order}, "2024-06-30")
-    run_check(LINES, tmp_path / "out.gpkg", construction=cur, counties=COUNTIES, rules_path=rules,
+    check_files(LINES, tmp_path / "out.gpkg", construction=cur, counties=COUNTIES, rules_path=rules,
               extra={"previous": first})
     res = zoning.check(RED, FARM, URBAN, construction=cur, counties=COUNTIES, rules=str(rules), previous=first)
     for v, led in ((gpd.read_file(tmp_path / "out.gpkg", layer="violations"),
