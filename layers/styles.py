@@ -113,8 +113,8 @@ def qml_for(layer: str, df: pd.DataFrame) -> str | None:
         labeling = _labels("name")
     elif layer in outputs.LINES:
         renderer = _single(outputs.LINES[layer].colour)
-    elif layer == "rectified":  # 已整改: earlier findings gone from the ground, drawn faint green
-        renderer = _single("#1a9850", alpha=0.35)
+    elif layer == "rectified":  # 已整改: earlier findings gone from the ground, grey as on the map
+        renderer = _single("#969696", alpha=0.35)
     elif layer == "county_summary":  # a table: aliases and labels only
         renderer = ""
     else:

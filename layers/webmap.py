@@ -32,7 +32,7 @@ LAYERS = {
     "farmland": ("永久基本农田 Farmland", ["id", "name"], ["id", "code", "name", "county_name"], False),
     "urban_boundary": ("城镇开发边界 Urban boundary", ["id", "name"], ["id", "code", "name", "county_name"], False),
     "comparison": ("与规划对比 Comparison", ["name", "zone", "reference_zone"],
-                   ["county_id", "name", "zone", "reference_zone", "agrees", "margin", "top_factors"], True),
+                   ["county_id", "name", "zone", "reference_zone", "agrees", "margin", "top_factors"], False),
     "conflicts": ("控制线冲突 Conflicts", ["check_zh", "area_mu"],
                   ["violation_id", "check_zh", "severity_zh", "layer", "control_id", "other_layer",
                    "other_control_id", "county_name", "area_mu", "area_ha"], True),
@@ -139,11 +139,13 @@ def _legend(layers: dict) -> str:
     if layers.get("rectification_failed") is not None and len(layers["rectification_failed"]):
         rows += ["<b>整改核验 Rectification check</b>", f'<div><i style="background:{FAILED_COLOUR}"></i>'
                  '整改不到位 marked rectified, still found</div>']
-    return ('<div id="zoning-legend" style="position:absolute; bottom:30px; right:10px; z-index:1000; '
-            'background:rgba(255,255,255,0.92); padding:8px 10px; font:12px sans-serif; border-radius:4px; '
+    # folded by a click (its summary stays), so it never has to cover the south-east of the region
+    return ('<details id="zoning-legend" open style="position:absolute; bottom:30px; right:10px; z-index:1000; '
+            'background:rgba(255,255,255,0.92); padding:6px 10px; font:12px sans-serif; border-radius:4px; '
             'box-shadow:0 1px 4px rgba(0,0,0,0.3); max-height:60%; overflow:auto">'
+            '<summary style="cursor:pointer;font-weight:bold">图例 Legend</summary>'
             '<style>#zoning-legend i{display:inline-block;width:14px;height:10px;margin-right:6px;'
-            'border:1px solid #555}</style>' + "".join(rows) + "</div>")
+            'border:1px solid #555}</style>' + "".join(rows) + "</details>")
 
 
 def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tianditu_key: str | None = None,

@@ -302,7 +302,8 @@ CHANGES: dict[str, Category] = {c.code: c for c in [
 ]}
 VALUE_MAPS.update({"verdict": VERDICTS, "status": STATUSES, "change": CHANGES})
 AGREEMENT: dict[str, Category] = {c.code: c for c in [
-    Category("true", "一致", "agrees", "#1a9850"), Category("false", "不一致", "disagrees", "#d73027"),
+    # a palette of its own: the zones' red and green would read as zones
+    Category("true", "一致", "agrees", "#67a9cf"), Category("false", "不一致", "disagrees", "#762a83"),
 ]}
 
 

@@ -21,8 +21,10 @@
     const p = f.properties;
     const poly = L.geoJSON(f, {style: () => ({color: colour(p), fillColor: colour(p), weight: 1.5, fillOpacity: 0.75})});
     poly.bindPopup(popup(p)); poly.bindTooltip(`${esc(p.severity_zh)} ${esc(p.check_zh)}<br>${esc(p.violation_id)}`);
-    const mk = L.circleMarker([p.centroid_lat, p.centroid_lon], {renderer: canvas, radius: 5, color: '#333333',
-      weight: 0.6, fillColor: colour(p), fillOpacity: 0.95});
+    // critical findings: a black ring that reads on every fill (the zones' red included)
+    const critical = p.severity === 'critical';
+    const mk = L.circleMarker([p.centroid_lat, p.centroid_lon], {renderer: canvas, radius: critical ? 6 : 5,
+      color: critical ? '#000000' : '#333333', weight: critical ? 2 : 0.6, fillColor: colour(p), fillOpacity: 0.95});
     mk.bindPopup(popup(p)); mk.bindTooltip(`${esc(p.severity_zh)} ${esc(p.check_zh)}<br>${esc(p.violation_id)}`);
     polys.push(poly); marks.push(mk);
   });
@@ -31,6 +33,9 @@
   let control = null;
   try { control = (0, eval)(cfg.control); } catch (e) { control = null; }
   if (control && control.addOverlay) control.addOverlay(polyGroup, cfg.title_layer);
+  // the markers belong to the findings' entry in the layer control: switched off and on with it
+  map.on('overlayremove', e => { if (e.layer === polyGroup) map.removeLayer(markGroup); });
+  map.on('overlayadd', e => { if (e.layer === polyGroup) markGroup.addTo(map); });
 
   const $ = id => document.getElementById(id);
   function options(sel, field, textField) {

@@ -209,3 +209,54 @@ def test_the_map_keeps_the_most_severe_findings_when_capped(audit):
     text = out.read_text(encoding="utf-8")
     data = json.loads(re.search(r'id="zoning-findings">(.*?)</script>', text, re.S).group(1))
     assert len(data["features"]) == 10 and '"omitted": true' in text.replace("\\u0022", '"')
+
+
+@needs_chromium
+def test_the_map_opens_on_the_zones_and_its_layers_switch_whole(audit, browser, sample, tmp_path):
+    """Zones, comparison and findings together: the comparison is off at first, so a click on a county gives its
+    zone; switching the findings off takes their markers too; the legend folds away."""
+    import geopandas as gpd
+
+    zones, comp, m = tmp_path / "z.gpkg", tmp_path / "cmp.gpkg", tmp_path / "m.html"
+    assert run_cli("-q", "classify", str(sample / "counties.gpkg"), "--raster",
+                   f"landcover={sample / 'landcover.tif'}", "-o", str(zones)).returncode == 0
+    assert run_cli("-q", "compare", str(zones), "--reference", str(sample / "designations.csv"), "-o",
+                   str(comp)).returncode == 0
+    r = run_cli("map", str(zones), str(comp), str(audit / "c.gpkg"), "-o", str(m))
+    assert r.returncode == 0, r.stderr
+    errors, requests = [], []
+    page = _page(browser, m, errors, requests)
+    boxes = page.locator(".leaflet-control-layers-overlays label")
+    checked = {boxes.nth(i).inner_text().strip(): boxes.nth(i).locator("input").is_checked()
+               for i in range(boxes.count())}
+    assert any(k.startswith("主体功能区") and v for k, v in checked.items()), checked
+    assert not any(k.startswith("与规划对比") and v for k, v in checked.items()), checked
+    # a click on a county far from any finding: its zone's popup
+    county = gpd.read_file(zones, layer="zones").set_index("county_id").loc["513332"]  # 石渠县
+    pt = county.geometry.representative_point()
+    page.evaluate(f"""() => {{ const map = Object.values(window).find(x => x instanceof L.Map);
+        map.setView([{pt.y}, {pt.x}], 9, {{animate: false}}); }}""")
+    page.mouse.click(650, 475)
+    page.wait_for_timeout(600)
+    popup = page.locator(".leaflet-popup-content").inner_text()
+    assert "石渠县" in popup and county.zone_zh in popup and "reference" not in popup.lower(), popup
+    # the findings' entry switches their markers too
+    page.evaluate("() => { Object.values(window).find(x => x instanceof L.Map).setZoom(6, {animate: false}); }")
+    page.wait_for_timeout(400)
+    markers = "() => { const map = Object.values(window).find(x => x instanceof L.Map); let n = 0;" \
+              " map.eachLayer(l => { if (l instanceof L.CircleMarker) n++; }); return n; }"
+    assert page.evaluate(markers) > 100
+    findings = next(i for i in range(boxes.count()) if boxes.nth(i).inner_text().strip().startswith("建设占用问题图斑"))
+    boxes.nth(findings).locator("input").uncheck()
+    page.wait_for_timeout(300)
+    assert page.evaluate(markers) == 0
+    boxes.nth(findings).locator("input").check()
+    page.wait_for_timeout(300)
+    assert page.evaluate(markers) > 100
+    # the legend folds to its title
+    assert page.locator("#zoning-legend").evaluate("e => e.open")
+    page.locator("#zoning-legend summary").click()
+    assert not page.locator("#zoning-legend").evaluate("e => e.open")
+    page.close()
+    assert not errors, errors
+    assert not requests, requests
