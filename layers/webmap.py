@@ -213,7 +213,7 @@ def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str,
         findings = findings.iloc[order]
     _, tips, pops, _ = LAYERS["violations"]
     fields = list(dict.fromkeys(pops + ["severity", "check_id", "county_id", "county_name", "area_mu",
-                                        "centroid_lon", "centroid_lat", "severity_zh", "check_zh"]))
+                                        "centroid_lon", "centroid_lat", "severity_zh", "check_zh", "change"]))
     disp = _display_frame(findings, fields, simplify_m)
     data = _safe_json_script(disp.to_json(drop_id=True))
     if len(data) > FINDINGS_BYTES:  # keep the most severe (drawn last) that fit: the page stays usable
@@ -228,12 +228,14 @@ def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str,
            "labels": {f: outputs.zh(f) for f in fields}, "popup": [f for f in pops if f in disp.columns],
            "marker_below_zoom": MARKER_BELOW_ZOOM, "omitted": total > len(disp), "total": total}
     e = html.escape
+    change_filter = ('<div class="row"><select id="za-change"><option value="">全部变化类型 new, expanded and '
+                     'existing</option></select></div>') if "change" in disp.columns else ""
     panel = f"""<div id="zoning-audit"><h1>{e(title)}</h1>
 <div id="za-sub">{e(time.strftime('%Y-%m-%d'))} · {total:,} 个问题图斑 findings</div>{_provenance_html(provenance)}
 <input id="za-q" type="search" placeholder="搜索问题或图斑编号 search violation / parcel id">
 <div class="row"><select id="za-sev"><option value="">全部严重程度 all severities</option></select></div>
 <div class="row"><select id="za-check"><option value="">全部检查项 all checks</option></select></div>
-<div class="row"><select id="za-county"><option value="">全部县 all counties</option></select></div>
+<div class="row"><select id="za-county"><option value="">全部县 all counties</option></select></div>{change_filter}
 <div id="za-count"></div><ul id="za-list"></ul>
 <div class="row"><button id="za-more">更多 more</button><button id="za-print">打印 print</button></div></div>"""
     root = m.get_root()

@@ -48,12 +48,15 @@
   options($('za-sev'), 'severity', 'severity_zh');
   options($('za-check'), 'check_id', 'check_zh');
   options($('za-county'), 'county_id', 'county_name');
+  if ($('za-change')) options($('za-change'), 'change', 'change_zh');  // 新增 / 扩建 / 原有, with a baseline
 
   let shown = [], listed = 0;
   function matches(p) {
     const s = $('za-sev').value, c = $('za-check').value, k = $('za-county').value;
+    const ch = $('za-change') ? $('za-change').value : '';
     const q = $('za-q').value.trim().toLowerCase();
     return (!s || p.severity === s) && (!c || p.check_id === c) && (!k || p.county_id === k) &&
+      (!ch || p.change === ch) &&
       (!q || String(p.violation_id).toLowerCase().includes(q) || String(p.parcel_id).toLowerCase().includes(q));
   }
   function apply() {
@@ -91,7 +94,7 @@
     listed = Math.min(order.length, listed + 200);
     $('za-more').style.display = listed < order.length ? '' : 'none';
   }
-  ['za-sev', 'za-check', 'za-county'].forEach(id => $(id).addEventListener('change', apply));
+  ['za-sev', 'za-check', 'za-county', 'za-change'].forEach(id => $(id) && $(id).addEventListener('change', apply));
   $('za-q').addEventListener('input', apply);
   $('za-q').addEventListener('keydown', e => { if (e.key === 'Enter' && shown.length) go(shown[shown.length - 1]); });
   $('za-more').onclick = more;

@@ -92,6 +92,12 @@ def test_map_search_filter_and_list(audit, browser):
     assert page.evaluate("() => Object.values(window).find(x => x instanceof L.Map).getZoom()") > z0
     legend = page.locator("#zoning-legend").inner_text()
     assert "严重 critical" in legend and "轻微" not in legend  # only the classes present
+    # the change since the baseline survey is a filter: 新增 alone
+    page.select_option("#za-check", "")
+    page.select_option("#za-sev", "")
+    page.select_option("#za-change", "new")
+    page.wait_for_timeout(300)
+    assert sorted(page.evaluate("() => window.zoningAudit.shown()")) == sorted(v.loc[v.change == "new", "violation_id"])
     page.close()
     assert not errors, errors
     assert not requests, requests
