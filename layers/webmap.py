@@ -48,6 +48,10 @@ LAYERS = {
                               "status", "checked_by", "checked_on", "remark", "previous_parcel_ids"], True),
 }
 FAILED_COLOUR = "#c51b7d"
+# on screen and on paper, above the scale bar: the map is north-up (Web Mercator)
+NORTH_ARROW = ('<div id="zoning-north" style="position:absolute; left:12px; bottom:48px; z-index:1000; '
+               'font:bold 13px sans-serif; text-align:center; line-height:1; background:rgba(255,255,255,0.85); '
+               'padding:3px 5px; border-radius:3px; box-shadow:0 1px 3px rgba(0,0,0,0.3)">▲<br>N 北</div>')
 MAX_FINDINGS = 50_000  # beyond this the map keeps the most severe (the page would pass ~25 MB and slow down)
 FINDINGS_BYTES = 18 * 1024 * 1024  # and fewer when their GeoJSON would pass this
 MARKER_BELOW_ZOOM = 12
@@ -192,8 +196,9 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
     control = folium.LayerControl(collapsed=False).add_to(m)
     if layers.get("violations") is not None:
         _audit_panel(m, control, layers["violations"], title or "三条控制线监管图 Control-line audit map", simplify_m,
-                     max_findings, provenance)
+                     max_findings, provenance, bounds)
     m.get_root().html.add_child(Element(_legend(layers)))
+    m.get_root().html.add_child(Element(NORTH_ARROW))
     m.get_root().header.add_child(Element(GENERATOR), name="zoning_generator", index=0)
     # the auditor's panel covers the top left: keep the data clear of it
     m.fit_bounds(bounds, padding_top_left=(400, 10) if layers.get("violations") is not None else None)
@@ -201,7 +206,7 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
 
 
 def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str, simplify_m: float,
-                 max_findings: int, provenance: dict | None = None) -> None:
+                 max_findings: int, provenance: dict | None = None, region=None) -> None:
     """The construction findings as the auditor's layer: most severe drawn last, markers at province scale, and a
     panel with the title, search by id, filters, a list that zooms to each finding and a print button."""
     total = int(findings.attrs.get("total", len(findings)))
@@ -226,7 +231,8 @@ def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str,
     cfg = {"map": m.get_name(), "control": control.get_name(), "title_layer": f"{LAYERS['violations'][0]} ({len(disp)})",
            "severity_colours": {k: c.colour for k, c in outputs.SEVERITIES.items()},
            "labels": {f: outputs.zh(f) for f in fields}, "popup": [f for f in pops if f in disp.columns],
-           "marker_below_zoom": MARKER_BELOW_ZOOM, "omitted": total > len(disp), "total": total}
+           "marker_below_zoom": MARKER_BELOW_ZOOM, "omitted": total > len(disp), "total": total,
+           "region": region}
     e = html.escape
     change_filter = ('<div class="row"><select id="za-change"><option value="">全部变化类型 new, expanded and '
                      'existing</option></select></div>') if "change" in disp.columns else ""

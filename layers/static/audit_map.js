@@ -99,8 +99,29 @@
   $('za-q').addEventListener('keydown', e => { if (e.key === 'Enter' && shown.length) go(shown[shown.length - 1]); });
   $('za-more').onclick = more;
   $('za-print').onclick = () => window.print();
+  // on paper the whole region, beside the panel (title, date, provenance); the view comes back after printing
+  const region = cfg.region ? L.latLngBounds(cfg.region) : null;
+  let before = null;
+  function toPrint() {
+    if (before || !region) return;
+    before = [map.getCenter(), map.getZoom()];
+    map.invalidateSize({animate: false});
+    map.fitBounds(region, {animate: false, paddingTopLeft: [$('zoning-audit').offsetWidth + 16, 8],
+                           paddingBottomRight: [8, 8]});
+  }
+  function fromPrint() {
+    if (!before) return;
+    map.invalidateSize({animate: false});
+    map.setView(before[0], before[1], {animate: false});
+    before = null;
+  }
+  window.addEventListener('beforeprint', toPrint);
+  window.addEventListener('afterprint', fromPrint);
+  const printing = window.matchMedia('print');
+  if (printing.addEventListener) printing.addEventListener('change', e => (e.matches ? toPrint() : fromPrint()));
   map.on('zoomend', zoomed);
   L.DomEvent.disableClickPropagation($('zoning-audit')); L.DomEvent.disableScrollPropagation($('zoning-audit'));
   apply();
-  window.zoningAudit = {apply, go, shown: () => shown.map(i => feats[i].properties.violation_id)};
+  window.zoningAudit = {apply, go, toPrint, fromPrint, region,
+                        shown: () => shown.map(i => feats[i].properties.violation_id)};
 })();

@@ -266,3 +266,34 @@ def test_the_map_opens_on_the_zones_and_its_layers_switch_whole(audit, browser, 
     page.close()
     assert not errors, errors
     assert not requests, requests
+
+
+@needs_chromium
+def test_the_map_prints_the_whole_region_with_title_date_scale_and_north(audit, browser, tmp_path):
+    """Zoomed in on one town, then printed: the page shows the whole region beside the title and date, with the
+    scale bar and the north arrow; the view comes back afterwards."""
+    import time
+
+    errors, requests = [], []
+    page = _page(browser, audit / "map.html", errors, requests, width=1123, height=794)  # A4 landscape, 96 dpi
+    the_map = "Object.values(window).find(x => x instanceof L.Map)"
+    page.evaluate(f"() => {{ {the_map}.setView([30.6, 104.0], 12, {{animate: false}}); }}")
+    page.emulate_media(media="print")
+    page.wait_for_timeout(600)
+    assert page.evaluate(f"() => {the_map}.getBounds().contains(window.zoningAudit.region)")
+    assert page.locator("#zoning-north").is_visible() and page.locator(".leaflet-control-scale").is_visible()
+    pdf = tmp_path / "map.pdf"
+    page.pdf(path=str(pdf), format="A4", landscape=True, print_background=True)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout \
+        if shutil.which("pdftotext") else ""
+    if shutil.which("pdftotext"):
+        assert "三条控制线监管图" in text and time.strftime("%Y-%m-%d") in text
+        assert "▲" in text and "北" in text and " km" in text  # the north arrow and the scale bar on paper
+    page.emulate_media(media="screen")
+    page.wait_for_timeout(400)
+    assert page.evaluate(f"() => {the_map}.getZoom()") == 12
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(pdf, ARTIFACTS / "audit-map-print.pdf")
+    page.close()
+    assert not errors, errors
+    assert not requests, requests
