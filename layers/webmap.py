@@ -11,6 +11,7 @@ from pathlib import Path
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from branca.element import Element
 
@@ -196,7 +197,7 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
     control = folium.LayerControl(collapsed=False).add_to(m)
     if layers.get("violations") is not None:
         _audit_panel(m, control, layers["violations"], title or "三条控制线监管图 Control-line audit map", simplify_m,
-                     max_findings, provenance, bounds)
+                     max_findings, provenance, bounds, layers.get("rectified"))
     m.get_root().html.add_child(Element(_legend(layers)))
     m.get_root().html.add_child(Element(NORTH_ARROW))
     m.get_root().header.add_child(Element(GENERATOR), name="zoning_generator", index=0)
@@ -206,7 +207,7 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
 
 
 def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str, simplify_m: float,
-                 max_findings: int, provenance: dict | None = None, region=None) -> None:
+                 max_findings: int, provenance: dict | None = None, region=None, rectified=None) -> None:
     """The construction findings as the auditor's layer: most severe drawn last, markers at province scale, and a
     panel with the title, search by id, filters, a list that zooms to each finding and a print button."""
     total = int(findings.attrs.get("total", len(findings)))
@@ -246,7 +247,8 @@ def _audit_panel(m: folium.Map, control, findings: gpd.GeoDataFrame, title: str,
 <div class="row"><button id="za-more">更多 more</button><button id="za-print">打印 print</button></div></div>"""
     root = m.get_root()
     root.header.add_child(Element(f"<style>{_static('audit_map.css')}</style>"), name="zoning_audit_css")
-    root.html.add_child(Element(panel + f'<script type="application/json" id="zoning-findings">{data}</script>'))
+    root.html.add_child(Element(panel + f'<script type="application/json" id="zoning-findings">{data}</script>'
+                                + _rectified_json(rectified)))
     root.html.add_child(Element(f"<script>window.ZONING_AUDIT = {_safe_json_script(json.dumps(cfg, ensure_ascii=False))};"
                                 f"document.addEventListener('DOMContentLoaded', function () {{ "
                                 f"{_static('audit_map.js')} }});</script>"))
@@ -279,6 +281,18 @@ def read_failed(path) -> gpd.GeoDataFrame | None:
 
 def _static(name: str) -> str:
     return resources.files("layers.static").joinpath(name).read_text(encoding="utf-8")
+
+
+def _rectified_json(rectified) -> str:
+    """The rectified findings as the panel's search finds them: ids, check, county, verdict and where they lie."""
+    if rectified is None or not len(rectified):
+        return ""
+    pts = rectified.geometry.to_crs(4326).representative_point()
+    cols = [c for c in ("violation_id", "parcel_id", "check_zh", "county_name", "area_mu", "verdict", "status",
+                        "checked_on") if c in rectified.columns]
+    rows = pd.DataFrame(rectified[cols]).assign(lat=pts.y.round(6).to_numpy(), lon=pts.x.round(6).to_numpy())
+    text = _safe_json_script(rows.to_json(orient="records", force_ascii=False))
+    return f'<script type="application/json" id="zoning-rectified">{text}</script>'
 
 
 def _provenance_html(prov: dict | None) -> str:

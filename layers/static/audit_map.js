@@ -6,6 +6,8 @@
   const map = window[cfg.map] || (0, eval)(cfg.map);
   const data = JSON.parse(document.getElementById('zoning-findings').textContent);
   const feats = data.features;
+  const rectBlock = document.getElementById('zoning-rectified');
+  const rectified = rectBlock ? JSON.parse(rectBlock.textContent) : [];  // searchable by id, listed apart
   const colour = p => cfg.severity_colours[p.severity] || '#999999';
   const label = f => cfg.labels[f] || f;
   const esc = s => String(s === null || s === undefined ? '' : s).replace(/[&<>"']/g,
@@ -68,7 +70,7 @@
     zoomed();
     $('za-count').textContent = `显示 ${shown.length} / ${feats.length} 个问题图斑` + (cfg.omitted ?
       `（地图仅含最严重的 ${feats.length} 个，共 ${cfg.total}）` : '');
-    $('za-list').replaceChildren(); listed = 0; more();
+    $('za-list').replaceChildren(); listed = 0; listRectified(); more();
   }
   function zoomed() {
     // polygons are specks at province scale: markers then, polygons when zoomed in
@@ -80,6 +82,29 @@
     map.fitBounds(polys[i].getBounds(), {maxZoom: 16});
     setTimeout(() => polys[i].openPopup(), 300);
     $('za-q').dataset.last = p.violation_id;
+  }
+  let rectShown = [];
+  function rectifiedMatches() {
+    const q = $('za-q').value.trim().toLowerCase();
+    return !q ? [] : rectified.filter(r => String(r.violation_id).toLowerCase().includes(q) ||
+      String(r.parcel_id).toLowerCase().includes(q)).slice(0, 50);
+  }
+  function listRectified() {
+    rectShown = rectifiedMatches();
+    rectShown.forEach(r => {
+      const li = document.createElement('li');
+      li.className = 'za-rectified';
+      li.innerHTML = `<i style="background:#969696"></i><b>${esc(r.violation_id)}</b> 已整改 rectified<br>` +
+        `${esc(r.check_zh)} · ${esc(r.county_name)} · ${esc(r.verdict || '')} ${esc(r.status || '')}`;
+      li.onclick = () => {
+        map.setView([r.lat, r.lon], 15, {animate: false});
+        L.popup().setLatLng([r.lat, r.lon]).setContent('<table class="zp">' + Object.entries(r)
+          .filter(([k, v]) => !['lat', 'lon'].includes(k) && v !== null && v !== '')
+          .map(([k, v]) => `<tr><th>${esc(label(k))}</th><td>${esc(fmt(k, v))}</td></tr>`).join('') +
+          '</table>').openOn(map);
+      };
+      $('za-list').appendChild(li);
+    });
   }
   function more() {
     const list = $('za-list');
@@ -122,6 +147,6 @@
   map.on('zoomend', zoomed);
   L.DomEvent.disableClickPropagation($('zoning-audit')); L.DomEvent.disableScrollPropagation($('zoning-audit'));
   apply();
-  window.zoningAudit = {apply, go, toPrint, fromPrint, region,
+  window.zoningAudit = {apply, go, toPrint, fromPrint, region, rectified: () => rectShown.map(r => r.violation_id),
                         shown: () => shown.map(i => feats[i].properties.violation_id)};
 })();

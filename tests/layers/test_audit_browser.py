@@ -297,3 +297,35 @@ def test_the_map_prints_the_whole_region_with_title_date_scale_and_north(audit, 
     page.close()
     assert not errors, errors
     assert not requests, requests
+
+
+@needs_chromium
+def test_rectified_findings_are_found_by_the_maps_search(audit, browser, sample, tmp_path):
+    """A second check with the first as --previous: a rectified finding's id, searched in the panel, is listed
+    apart as 已整改 and a click shows it where it was."""
+    import geopandas as gpd
+
+    lines = ["--red-line", str(sample / "red_line.gpkg"), "--farmland", str(sample / "farmland.gpkg"),
+             "--urban-boundary", str(sample / "urban_boundary.gpkg"), "--counties", str(sample / "counties.gpkg")]
+    r = run_cli("-q", "check", *lines, "--construction", str(sample / "baseline.gpkg"), "-o", str(tmp_path / "a.gpkg"))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("-q", "check", *lines, "--construction", str(sample / "construction.gpkg"), "--previous",
+                str(tmp_path / "a.gpkg"), "-o", str(tmp_path / "b.gpkg"))
+    assert r.returncode == 0, r.stderr
+    assert run_cli("-q", "map", str(tmp_path / "b.gpkg"), "-o", str(tmp_path / "m.html")).returncode == 0
+    gone = gpd.read_file(tmp_path / "b.gpkg", layer="rectified")
+    assert len(gone)
+    vid = gone["violation_id"].iloc[0]
+    errors, requests = [], []
+    page = _page(browser, tmp_path / "m.html", errors, requests)
+    page.fill("#za-q", vid)
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.zoningAudit.rectified()") == [vid]
+    item = page.locator("#za-list li.za-rectified").first
+    assert "已整改" in item.inner_text()
+    item.click()
+    page.wait_for_timeout(400)
+    assert vid in page.locator(".leaflet-popup-content").inner_text()
+    page.close()
+    assert not errors, errors
+    assert not requests, requests
