@@ -259,14 +259,15 @@ def run(project, outdir, cluster, overwrite):
 
     Without PROJECT.toml it runs the bundled Sichuan sample project. Writes OUTDIR/zoning.gpkg (zones, comparison
     when the project names a reference, red_line, farmland, urban_boundary, conflicts, violations, parcels,
-    county_summary), map.html, report/, styles/, run.json and zoning.log.
+    county_summary), zoning.qgz (a QGIS project with every layer styled), map.html, report/, styles/, run.json
+    and zoning.log.
     """
     res = pipeline.run_project(Path(project) if project else None, Path(outdir), overwrite, cluster=cluster)
     echo_zone_summary(res["zones"])
     if res["comparison"] is not None:
         echo_comparison(res["comparison"])
     echo_check_summary(res["check"].county_summary)
-    click.echo(f"wrote {res['outdir']}/ (zoning.gpkg, map.html, report/, styles/, run.json, zoning.log)")
+    click.echo(f"wrote {res['outdir']}/ (zoning.gpkg, zoning.qgz, map.html, report/, styles/, run.json, zoning.log)")
 
 
 @cli.command("map")

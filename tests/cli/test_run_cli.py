@@ -260,3 +260,29 @@ def test_the_terminal_names_each_output_once_and_zoning_log_holds_its_tables(tmp
     log = (tmp_path / "out" / "zoning.log").read_text(encoding="utf-8")
     for line in table + [line for line in r.stdout.splitlines() if line.startswith("construction_in_red_line")]:
         assert line in log, line
+
+
+@needs_qgis
+def test_the_qgis_project_opens_every_layer_styled_in_order_wherever_the_folder_goes(run_dir, tmp_path):
+    import shutil
+
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(run_dir, moved)  # paths in the project are relative: the folder can be moved or sent
+    runtime = tmp_path / "xdg"
+    runtime.mkdir(mode=0o700)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(runtime)}
+    r = subprocess.run([SYSTEM_PY, str(HERE.parent / "layers" / "qgz_probe.py"), str(moved / "zoning.qgz")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    assert info["read"]
+    order = [i.rsplit("_", 1)[0] for i in info["order"]]
+    assert order[:2] == ["violations", "conflicts"] and order.index("zones") > order.index("red_line")
+    held = {n for n, _ in pyogrio.list_layers(run_dir / "zoning.gpkg")} - {"layer_styles", "zoning_run"}
+    assert set(order) == held
+    layers = {k.rsplit("_", 1)[0]: v for k, v in info["layers"].items()}
+    for name, lyr in layers.items():
+        assert lyr["valid"] and lyr["count"] == len(pyogrio.read_dataframe(run_dir / "zoning.gpkg", layer=name,
+                                                                          read_geometry=False)), name
+    assert layers["zones"]["renderer"] == "categorizedSymbol" and layers["zones"]["visible"]
+    assert layers["violations"]["alias"] == "面积(亩)" and not layers["comparison"]["visible"]

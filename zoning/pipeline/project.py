@@ -17,7 +17,7 @@ from .classifying import classify_counties
 from .config import CheckJob, ClassifyOptions, load_project, sample_project
 
 log = logging.getLogger("zoning")
-RUN_ENTRIES = ["zoning.gpkg", "map.html", "report", "styles", "run.json", "zoning.log"]
+RUN_ENTRIES = ["zoning.gpkg", "zoning.qgz", "map.html", "report", "styles", "run.json", "zoning.log"]
 
 
 def run_project(project: Path | None, outdir: Path, overwrite: bool = False, progress=None,
@@ -93,6 +93,16 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         (tmp / "styles").mkdir()
         for name, text in qml.items():
             (tmp / "styles" / f"{name}.qml").write_text(text, encoding="utf-8")
+        # every layer, styled and in order, for whoever opens the folder in QGIS
+        import pyogrio
+        from pyproj import CRS
+
+        from layers import qgis_project
+
+        held = {str(n): bool(g) for n, g in pyogrio.list_layers(tmp / "zoning.gpkg")
+                if n not in ("layer_styles", "zoning_run")}
+        qgis_project.write_project(tmp / "zoning.qgz", "zoning.gpkg", held, qml,
+                                   CRS.from_user_input(res.info["crs"]).to_wkt(), proj.name)
         timings["check"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         map_layers = {**extra, **res.lines, "conflicts": res.conflicts,
@@ -121,8 +131,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                "libraries": record.library_versions(), "timings_s": {**timings, **res.info["timings_s"]},
                "counts": {"counties": len(zones), "conflicts": len(res.conflicts),
                           "violations": res.info["violations"]},
-               "outputs": {"geopackage": "zoning.gpkg", "map": "map.html", "report": "report/",
-                           "styles": "styles/", "log": "zoning.log"}}
+               "outputs": {"geopackage": "zoning.gpkg", "qgis_project": "zoning.qgz", "map": "map.html",
+                           "report": "report/", "styles": "styles/", "log": "zoning.log"}}
         if res.info.get("year_on_year"):  # what became of the earlier run, as the GeoPackage's zoning_run says
             run["year_on_year"] = res.info["year_on_year"]
         (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
