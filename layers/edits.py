@@ -64,8 +64,22 @@ def work_since_written(path: Path) -> list[str]:
         con.close()
 
 
-def edited(path: Path) -> list[str]:
-    """:func:`work_since_written` of a GeoPackage, or of every GeoPackage in a zoning output folder."""
+def file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def edited(path: Path, written: dict | None = None) -> list[str]:
+    """:func:`work_since_written` of a GeoPackage, or of every GeoPackage in a zoning output folder, and the QGIS
+    projects of the folder saved since (``written``: their digests as the folder's marker recorded them)."""
     if path.is_dir():
-        return [f"{p.name}: {w}" for p in sorted(path.glob("*.gpkg")) for w in work_since_written(p)]
+        lost = [f"{p.name}: {w}" for p in sorted(path.glob("*.gpkg")) for w in work_since_written(p)]
+        for name, digest in (written or {}).items():
+            p = path / name
+            if p.is_file() and file_digest(p) != digest:
+                lost.append(f"{name}: the QGIS project, saved since zoning wrote it (its layout and styles)")
+        return lost
     return work_since_written(path) if path.suffix.lower() == ".gpkg" else []

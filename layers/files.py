@@ -23,7 +23,7 @@ from pathlib import Path
 
 from zoning.errors import OutputError, UsageError
 
-from .edits import edited
+from .edits import edited, file_digest
 
 MARKER = ".zoning-output.json"
 GENERATOR = '<meta name="generator" content="zoning">'
@@ -47,6 +47,14 @@ def _umask() -> int:
 
 def _chmod(path: Path, directory: bool) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def _marker(path: Path) -> dict:
+    """A zoning output folder's marker ({} for anything else)."""
+    try:
+        return json.loads((Path(path) / MARKER).read_text(encoding="utf-8")) if Path(path).is_dir() else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def is_own(path: Path) -> bool:
@@ -114,7 +122,7 @@ def check_target(path: Path, overwrite: bool, inputs=(), what: str = "output", s
             kind = "a folder holding other files" if path.is_dir() else "a file"
             raise OutputError(f"{path} is {kind} that zoning did not write; --overwrite only replaces earlier zoning "
                               "outputs. Choose a new path or move it away yourself (nothing was changed).")
-        lost = [] if overwrite == DISCARD_EDITS else edited(path)
+        lost = [] if overwrite == DISCARD_EDITS else edited(path, _marker(path).get("projects"))
         if lost:
             raise OutputError(f"{path} holds work done since zoning wrote it, which --overwrite would lose: "
                               f"{'; '.join(lost)}. Write to a new path (and carry the ledger's follow-up into it "
@@ -241,8 +249,9 @@ class Output:
         assert self.tmp is not None
         if self.directory:
             entries = sorted(p.name for p in self.tmp.iterdir())
+            projects = {p.name: file_digest(p) for p in self.tmp.glob("*.qgz")}  # saved in QGIS later: work
             (self.tmp / MARKER).write_text(json.dumps({"tool": "zoning", "written": time.strftime(
-                "%Y-%m-%dT%H:%M:%S%z"), "entries": entries}, indent=1), encoding="utf-8")
+                "%Y-%m-%dT%H:%M:%S%z"), "entries": entries, "projects": projects}, indent=1), encoding="utf-8")
             _chmod(self.tmp / MARKER, False)
         else:
             _chmod(self.tmp, False)

@@ -71,6 +71,24 @@ def test_overwrite_refuses_a_zoning_output_with_a_file_added(tmp_path):
     assert r.returncode == 4 and tree_digest(out) == before
 
 
+def test_overwrite_refuses_a_run_whose_qgis_project_was_saved_since(tmp_path):
+    """Opening zoning.qgz in QGIS and saving it (layout, styles) is work: --overwrite keeps it unless told not to."""
+    import zipfile
+
+    out = tmp_path / "out"
+    assert run_cli("-q", "run", "-o", str(out)).returncode == 0
+    with zipfile.ZipFile(out / "zoning.qgz") as z:
+        qgs = z.read("zoning.qgs")
+    with zipfile.ZipFile(out / "zoning.qgz", "w") as z:  # as QGIS saves it: the same name, new content
+        z.writestr("zoning.qgs", qgs.replace(b"</title>", b" (my layout)</title>"))
+    before = tree_digest(out)
+    r = run_cli("run", "-o", str(out), "--overwrite")
+    assert r.returncode == 4 and "zoning.qgz: the QGIS project, saved since zoning wrote it" in r.stderr
+    assert tree_digest(out) == before and no_debris(tmp_path)
+    r = run_cli("-q", "run", "-o", str(out), "--overwrite", "--discard-edits")
+    assert r.returncode == 0 and tree_digest(out) != before
+
+
 def test_a_target_that_appears_during_the_run_is_left_alone(tmp_path):
     target = tmp_path / "out"
     with pytest.raises(OutputError, match="appeared while zoning was running"):
