@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import xlsx
-from .report_html import thumbnail, write_html
+from .report_html import write_html
+from .report_svg import thumbnail
 from .gpkg import severity_sql
 from .report_rows import (FAILED, SEVERE_FIRST, batches, failed_columns, fields, severe_first, survey_period,
                           with_labels)

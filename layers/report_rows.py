@@ -88,3 +88,20 @@ def survey_period(gpkg: Path) -> str:
                                 sql_dialect="SQLITE")
     a, b = (df["a"].iloc[0], df["b"].iloc[0]) if len(df) else (None, None)
     return "" if not a else (a if a == b else f"{a} – {b}")
+
+
+def construction_geometries(gpkg: Path, batch: int = 50_000):
+    """(county ids, geometries) of the construction findings, in county order, as Arrow batches hold them; and
+    the layer's CRS as the first item."""
+    import shapely
+
+    if fields(gpkg, "violations") is None:
+        return
+    geom = pyogrio.read_info(gpkg, layer="violations")["geometry_name"] or "geom"
+    sql = (f"SELECT county_id, {_quote(geom)} FROM violations WHERE check_id LIKE 'construction%' "
+           "ORDER BY county_id")
+    with pyogrio.open_arrow(gpkg, sql=sql, sql_dialect="SQLITE", batch_size=batch, use_pyarrow=True) as (meta, r):
+        yield meta.get("crs")
+        for b in r:
+            yield (b.column("county_id").to_numpy(zero_copy_only=False),
+                   shapely.from_wkb(b.column(b.schema.names[1]).to_numpy(zero_copy_only=False)))

@@ -150,10 +150,27 @@ def review_reasons(zones: pd.DataFrame) -> pd.Series:
     return kinds.value_counts()
 
 
-TOTALS_NOTE = ("面积口径：每项检查的面积是该县问题图斑所占土地按并集计（同一块地只计一次）；各检查项之间不相加——"
-               "同一图斑可能同时占用红线和永久基本农田。Areas: each check's area is the ground its findings cover in "
-               "the county, counted once; checks are not added together, since one parcel may break several lines. "
+TOTALS_NOTE = ("面积口径：县名后的“占地”是该县全部建设占用问题图斑所占土地（各检查项合并，同一块地只计一次）；其后各检查项"
+               "的面积各自按并集计，彼此不相加——同一图斑可能同时占用红线和永久基本农田。Areas: after the county's name, "
+               "the ground all its construction findings cover, counted once across checks; then each check's own "
+               "area, also counted once; checks are not added together, since one parcel may break several lines. "
                "A list's rows may add up to more than its total where findings overlap (column 重叠 overlap).")
+
+
+def ground_by_county(batches, crs) -> dict:
+    """Per county, the ground its construction findings cover, counted once across checks and features (亩):
+    ``batches`` yield (county ids, geometries in ``crs``) in county order, as the report reads them."""
+    from .controllines import group_reduce
+
+    merged: dict = {}
+    for county, geoms in batches:
+        if not len(county):
+            continue
+        alb = areas.to_crs(np.asarray(geoms, dtype=object), crs, areas.CHINA_ALBERS)
+        keys, parts = group_reduce(np.asarray(county, dtype=object), polygonal(alb))
+        for k, g in zip(keys, parts):  # a county split between two batches is united across them
+            merged[k] = g if k not in merged else shapely.union(merged[k], g)
+    return {k: float(shapely.area(polygonal(g))) / SQM_PER_MU for k, g in merged.items()}
 
 
 def check_areas_by_county(summary: pd.DataFrame) -> dict:

@@ -124,11 +124,19 @@ def test_county_headings_state_each_checks_ground_and_do_not_add_checks_up(tmp_p
     page = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
     summary = pyogrio.read_dataframe(tmp_path / "c.gpkg", layer="county_summary", read_geometry=False)
     v = pyogrio.read_dataframe(tmp_path / "c.gpkg", layer="violations", read_geometry=False)
+    import geopandas as gpd
+
+    from zoning.areas import CHINA_ALBERS, SQM_PER_MU
+
+    ground = gpd.read_file(tmp_path / "c.gpkg", layer="violations").to_crs(CHINA_ALBERS).dissolve("county_id").area
     for cid in v["county_id"].unique():
-        head = re.search(rf"<h3>[^<]*\({cid}\)：(\d+) 个问题图斑 <span class=\"muted\">([^<]*)<", page)
+        head = re.search(rf"<h3>[^<]*\({cid}\)：(\d+) 个问题图斑，占地 ([\d,.]+) 亩 ground <span class=\"muted\">([^<]*)<",
+                         page)
         assert head and int(head.group(1)) == (v["county_id"] == cid).sum(), cid
+        # the ground, counted once across checks: the union of the county's findings, worked out independently
+        assert float(head.group(2).replace(",", "")) == pytest.approx(ground[cid] / SQM_PER_MU, abs=0.006), cid
         rows = summary[(summary["county_id"] == cid) & (summary["count"] > 0) &
                        summary["check_id"].str.startswith("construction")]
         for name, mu in zip(rows["check_zh"], rows["area_mu"]):
-            assert f"{name} " in head.group(2) and f"{mu:,.2f} 亩" in head.group(2), (cid, name)
-    assert "773.59" not in page and "checks are not added together" in page
+            assert f"{name} " in head.group(3) and f"{mu:,.2f} 亩" in head.group(3), (cid, name)
+    assert "773.59" not in page and "占地 409.63 亩" in page and "checks are not added together" in page
