@@ -1,6 +1,7 @@
 """Audit report files: violations.csv, report.xlsx (Chinese headers), report.html (self-contained)."""
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -60,6 +61,10 @@ def _width(col: str) -> float:
         max(10.0, min(24.0, 1.6 * len(outputs.zh(col)) + 2)))
 
 
+_LIST_COLUMNS = {"violation_ids", "continues_ids", "previous_parcel_ids", "follow_up_note", "note", "top_factors",
+                 "reason"}  # '; '-separated lists and prose: capped, they wrap
+
+
 def _style(col: str) -> str:
     from zoning import outputs
 
@@ -82,10 +87,32 @@ def _hidden(col: str) -> bool:
     return col in _PRINT_HIDDEN or col.endswith(("_m2", "_ha")) and col != "area_ha"
 
 
+def _content_width(col: pa.Array) -> float:
+    """The widest text of a column in terminal columns (a Chinese character takes two), from byte and character
+    counts (UTF-8: 3 bytes for a Chinese character, 1 for ASCII), without a Python loop over the values."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) or len(col) == 0:
+        return 0.0
+    chars = pc.utf8_length(col)
+    width = pc.add(chars, pc.divide(pc.subtract(pc.binary_length(col), chars), 2))
+    top = pc.max(width).as_py()
+    return float(top or 0)
+
+
 def _sheet(wb: xlsx.Workbook, title: str, columns: list[str], batches) -> int:
     from zoning import outputs
 
-    n = wb.sheet(title, columns, [outputs.label(c) for c in columns], batches, [_width(c) for c in columns],
+    # widths from the content of the first batch (the most severe rows): a single id never prints cut; long lists
+    # (violation_ids, notes) keep their cap and wrap on screen
+    batches = iter(batches)
+    first = next(batches, None)
+    widths = []
+    for c in columns:
+        w = _width(c)
+        if first is not None and c not in _LIST_COLUMNS:
+            w = max(w, min(60.0, _content_width(first.column(c)) + 2))
+        widths.append(w)
+    rest = batches if first is None else itertools.chain([first], batches)
+    n = wb.sheet(title, columns, [outputs.label(c) for c in columns], rest, widths,
                  {c: _style(c) for c in columns}, {c for c in columns if _hidden(c)})
     if n >= xlsx.MAX_ROWS:
         log.warning("report.xlsx: sheet %s keeps the first %d rows (the Excel limit); violations.csv has them all",

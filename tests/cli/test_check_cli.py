@@ -81,6 +81,13 @@ def test_xlsx_is_a_filing(checked):
         col = [c.value for c in ws[1]].index(outputs_label("parcel_id")) + 1
         longest = max(len(str(v)) for (v,) in ws.iter_rows(min_row=2, min_col=col, max_col=col, values_only=True))
         assert ws.column_dimensions[get_column_letter(col)].width >= longest + 2, title
+        # widths follow the content in display width: Chinese names print whole (a character takes two)
+        from zoning.report import display_width
+
+        col = [c.value for c in ws[1]].index(outputs_label("county_name")) + 1
+        widest = max(display_width(v or "") for (v,) in ws.iter_rows(min_row=2, min_col=col, max_col=col,
+                                                                      values_only=True))
+        assert ws.column_dimensions[get_column_letter(col)].width >= widest, title
     summary = wb["汇总 summary"]
     rows = list(summary.iter_rows(values_only=True))
     assert rows[-1][0] == "TOTAL" and sum(r[0] == "TOTAL" for r in rows) == 1
