@@ -5,10 +5,12 @@ this writer builds each column's XML with Arrow compute kernels and streams it i
 (~2 s for the same rows, memory per batch). Text goes in as inline strings, which a spreadsheet never evaluates,
 so ids that start with ``=`` stay text. It writes what audit tables need and nothing more: a bold frozen header
 with an auto-filter, column widths, number formats for areas and coordinates, dates as dates, and a print set-up
-for filing (A4 landscape, one page wide, the header row repeated on every page).
+for filing (A4 landscape, as few pages wide as keep the print legible, the header row repeated on every page and
+the first column on every page of a wide sheet).
 """
 from __future__ import annotations
 
+import math
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -151,22 +153,25 @@ class Workbook:
                     n += batch.num_rows
                 if pending is not None:
                     pending.result()
-            # filing: A4 (paperSize 9) landscape, one page wide and as many pages tall as needed
+            # filing: A4 (paperSize 9) landscape, as many pages tall as needed and as few wide as keep the print
+            # legible; a sheet wider than a page repeats its first column (the id) on every page
+            wide = pages_wide([w for c, w in zip(columns, widths) if c not in hidden])
             f.write(f'</sheetData><autoFilter ref="A1:{last}{n + 1}"/><pageMargins left="0.4" right="0.4" top="0.5" '
                     'bottom="0.5" header="0.3" footer="0.3"/><pageSetup paperSize="9" orientation="landscape" '
-                    'fitToWidth="1" fitToHeight="0"/><headerFooter><oddFooter>&amp;L&amp;A&amp;R&amp;P / &amp;N</oddFooter>'
-                    '</headerFooter></worksheet>'.encode())
-        self.sheets.append((name[:31], f"$A$1:${last}${n + 1}", 1))
+                    f'fitToWidth="{wide}" fitToHeight="0"/><headerFooter><oddFooter>&amp;L&amp;A&amp;R&amp;P / &amp;N'
+                    '</oddFooter></headerFooter></worksheet>'.encode())
+        self.sheets.append((name[:31], f"$A$1:${last}${n + 1}", 1, wide > 1))
         return n
 
     def _finish(self) -> None:
         sheets = "".join(f'<sheet name={quoteattr(nm)} sheetId="{i}" r:id="rId{i}"/>'
-                         for i, (nm, _, _) in enumerate(self.sheets, 1))
+                         for i, (nm, *_) in enumerate(self.sheets, 1))
         names = "".join(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">'
                         f"{escape(_quote_sheet(nm))}!{rng}</definedName>"
                         f'<definedName name="_xlnm.Print_Titles" localSheetId="{i}">'
-                        f"{escape(_quote_sheet(nm))}!$1:${head}</definedName>"
-                        for i, (nm, rng, head) in enumerate(self.sheets))
+                        + (f"{escape(_quote_sheet(nm))}!$A:$A," if id_column else "")
+                        + f"{escape(_quote_sheet(nm))}!$1:${head}</definedName>"
+                        for i, (nm, rng, head, id_column) in enumerate(self.sheets))
         self.zip.writestr("xl/workbook.xml", f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                           f"<workbook {NS} {NS_R}><sheets>{sheets}</sheets>"
                           f"{'<definedNames>' + names + '</definedNames>' if names else ''}</workbook>")
@@ -194,6 +199,17 @@ class Workbook:
                           'officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/styles.xml" '
                           'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
                           f"{overrides}</Types>")
+
+
+PAGE_WIDTH = 190.0  # column-width units on an A4 landscape page at a print of about 7.5 pt (LibreOffice, measured)
+
+
+def pages_wide(widths: list[float]) -> int:
+    """How many pages wide a sheet prints so that its text stays legible, its first column repeated on each."""
+    total = sum(widths)
+    if total <= PAGE_WIDTH or not widths:
+        return 1
+    return max(1, math.ceil((total - widths[0]) / (PAGE_WIDTH - widths[0])))
 
 
 def _quote_sheet(name: str) -> str:
