@@ -2,6 +2,7 @@
 alias per field, value maps for coded fields, and severe findings drawn on top."""
 from __future__ import annotations
 
+from types import SimpleNamespace
 from xml.sax.saxutils import quoteattr
 
 import pandas as pd
@@ -80,11 +81,7 @@ def _value_maps(columns) -> str:
     return "<fieldConfiguration>" + "".join(fields) + "</fieldConfiguration>"
 
 
-class _Blank:
-    label = ""
-
-
-_BLANK = _Blank()
+_BLANK = SimpleNamespace(label="")  # an empty value's entry in a value map: shown empty, not as "()"
 
 
 def _read_only(columns, editable) -> str:
