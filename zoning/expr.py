@@ -6,6 +6,7 @@ not, names, numbers and strings are allowed; a comparison with a missing value (
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 
 import numpy as np
@@ -53,8 +54,10 @@ def _depth(tree: ast.AST) -> int:
     return deepest
 
 
-def names(text: str) -> set[str]:
-    return {n.id for n in ast.walk(parse(text)) if isinstance(n, ast.Name)}
+@functools.lru_cache(maxsize=1024)
+def names(text: str) -> frozenset[str]:
+    """The names an expression uses (cached: a rule's names are asked for once per county in the explanations)."""
+    return frozenset(n.id for n in ast.walk(parse(text)) if isinstance(n, ast.Name))
 
 
 def evaluate(text: str, frame: pd.DataFrame) -> np.ndarray:
