@@ -1,14 +1,14 @@
 """Read an earlier ``zoning check`` output (``--previous``) as people keep it: merged, duplicated, typed."""
 from __future__ import annotations
 
-import json
-import sqlite3
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+
+from .gpkg import run_metadata
 
 
 def read_previous(path, required: dict[str, tuple[str, ...]]) -> dict:
@@ -55,16 +55,8 @@ def read_previous(path, required: dict[str, tuple[str, ...]]) -> dict:
         gdf, note = _as_kept(gdf, layer)
         notes += note
         out[layer] = gdf
-    run_date = None
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            row = con.execute("SELECT value FROM zoning_run WHERE key = 'run_time'").fetchone()
-        finally:
-            con.close()
-        run_date = json.loads(row[0])[:10] if row else None
-    except (sqlite3.Error, ValueError, TypeError):
-        pass
+    run_time = run_metadata(path).get("run_time")
+    run_date = run_time[:10] if isinstance(run_time, str) else None
     out["run_date"], out["path"], out["notes"] = run_date, path, notes
     return out
 

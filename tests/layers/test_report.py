@@ -75,7 +75,22 @@ def test_codes_print_in_chinese(tmp_path):
     assert "生态保护红线" in conflicts and ">red_line<" not in conflicts
 
 
-def test_provenance_in_the_html_the_xlsx_and_the_map(tmp_path):
+REPORT_INPUTS = {"--red-line": "red_line.gpkg", "--farmland": "farmland.gpkg",
+                 "--urban-boundary": "urban_boundary.gpkg", "--construction": "construction.gpkg",
+                 "--counties": "counties.gpkg"}
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    """The sample checked with a report, once for the tests that read it."""
+    d = tmp_path_factory.mktemp("reported")
+    args = [a for k, v in REPORT_INPUTS.items() for a in (k, str(SAMPLE / v))]
+    r = run_cli("-q", "check", *args, "-o", str(d / "c.gpkg"), "--report", str(d / "rep"))
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def test_provenance_in_the_html_the_xlsx_and_the_map(reported, tmp_path):
     """Every input's file name, date and SHA-256 and the run date are in report.html, report.xlsx (a sheet of its
     own) and the map drawn later from the GeoPackage; the survey period is the findings' first and last date."""
     import hashlib
@@ -84,51 +99,41 @@ def test_provenance_in_the_html_the_xlsx_and_the_map(tmp_path):
     import openpyxl
     import pyogrio
 
-    lines = {"--red-line": "red_line.gpkg", "--farmland": "farmland.gpkg", "--urban-boundary": "urban_boundary.gpkg",
-             "--construction": "construction.gpkg", "--counties": "counties.gpkg"}
-    args = [a for k, v in lines.items() for a in (k, str(SAMPLE / v))]
-    r = run_cli("-q", "check", *args, "-o", str(tmp_path / "c.gpkg"), "--report", str(tmp_path / "rep"))
-    assert r.returncode == 0, r.stderr
-    page = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    page = (reported / "rep" / "report.html").read_text(encoding="utf-8")
     run_date = re.search(r"运行时间 run date</th><td class='s'>([^<]+)<", page).group(1)
     assert run_date[:2] == "20" and len(run_date) >= 19
-    dates = pyogrio.read_dataframe(tmp_path / "c.gpkg", layer="violations", columns=["detected_on"],
+    dates = pyogrio.read_dataframe(reported / "c.gpkg", layer="violations", columns=["detected_on"],
                                    read_geometry=False)["detected_on"]
     assert f"{dates.min()} – {dates.max()}" in page
-    wb = openpyxl.load_workbook(tmp_path / "rep" / "report.xlsx", read_only=True)
+    wb = openpyxl.load_workbook(reported / "rep" / "report.xlsx", read_only=True)
     sheet = "\n".join(" ".join(str(c) for c in row if c is not None) for row in wb["来源 provenance"].iter_rows(
         values_only=True))
-    r = run_cli("-q", "map", str(tmp_path / "c.gpkg"), "-o", str(tmp_path / "m.html"))
+    r = run_cli("-q", "map", str(reported / "c.gpkg"), "-o", str(tmp_path / "m.html"))
     assert r.returncode == 0, r.stderr
     drawn = (tmp_path / "m.html").read_text(encoding="utf-8")
     assert run_date in sheet and run_date in drawn
-    for name in lines.values():
+    for name in REPORT_INPUTS.values():
         digest = hashlib.sha256((SAMPLE / name).read_bytes()).hexdigest()
         assert f"{name} · 修改" in page and digest in page, name
         assert name in sheet and digest in sheet, name
         assert name in drawn and digest[:16] in drawn, name
 
 
-def test_county_headings_state_each_checks_ground_and_do_not_add_checks_up(tmp_path):
+def test_county_headings_state_each_checks_ground_and_do_not_add_checks_up(reported):
     """西昌市's findings: 361.44 亩 on farmland and 412.15 亩 outside the boundary, much of it the same ground; the
     heading gives each check's area as county_summary counts it (union) and never their 773.59 亩 sum."""
     import re
 
     import pyogrio
 
-    lines = {"--red-line": "red_line.gpkg", "--farmland": "farmland.gpkg", "--urban-boundary": "urban_boundary.gpkg",
-             "--construction": "construction.gpkg", "--counties": "counties.gpkg"}
-    args = [a for k, v in lines.items() for a in (k, str(SAMPLE / v))]
-    r = run_cli("-q", "check", *args, "-o", str(tmp_path / "c.gpkg"), "--report", str(tmp_path / "rep"))
-    assert r.returncode == 0, r.stderr
-    page = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
-    summary = pyogrio.read_dataframe(tmp_path / "c.gpkg", layer="county_summary", read_geometry=False)
-    v = pyogrio.read_dataframe(tmp_path / "c.gpkg", layer="violations", read_geometry=False)
+    page = (reported / "rep" / "report.html").read_text(encoding="utf-8")
+    summary = pyogrio.read_dataframe(reported / "c.gpkg", layer="county_summary", read_geometry=False)
+    v = pyogrio.read_dataframe(reported / "c.gpkg", layer="violations", read_geometry=False)
     import geopandas as gpd
 
     from zoning.areas import CHINA_ALBERS, SQM_PER_MU
 
-    ground = gpd.read_file(tmp_path / "c.gpkg", layer="violations").to_crs(CHINA_ALBERS).dissolve("county_id").area
+    ground = gpd.read_file(reported / "c.gpkg", layer="violations").to_crs(CHINA_ALBERS).dissolve("county_id").area
     for cid in v["county_id"].unique():
         head = re.search(rf"<h3>[^<]*\({cid}\)：(\d+) 个问题图斑，占地 ([\d,.]+) 亩 ground <span class=\"muted\">([^<]*)<",
                          page)
