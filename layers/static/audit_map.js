@@ -129,13 +129,17 @@
   let before = null;
   function toPrint() {
     if (before || !region) return;
-    before = [map.getCenter(), map.getZoom()];
+    before = [map.getCenter(), map.getZoom(), map.options.zoomSnap];
+    map.options.zoomSnap = 0.1;  // fill the page, not the nearest whole zoom level
     map.invalidateSize({animate: false});
+    // the panel on the left, the legend on the right: the region fits between them
+    const legend = $('zoning-legend');
     map.fitBounds(region, {animate: false, paddingTopLeft: [$('zoning-audit').offsetWidth + 16, 8],
-                           paddingBottomRight: [8, 8]});
+                           paddingBottomRight: [(legend ? legend.offsetWidth : 0) + 8, 8]});
   }
   function fromPrint() {
     if (!before) return;
+    map.options.zoomSnap = before[2];
     map.invalidateSize({animate: false});
     map.setView(before[0], before[1], {animate: false});
     before = null;
