@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from zoning import pipeline, rasters as raster_kinds
+from zoning.pipeline.config import MAX_MEMORY_MB, MAX_SENSITIVITY_RUNS
 
 from layers.files import DISCARD_EDITS
 
@@ -85,7 +86,7 @@ def _parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple
               "gdp_per_capita or gdp, grain_output, urbanization_rate, agri_employment_share, ageing_share (all "
               "optional; percentages as 45 for 45 %). Its figures replace the built-in census's, field by field "
               "and county by county.")
-@click.option("--memory-mb", type=click.FloatRange(min=64), default=1024, show_default=True, metavar="MB",
+@click.option("--memory-mb", type=click.FloatRange(64, MAX_MEMORY_MB), default=1024, show_default=True, metavar="MB",
               help="Working memory for raster reading: rasters of any size are streamed in pieces of about this "
               "size.")
 @click.option("--header-row", type=click.IntRange(min=1), metavar="N",
@@ -96,8 +97,8 @@ def _parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple
               "district, NAME).")
 @click.option("--model", "model_path", metavar="MODEL.toml", help="Model file (default: the shipped model; see "
               "`zoning model show`).")
-@click.option("--sensitivity", type=click.IntRange(min=0), default=0, metavar="N",
-              help="Perturb weights and breakpoints N times and report each county's stability.")
+@click.option("--sensitivity", type=click.IntRange(0, MAX_SENSITIVITY_RUNS), default=0, metavar="N",
+              help="Perturb weights and breakpoints N times (at most 10,000) and report each county's stability.")
 @click.option("--spread", type=click.FloatRange(0, 1), default=0.10, show_default=True,
               help="Relative perturbation for --sensitivity.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
