@@ -51,7 +51,7 @@ def _read_options(id_field, assume_crs, encoding, **ids):
     return pipeline.ReadOptions(id_field, {k[:-3]: v for k, v in ids.items() if v}, assume_crs, encoding)
 
 
-def _parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple[str, ...] = ()) -> dict[str, str]:
+def parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple[str, ...] = ()) -> dict[str, str]:
     out = {}
     for v in values:
         kind, sep, path = v.partition("=")
@@ -116,8 +116,8 @@ def classify(counties, rasters, points, default_places, census, legend, attribut
 
     Writes layer `zones` with zone, zone_zh, the three scores, margin, rule, review, reason and every indicator.
     """
-    path, zones = pipeline.run_classify(counties, _parse_rasters(rasters), output, attributes=attributes,
-                                        points=_parse_rasters(points, "--points"), default_places=default_places,
+    path, zones = pipeline.run_classify(counties, parse_rasters(rasters), output, attributes=attributes,
+                                        points=parse_rasters(points, "--points"), default_places=default_places,
                                         id_field=id_field, name_field=name_field, model=model_path,
                                         sensitivity=sensitivity, spread=spread, seed=seed, assume_crs=assume_crs,
                                         encoding=encoding, legend=legend, header_row=header_row, memory_mb=memory_mb,
@@ -208,7 +208,7 @@ def check(red_line, farmland, urban_boundary, construction, counties, zones, cro
                             "counties" if counties is not None else "zones", read=read, cluster=cluster,
                             extra={"cropland": cropland, "baseline": baseline, "previous": previous,
                                    "ledger": not no_ledger, "legend": legend,
-                                   **_parse_rasters(rasters, kinds=("landcover", "landcover_previous"))})
+                                   **parse_rasters(rasters, kinds=("landcover", "landcover_previous"))})
     out = pipeline.run_check(job, output, rules_path=rules_path, report_dir=report_dir, overwrite=overwrite)
     res = out["result"]
     echo_check_summary(res.county_summary)

@@ -108,6 +108,10 @@ def qml_for(layer: str, df: pd.DataFrame) -> str | None:
     elif layer == "comparison":
         renderer = _categorized("agrees", outputs.AGREEMENT.values())
         labeling = _labels("name")
+    elif layer == "compensation":  # the counties to compensate first darkest; those without a score grey
+        none = outputs.Category("", "无优先级", "no score", "#d9d9d9", 0)
+        renderer = _categorized("priority_class", [*outputs.PRIORITIES.values(), none])
+        labeling = _labels("name")
     elif layer in outputs.LINES:
         renderer = _single(outputs.LINES[layer].colour)
     elif layer == "rectified":  # 已整改: earlier findings gone from the ground, grey as on the map

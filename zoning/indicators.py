@@ -285,10 +285,13 @@ ATTRIBUTE_COLUMNS = {
     "urbanization_rate": "percent of residents in towns",
     "agri_employment_share": "percent of the employed working in farming, forestry, animal husbandry and fishery",
     "ageing_share": "percent of residents aged 65 and over",
+    "paddy_share": "percent of cultivated land that is paddy (水田): zoning compensate",
+    "fiscal_gap": "yuan, the standard fiscal gap (标准财政收支缺口, negative for a surplus): zoning compensate",
 }
 
 
-PERCENT_COLUMNS = ("urbanization_rate", "agri_employment_share", "ageing_share")
+PERCENT_COLUMNS = ("urbanization_rate", "agri_employment_share", "ageing_share", "paddy_share")
+SIGNED_COLUMNS = ("fiscal_gap",)
 
 
 def out_of_range(table: pd.DataFrame) -> list[str]:
@@ -301,7 +304,7 @@ def out_of_range(table: pd.DataFrame) -> list[str]:
             continue
         v = pd.to_numeric(table[col], errors="coerce")
         hi = 100.0 if col in PERCENT_COLUMNS else np.inf
-        wrong = (v < 0) | (v > hi)
+        wrong = ((v < 0) & (col not in SIGNED_COLUMNS)) | (v > hi)
         rows = table["_row"][wrong] if "_row" in table.columns else table.index[wrong]
         bad += [f"row {r}: {col} = {x:g} ({'a percentage, 0 to 100' if col in PERCENT_COLUMNS else 'must be ≥ 0'})"
                 for r, x in zip(rows, v[wrong])]

@@ -11,22 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .fields import ESV, FIELDS, FieldSpec  # noqa: F401 - FieldSpec is part of the contract
 from .model import INDICATORS
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    name: str
-    type: str  # "text", "int", "real", "bool", "date"
-    en: str
-    zh: str
-    unit: str = ""
-    description: str = ""
-
-    @property
-    def label(self) -> str:
-        """Bilingual header: ``面积(亩) area (mu)``."""
-        return f"{self.zh} {self.en}"
 
 
 @dataclass(frozen=True)
@@ -72,115 +58,6 @@ class Category:
         return f"{self.zh} {self.en}"
 
 
-_F = FieldSpec
-_FIELDS = [
-    # identification
-    _F("county_id", "text", "county code", "县级行政区代码", description="6-digit county-level division code"),
-    _F("county_name", "text", "county", "县级行政区名称"),
-    _F("name", "text", "name", "名称"),
-    # classification
-    _F("zone", "text", "zone (code)", "主体功能区类型代码",
-       description="urbanization, grain_production or ecological"),
-    _F("zone_zh", "text", "zone", "主体功能区类型"),
-    _F("score_urbanization", "real", "urbanization score", "城镇化得分", "1-5"),
-    _F("score_grain_production", "real", "grain production score", "农业得分", "1-5"),
-    _F("score_ecological", "real", "ecological score", "生态得分", "1-5"),
-    _F("margin", "real", "score margin", "得分差", description="best score minus second best"),
-    _F("rule", "text", "rule", "判定规则",
-       description="the deciding rule's Chinese name and id, '强城镇化 | strong_urban' (highest_score, tie_break or no_data "
-                   "when no rule fired); scripts take the part after ' | '"),
-    _F("review", "bool", "needs review", "需复核"),
-    _F("review_reasons", "text", "review reasons", "复核原因"),
-    _F("reason", "text", "reason", "判定理由"),
-    _F("top_factors", "text", "top factors", "主导因子"),
-    _F("missing", "text", "missing indicators", "缺失指标"),
-    _F("low_confidence", "bool", "low confidence", "低置信度", description="fewer than 3 land-cover cells"),
-    _F("stability", "real", "stability", "稳定性", description="share of sensitivity runs with the same zone"),
-    _F("alt_zone", "text", "alternative zone", "备选类型"),
-    _F("admin_type", "text", "administrative type", "行政区类型"),
-    _F("pop_density_source", "text", "population source", "人口数据来源",
-       description="the statistics table's name, census 2020, population raster or populated places: the first "
-                   "that has a figure"),
-    _F("statistics_source", "text", "statistics source", "统计数据来源",
-       description="per figure, where it came from: 'population: stats.csv; urbanization_rate, …: census 2020 "
-                   "(leiii)'"),
-    _F("landcover_cells", "real", "land-cover cells", "土地覆被像元数", "cells"),
-    _F("dem_cells", "real", "DEM cells", "高程像元数", "cells"),
-    # control-line checks
-    _F("violation_id", "text", "violation id", "问题图斑编号",
-       description="<county>-<check code>-<parcel or control id>[-<control id>], derived from content only"),
-    _F("check_id", "text", "check (code)", "检查项代码"),
-    _F("check_zh", "text", "check", "检查项"),
-    _F("severity", "text", "severity (code)", "严重程度代码"),
-    _F("severity_zh", "text", "severity", "严重程度"),
-    _F("parcel_id", "text", "parcel id", "建设图斑编号"),
-    _F("control_id", "text", "control feature id", "管控要素编号"),
-    _F("control_name", "text", "control feature name", "管控要素名称"),
-    _F("control_code", "text", "control feature code", "管控要素代码"),
-    _F("layer", "text", "control line", "控制线图层"),
-    _F("other_layer", "text", "other control line", "另一控制线图层"),
-    _F("other_control_id", "text", "other control feature id", "另一管控要素编号"),
-    _F("overlap", "bool", "overlaps another feature of the line", "与同层其他要素重叠",
-       description="the part is also inside another feature of the same line (totals count it once)"),
-    _F("area_m2", "real", "area (m²)", "面积(平方米)", "m²"),
-    _F("area_ha", "real", "area (ha)", "面积(公顷)", "ha"),
-    _F("area_mu", "real", "area (mu)", "面积(亩)", "亩", "1 亩 = 10000/15 m²"),
-    _F("centroid_lon", "real", "centroid longitude", "中心经度", "°"),
-    _F("centroid_lat", "real", "centroid latitude", "中心纬度", "°"),
-    _F("detected_on", "text", "detected on", "发现日期"),
-    _F("note", "text", "note", "说明"),
-    _F("change", "text", "change since the baseline (code)", "变化类型代码",
-       description="new: the parcel was not in the baseline survey; expanded: it grew; existing: already there"),
-    _F("change_zh", "text", "change since the baseline", "变化类型"),
-    _F("first_detected_on", "text", "first detected on", "首次发现日期",
-       description="carried from the earlier run (--previous), else the detection date, else the run date"),
-    _F("new_count", "int", "new or expanded rows", "新增数量"),
-    _F("continues_ids", "text", "continues earlier findings", "延续上期问题图斑编号",
-       description="the earlier run's findings (--previous) this one continues on the ground, '; '-separated; "
-                   "empty: found for the first time"),
-    _F("previous_count", "int", "earlier findings", "上期问题数",
-       description="findings of the earlier run (--previous) placed in this county by their ground"),
-    _F("rectified_count", "int", "rectified", "已整改数",
-       description="earlier findings that no current finding of the same check and control feature continues"),
-    _F("rectification_rate", "real", "rectification rate", "整改率",
-       description="rectified_count ÷ previous_count (null where there were no earlier findings)"),
-    _F("previous_parcel_ids", "text", "earlier parcels on its ground", "上期图斑编号",
-       description="the earlier run's parcels on this parcel's ground that held an auditor's record (verdict, "
-                   "status, checker, date or remark), whose follow-up it carries, '; '-separated"),
-    _F("follow_up_note", "text", "follow-up note", "核查信息说明",
-       description="where merged earlier parcels carried different verdicts: each, and that the strictest was kept"),
-    _F("rectification_failed", "bool", "marked rectified, still found", "整改不到位",
-       description="the earlier ledger says 已整改 but the parcel still has findings"),
-    _F("reference_zone", "text", "official zone (code)", "规划主体功能区类型代码",
-       description="the zone of the reference (official) scheme"),
-    _F("agrees", "bool", "agrees with the reference", "与规划一致", description="null where the county is not in the reference"),
-    _F("in_red_line", "bool", "in the red line", "占用生态保护红线"),
-    _F("on_farmland", "bool", "on permanent farmland", "占用永久基本农田"),
-    _F("worst_severity", "text", "worst severity", "最高严重程度", description="the most severe finding on the parcel"),
-    _F("violation_ids", "text", "finding ids", "问题编号", description="the parcel's rows in violations, '; '-separated"),
-    _F("verdict", "text", "verdict", "核查结论", description="待核实 (to verify), 合法 (lawful) or 违法 (unlawful)"),
-    _F("status", "text", "rectification", "整改情况", description="未整改, 整改中 or 已整改"),
-    _F("checked_by", "text", "checked by", "核查人"),
-    _F("checked_on", "date", "checked on", "核查日期"),
-    _F("remark", "text", "remark", "备注"),
-    _F("count", "int", "rows", "数量"),
-    _F("parcels", "int", "parcels", "图斑数"),
-    _F("slivers", "int", "slivers (not listed)", "碎片数(未列出)"),
-    _F("expansion_factor", "real", "expansion factor", "扩展倍数"),
-    _F("expansion_cap", "real", "expansion cap", "扩展倍数上限"),
-    _F("builtup_before_m2", "real", "built-up, earlier land cover (m²)", "前期建设用地面积(平方米)", "m²",
-       "built-up area of the county's part of the line in the earlier land cover (coverage-weighted, true area)"),
-    _F("builtup_after_m2", "real", "built-up, current land cover (m²)", "本期建设用地面积(平方米)", "m²",
-       "built-up area of the county's part of the line in the current land cover"),
-]
-_FIELDS += [_F(k, "real", en, zh) for k, (en, zh) in INDICATORS.items()]
-_FIELDS += [_F(f"{line}_{u}", "real", f"{en} ({unit_en})", f"{zh}面积({unit_zh})", unit_en)
-            for line, en, zh in (("red_line", "in the red line", "占用红线"), ("farmland", "on farmland", "占用农田"),
-                                 ("outside_boundary", "outside the urban boundary", "城镇开发边界外"),
-                                 ("cropland", "on cultivated land", "占用耕地"),
-                                 ("new_area", "new since the baseline", "新增"))
-            for u, unit_en, unit_zh in (("m2", "m²", "平方米"), ("ha", "ha", "公顷"), ("mu", "亩", "亩"))]
-FIELDS: dict[str, FieldSpec] = {f.name: f for f in _FIELDS}
 
 _CONFLICT_FIELDS = ("violation_id", "check_id", "check_zh", "severity", "severity_zh", "layer", "control_id",
                     "other_layer", "other_control_id", "county_id", "county_name", "area_m2", "area_ha", "area_mu",
@@ -230,6 +107,14 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
     LayerSpec("comparison", "Comparison with the official scheme", "与规划方案对比", "MultiPolygon",
               ("county_id", "name", "zone", "reference_zone", "agrees", "margin", "top_factors", "reason"),
               "One row per county: the classified zone beside the reference zone (zoning compare)."),
+    LayerSpec("compensation", "Ecological compensation", "生态补偿", "MultiPolygon", (
+        "county_id", "name", "zone", "zone_zh", "priority_rank", "priority_class", "priority_score", "priority_basis",
+        "esv_yuan", *(f"esv_{v.key}_yuan" for v in ESV.services), "esv_market_yuan", "esv_nonmarket_yuan",
+        "esv_without_water_yuan", "esv_per_km2_yuan", "esv_per_capita_yuan", "area_km2", "population", "gdp",
+        "red_line_km2", "red_line_share", "ecological_land_km2", "fiscal_gap", "transfer_estimate_yuan", "reason",
+        *(f"{k}_ha" for k in ESV.types)),
+        "One row per county: ecosystem service value by service (Xie et al. 2015), its market and non-market parts, "
+        "the compensation priority and the terms of the transfer the tool can supply (zoning compensate)."),
     LayerSpec("county_summary", "County summary", "县级汇总", None, _SUMMARY_FIELDS,
               "Per county and check: rows, parcels, slivers and area; every county listed, a TOTAL row per check. "
               "Areas count each parcel's area inside a line once (union), whatever the overlaps of its features."),
@@ -300,7 +185,11 @@ CHANGES: dict[str, Category] = {c.code: c for c in [
     Category("new", "新增", "new", "#d7301f"), Category("expanded", "扩建", "expanded", "#fc8d59"),
     Category("existing", "原有", "existing", "#bdbdbd"),
 ]}
-VALUE_MAPS.update({"verdict": VERDICTS, "status": STATUSES, "change": CHANGES})
+PRIORITIES: dict[str, Category] = {c.code: c for c in [
+    Category("first", "一级", "first", "#08519c", 2), Category("second", "二级", "second", "#6baed6", 1),
+    Category("third", "三级", "third", "#deebf7", 0),
+]}
+VALUE_MAPS.update({"verdict": VERDICTS, "status": STATUSES, "change": CHANGES, "priority_class": PRIORITIES})
 AGREEMENT: dict[str, Category] = {c.code: c for c in [
     # a palette of its own: the zones' red and green would read as zones
     Category("true", "一致", "agrees", "#67a9cf"), Category("false", "不一致", "disagrees", "#762a83"),

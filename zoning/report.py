@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import areas, outputs
+from . import areas, compensation as comp, outputs
 from .areas import SQM_PER_HA, SQM_PER_MU, largest_remainder
 from .controllines import polygonal
 
@@ -301,3 +301,39 @@ def expansion_rows(counties, urban: np.ndarray, rule: dict) -> pd.DataFrame | No
                          "area_mu": np.round(u["area_mu"], 2), "expansion_factor": np.round(ef["value"].to_numpy(), 4),
                          "expansion_cap": rule["cap"]})
     return rows[existing.notna().to_numpy()]
+
+
+def ranked_lines(layer: pd.DataFrame, n: int = 10) -> list[str]:
+    """The ranked table as the terminal and zoning.log show it: the first ``n`` counties and the totals
+    (values in 亿元, 10⁸ yuan, as officers report them)."""
+    cols = [("rank", 4), ("county 县", 24), ("class 等级", 12), ("ESV 亿元", 12), ("non-market", 12),
+            ("w/o water", 12), ("yuan/km²", 14)]
+    lines = [" ".join(pad(h, w, i not in (1, 2)) for i, (h, w) in enumerate(cols))]
+    cls = {c: zh for c, zh, _en, _ in comp.PRIORITY_CLASSES}
+    top = layer.sort_values(["priority_rank", "county_id"], na_position="last").head(n)
+    for r in top.itertuples():
+        rank = "" if pd.isna(r.priority_rank) else f"{int(r.priority_rank)}"
+        vals = [rank, f"{r.name} {r.county_id}".strip(), f"{cls.get(r.priority_class, '')} {r.priority_class}",
+                f"{r.esv_yuan / 1e8:,.2f}", f"{r.esv_nonmarket_yuan / 1e8:,.2f}", f"{r.esv_without_water_yuan / 1e8:,.2f}",
+                f"{r.esv_per_km2_yuan:,.0f}"]
+        lines.append(" ".join(pad(v, w, i not in (1, 2)) for i, (v, (_, w)) in enumerate(zip(vals, cols))))
+    t = layer[["esv_yuan", "esv_nonmarket_yuan", "esv_without_water_yuan"]].sum()
+    lines.append(f"total 合计 ({len(layer)} counties): ESV {t['esv_yuan'] / 1e8:,.2f} 亿元 a year, non-market "
+                 f"{t['esv_nonmarket_yuan'] / 1e8:,.2f}, without water {t['esv_without_water_yuan'] / 1e8:,.2f}")
+    return lines
+
+
+def method_lines(factors: comp.Factors, types: comp.TypeMap, d: float, d_source: str) -> list[str]:
+    """The factor table and the legend's mapping, for ``zoning compensate --show``."""
+    lines = [f"# {factors.name}; one standard equivalent D = {d:,.2f} yuan/hm²·a ({d_source})",
+             "# market services: " + ", ".join(s.key for s in factors.services if s.market),
+             pad("type", 18) + pad("类型", 10) + "".join(pad(s.key[:9], 10, True) for s in factors.services)]
+    for (k, t), row in zip(factors.types.items(), factors.matrix):
+        lines.append(pad(k, 18) + pad(t["zh"], 10) + "".join(pad(f"{x:.2f}", 10, True) for x in row))
+    lines += ["", f"# {types.legend} ({types.source}): land-cover code → ecosystem type"]
+    for c in sorted(types.shares):
+        s = types.shares[c]
+        lines.append(f"{c:>5} → " + " + ".join((f"{x:g}·" if x != 1 else "") + f"{k} {factors.types[k]['zh']}"
+                                               for k, x in s.items()))
+    lines += [f"{c:>5} → no value (valueless)" for c in sorted(types.valueless)]
+    return lines

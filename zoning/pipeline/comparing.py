@@ -45,15 +45,10 @@ def comparison_layer(res: cmp.Comparison, zones: gpd.GeoDataFrame) -> gpd.GeoDat
                             crs=zones.crs)
 
 
-def run_compare(zones_spec, reference, output, id_field=None, zone_field=None, header_row=None,
-                overwrite: bool = False, county_id: str | None = None):
-    """Compare, write layer ``comparison`` to ``output``; returns the :class:`zoning.compare.Comparison`.
-
-    ``zones_spec``: a zones layer, or the GeoPackage of ``zoning run`` / ``zoning classify`` (its ``zones`` layer is
-    taken); ``county_id``: the zones' id field when it is not ``county_id``."""
-    out = Path(output)
-    src = lvector.parse_source(zones_spec)
-    check_target(out, overwrite, [src.path, Path(reference)], suffix=".gpkg")
+def read_zones(zones_spec, county_id: str | None = None) -> gpd.GeoDataFrame:
+    """The zones of ``zoning classify`` / ``zoning run`` (a GeoPackage's ``zones`` layer, or a layer named in the
+    spec) with ``county_id`` and ``zone``; ``county_id``: the id field when it is not ``county_id``."""
+    src = zones_spec if isinstance(zones_spec, lvector.LayerSource) else lvector.parse_source(zones_spec)
     if src.layer is None and src.path.suffix.lower() == ".gpkg" and src.path.exists() and \
             "zones" in lvector.list_layers(src.path):
         src = lvector.LayerSource(src.path, "zones")  # the tool's own GeoPackage: its zones, not its conflicts
@@ -66,6 +61,19 @@ def run_compare(zones_spec, reference, output, id_field=None, zone_field=None, h
                         "zones layer written by zoning classify or zoning run (e.g. out/zoning.gpkg), or name its id "
                         "field with --county-id.")
     zones["county_id"] = zones[key].astype(str)
+    return zones
+
+
+def run_compare(zones_spec, reference, output, id_field=None, zone_field=None, header_row=None,
+                overwrite: bool = False, county_id: str | None = None):
+    """Compare, write layer ``comparison`` to ``output``; returns the :class:`zoning.compare.Comparison`.
+
+    ``zones_spec``: a zones layer, or the GeoPackage of ``zoning run`` / ``zoning classify`` (its ``zones`` layer is
+    taken); ``county_id``: the zones' id field when it is not ``county_id``."""
+    out = Path(output)
+    src = lvector.parse_source(zones_spec)
+    check_target(out, overwrite, [src.path, Path(reference)], suffix=".gpkg")
+    zones = read_zones(src, county_id)
     ref = read_reference(reference, id_field, zone_field, header_row)
     res = cmp.compare(zones, ref)
     if res.unmatched:

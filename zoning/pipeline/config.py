@@ -179,7 +179,8 @@ PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field
                    "tianditu_key": str, "crs": str, "encoding": str, "legend": str, "header_row": int,
                    "reference_id_field": str, "reference_zone_field": str,
                    "memory_mb": float, "default_places": bool, "census": bool,
-                   "cluster": str}
+                   "cluster": str, "compensate": bool, "equivalent_value": float, "esv_types": str,
+                   "transfer_coefficient": float}
 
 
 INF = float("inf")
@@ -283,7 +284,16 @@ def load_project(path: Path) -> Project:
     if isinstance(opts.get("legend"), str) and opts["legend"].lower().endswith(".toml") and \
             not Path(opts["legend"]).is_absolute():
         opts["legend"] = str(base / opts["legend"])
-    for k in ("model", "rules"):
+    if opts.get("equivalent_value") is not None:
+        from ..compensation import check_equivalent_value
+
+        try:
+            check_equivalent_value(opts["equivalent_value"], "options.equivalent_value")
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if isinstance(opts.get("transfer_coefficient"), (int, float)) and not opts["transfer_coefficient"] >= 0:
+        problems.append(f"options.transfer_coefficient: must be ≥ 0, got {opts['transfer_coefficient']!r}")
+    for k in ("model", "rules", "esv_types"):
         if isinstance(opts.get(k), str) and opts[k]:
             p = Path(opts[k]) if Path(opts[k]).is_absolute() else base / opts[k]
             if not p.exists():

@@ -78,6 +78,18 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
             extra["comparison"] = comparison_layer(comparison, zones)
             log.info("agreement with %s: %.1f%% of %d counties, Cohen's kappa %.2f", inp["reference"],
                      100 * comparison.agreement, comparison.compared, comparison.kappa)
+        if opt.get("compensate"):  # ecosystem service value and compensation priority beside the zones
+            from .compensating import CompensateOptions, compensate_counties
+
+            extra["compensation"], cinfo["compensation"] = compensate_counties(
+                inp["counties"], inp["landcover"], CompensateOptions(
+                    attributes=inp.get("attributes"), zones=zones, red_line=inp["red_line"], legend=proj.legend,
+                    types=opt.get("esv_types"), equivalent_value=opt.get("equivalent_value"),
+                    transfer_coefficient=opt.get("transfer_coefficient"), census=bool(opt.get("census", True)),
+                    memory_mb=float(opt.get("memory_mb", 1024.0)), cluster=client, read=proj.read,
+                    name_field=opt.get("name_field"), header_row=opt.get("header_row")), progress)
+            for line in rep.ranked_lines(extra["compensation"]):
+                log.info("%s", line, extra={"file_only": True})
         specs = {k: inp[k] for k in ("red_line", "farmland", "urban_boundary")}
         job = CheckJob(specs, inp.get("construction"), inp["counties"], read=proj.read, rules=proj.rules,
                        zone_of=dict(zip(zones["county_id"].astype(str), zones["zone"])), extra=supervision,
@@ -124,6 +136,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                           for k, v in inp.items()},
                "options": {**opt, **({"cluster": address} if address else {})},
                "default_places": cinfo.get("default_places"), "census": cinfo.get("census"),
+               "compensation": cinfo.get("compensation"),
                "model": proj.model.raw,
                "model_id": proj.model.id, "model_sha256": proj.model.sha256, "rules": proj.rules,
                "crs": res.info["crs"], "area_method": {"classify": cinfo["area_method"],
