@@ -188,7 +188,15 @@ def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Dat
         rcols = fields(gpkg, "rectified")
         if rcols:
             _sheet(wb, "已整改 rectified", rcols, batches(gpkg, "rectified", order=severe_first(rcols)))
+        if fields(gpkg, "compensation"):  # zoning run with compensate = true: the ranked table, method beside
+            from pyogrio import read_dataframe
+
+            ranked = rep.compensation_table(read_dataframe(gpkg, layer="compensation", read_geometry=False))
+            _sheet(wb, "生态补偿 compensation", list(ranked.columns), _frame_batches(ranked))
         prov = rep.provenance_table(meta.get("provenance"), survey_period(gpkg))
+        method = rep.compensation_method(meta.get("compensation"))
+        if method:
+            prov = pd.concat([prov, pd.DataFrame(method, columns=["项目 item", "值 value"])], ignore_index=True)
         if len(prov):  # last, as an appendix: what the filing was made from
             _sheet(wb, "来源 provenance", list(prov.columns), _frame_batches(prov))
 

@@ -288,6 +288,25 @@ def _rectification(f, gpkg: Path, summary: pd.DataFrame, meta: dict, cols: list[
         f.write(_rows_box("rect", rows, shown, "清单 list", plain=True))
 
 
+COMPENSATION_ROWS = 100  # on the page; report.xlsx lists every county with every service
+
+
+def _compensation(f, gpkg: Path, meta: dict) -> None:
+    """The ranked compensation table with the method stated (``zoning run`` with ``compensate = true``)."""
+    import pyogrio
+
+    e = html.escape
+    ranked = rep.compensation_table(pyogrio.read_dataframe(gpkg, layer="compensation", read_geometry=False),
+                                    services=False)
+    method = "".join(f"<tr><th class='s'>{e(k)}</th><td class='s'>{e(v)}</td></tr>"
+                     for k, v in rep.compensation_method(meta.get("compensation")))
+    more = f"<p class='muted'>前 {COMPENSATION_ROWS} 县；全部见 report.xlsx。The first {COMPENSATION_ROWS} of " \
+        f"{len(ranked):,}; report.xlsx lists them all, service by service.</p>" if len(ranked) > COMPENSATION_ROWS \
+        else ""
+    f.write(f"<h2>生态补偿 Ecological compensation（按优先级排序 ranked）</h2><table class='t'>{method}</table>"
+            f"{_table(ranked.head(COMPENSATION_ROWS))}{more}\n")
+
+
 def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame, meta: dict,
                thumb: str = "") -> None:
 
@@ -344,6 +363,8 @@ def write_html(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Data
         f.write(f"<h2>控制线冲突 Conflicts between lines ({len(conflicts)})</h2>"
                 f"{_table(rep.with_chinese_headers(shown))}\n")
         _rectification(f, gpkg, summary, meta, cols)
+        if fields(gpkg, "compensation"):
+            _compensation(f, gpkg, meta)
         f.write(_foot())
     size = Path(path).stat().st_size
     if size > WARN_BYTES:

@@ -47,7 +47,13 @@ LAYERS = {
     "rectification_failed": ("整改不到位 Marked rectified, still found", ["parcel_id", "status"],
                              ["parcel_id", "county_name", "area_mu", "worst_severity", "violation_ids", "verdict",
                               "status", "checked_by", "checked_on", "remark", "previous_parcel_ids"], True),
+    "compensation": ("生态系统服务价值 Ecosystem service value", ["name", "esv_per_km2_yuan", "priority_class"],
+                     ["county_id", "name", "zone_zh", "priority_rank", "priority_class", "priority_score", "esv_yuan",
+                      *(f"esv_{v.key}_yuan" for v in outputs.ESV.services), "esv_market_yuan",
+                      "esv_nonmarket_yuan", "esv_without_water_yuan", "esv_per_km2_yuan", "esv_per_capita_yuan",
+                      "red_line_share", "reason"], False),
 }
+ESV_COLOURS = ("#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c")  # value per km², quintiles of the run
 FAILED_COLOUR = "#c51b7d"
 # on screen and on paper, above the scale bar: the map is north-up (Web Mercator)
 NORTH_ARROW = ('<div id="zoning-north" style="position:absolute; left:12px; bottom:48px; z-index:1000; '
@@ -94,7 +100,19 @@ def _display_frame(gdf: gpd.GeoDataFrame, fields: list[str], simplify_m: float) 
     return out[~out.geometry.is_empty]
 
 
-def _style(layer: str):
+def esv_breaks(values) -> np.ndarray:
+    """Upper bounds of the value-per-km² classes: the run's quintiles (the top class open)."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy()
+    return np.quantile(v, [0.2, 0.4, 0.6, 0.8]) if len(v) else np.zeros(0)
+
+
+def _style(layer: str, breaks=None):
+    if layer == "compensation":
+        def esv(f):
+            v = f["properties"].get("esv_per_km2_yuan")
+            c = "#bbbbbb" if v is None or v == "" else ESV_COLOURS[int(np.searchsorted(breaks, float(v), "right"))]
+            return {"fillColor": c, "color": "#444444", "weight": 0.6, "fillOpacity": 0.75}
+        return esv
     if layer == "zones":
         colours = {k: z.colour for k, z in outputs.ZONES.items()}
         return lambda f: {"fillColor": colours.get(f["properties"].get("zone"), "#999999"), "color": "#444444",
@@ -135,6 +153,12 @@ def _legend(layers: dict) -> str:
 
     rows = rows_for("主体功能区 Zones", outputs.ZONES, present("zones", "zone"))
     rows += rows_for("与规划对比 Comparison", outputs.AGREEMENT, {v.lower() for v in present("comparison", "agrees")})
+    comp = layers.get("compensation")
+    if comp is not None and len(comp):
+        edges = [comp["esv_per_km2_yuan"].min(), *esv_breaks(comp["esv_per_km2_yuan"]), comp["esv_per_km2_yuan"].max()]
+        rows += ["<b>生态系统服务价值 ESV (万元/km²·a)</b>"] + [
+            f'<div><i style="background:{c}"></i>{lo / 1e4:,.0f}–{hi / 1e4:,.0f}</div>'
+            for c, lo, hi in zip(ESV_COLOURS, edges[:-1], edges[1:])]
     rows += rows_for("三条控制线 Control lines", outputs.LINES, {k for k in outputs.LINES if k in layers})
     rows += rows_for("建设占用问题图斑 Construction findings", outputs.SEVERITIES, present("violations", "severity"))
     rows += rows_for("控制线冲突 Conflicts", outputs.CHECKS, present("conflicts", "check_id"))
@@ -157,7 +181,7 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
               simplify_m: float = 100.0, title: str | None = None, max_findings: int = MAX_FINDINGS,
               provenance: dict | None = None) -> folium.Map:
     """A folium map of the given output layers (any of ``zones``, the three lines, ``conflicts``, ``violations``,
-    ``rectified``, ``comparison``); construction findings get the auditor's panel (search, filters, list, print)."""
+    ``rectified``, ``comparison``, ``compensation``); construction findings get the auditor's panel (search, filters, list, print)."""
     if basemap not in BASEMAPS:
         raise ValueError(f"basemap must be one of {', '.join(BASEMAPS)}")
     allb = [g.to_crs(4326).total_bounds for g in layers.values() if len(g)]
@@ -188,7 +212,8 @@ def build_map(layers: dict[str, gpd.GeoDataFrame], basemap: str = "none", tiandi
         tips = [f for f in tips if f in disp.columns] if len(disp) else []
         pops = [f for f in pops if f in disp.columns] if len(disp) else []
         fg = folium.FeatureGroup(name=f"{layer_title} ({len(disp)})", show=show)
-        folium.GeoJson(data, name=layer_title, style_function=_style(name),
+        style = _style(name, esv_breaks(gdf["esv_per_km2_yuan"])) if name == "compensation" else _style(name)
+        folium.GeoJson(data, name=layer_title, style_function=style,
                        tooltip=folium.GeoJsonTooltip(tips, aliases=[_alias(f) for f in tips]) if tips
                        else None,
                        popup=folium.GeoJsonPopup(pops, aliases=[_alias(f) for f in pops]) if pops

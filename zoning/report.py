@@ -337,3 +337,48 @@ def method_lines(factors: comp.Factors, types: comp.TypeMap, d: float, d_source:
                                                for k, x in s.items()))
     lines += [f"{c:>5} → no value (valueless)" for c in sorted(types.valueless)]
     return lines
+
+
+def compensation_method(info: dict | None) -> list[tuple[str, str]]:
+    """How the compensation figures were made, as (label, text) rows for the reports' method statement."""
+    if not info:
+        return []
+    d = info.get("equivalent_value_yuan_per_ha")
+    return [
+        ("生态系统服务价值 ESV method", "当量因子法 equivalent factors: ESV_f = Σ_k A_k · e_kf · D, A_k 生态系统类型面积"
+         "(公顷, 椭球面积) area of type k, e_kf 谢高地等 2015 表2 Xie et al. 2015 Table 2 (自然资源学报 30(8):"
+         "1243–1254), 14 types × 11 services"),
+        ("标准当量价值 D", f"{d:,.2f} 元/公顷·年 yuan/hm²·a ({info.get('equivalent_value_source', '')})"
+         if d is not None else ""),
+        ("地类对应 land cover → types", f"{info.get('legend', '')}: {info.get('types', '')}"),
+        ("优先级 priority", f"{info.get('priority_basis', '')}; 排序第一为最优先 rank 1 first; 一级 first fifth, "
+         "二级 next three tenths, 三级 the rest (王女杰等 2010 生态补偿优先级 ECPS, 生态学报 30(23))"),
+        ("转移支付 transfer", "重点生态功能区转移支付系数未公开，不作复算 the central formula's coefficients are not "
+         "published; the table gives its terms (红线面积, 生态用地, 人口, 主体功能区)"),
+    ]
+
+
+def compensation_table(layer: pd.DataFrame, services: bool = True) -> pd.DataFrame:
+    """The ranked compensation table with bilingual headers, values in 万元 (10⁴ yuan) a year."""
+    t = layer.sort_values(["priority_rank", "county_id"], na_position="last")
+    cls = {c: f"{zh} {c}" for c, zh, _en, _ in comp.PRIORITY_CLASSES}
+    out = pd.DataFrame({
+        "排序 rank": t["priority_rank"].astype("Int64").astype(object).where(t["priority_rank"].notna(), ""),
+        "代码 county_id": t["county_id"].astype(str), "名称 name": t["name"].astype(str),
+        "等级 class": t["priority_class"].fillna("").map(lambda v: cls.get(v, v)),
+        "指数 score": t["priority_score"].astype(float)})
+    if "zone_zh" in t:
+        out.insert(3, "主体功能区 zone", t["zone_zh"].fillna("").astype(str))
+    w = 1e4
+    out["总价值 ESV (万元/年)"] = t["esv_yuan"] / w
+    out["非市场 non-market (万元/年)"] = t["esv_nonmarket_yuan"] / w
+    out["不含水系 w/o water (万元/年)"] = t["esv_without_water_yuan"] / w
+    out["地均 per km² (万元)"] = t["esv_per_km2_yuan"] / w
+    out["人均 per resident (元)"] = t["esv_per_capita_yuan"]
+    if "red_line_share" in t:
+        out["红线占比 red line %"] = t["red_line_share"] * 100
+    if services:
+        for s in comp.load_factors().services:
+            out[f"{s.zh} (万元)"] = t[f"esv_{s.key}_yuan"] / w
+    out["理由 reason"] = t["reason"].astype(str)
+    return out.reset_index(drop=True)

@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 SYSTEM_PY = "/usr/bin/python3"
 VALIDATE = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py"
 LAYERS = ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations", "county_summary", "parcels",
-          "comparison"]
+          "comparison", "compensation"]
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,8 @@ needs_qgis = pytest.mark.skipif(not (os.path.exists(SYSTEM_PY) and subprocess.ru
 
 @needs_qgis
 def test_geopackage_opens_styled_in_real_qgis(run_dir, tmp_path):
-    spatial = ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations", "parcels", "comparison"]
+    spatial = ["zones", "red_line", "farmland", "urban_boundary", "conflicts", "violations", "parcels", "comparison",
+               "compensation"]
     runtime = tmp_path / "xdg"
     runtime.mkdir(mode=0o700)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(runtime)}
@@ -165,6 +166,9 @@ def test_geopackage_opens_styled_in_real_qgis(run_dir, tmp_path):
     assert "zone" in info["zones"]["value_maps"]
     assert {"verdict", "status", "worst_severity"} <= set(info["parcels"]["value_maps"])
     assert info["comparison"]["attr"] == "agrees"
+    assert info["compensation"]["attr"] == "priority_class" and info["compensation"]["categories"][:3] == \
+        ["first", "second", "third"]
+    assert info["compensation"]["aliases"]["esv_hydrological_regulation_yuan"] == "水文调节价值(元/年)"
     # the ledger: only the follow-up is editable, its date through a calendar; empty codes show empty
     follow_up = {"verdict", "status", "checked_by", "checked_on", "remark"}
     assert set(info["parcels"]["read_only"]) == set(info["parcels"]["widgets"]) - follow_up - {"fid"}
@@ -286,3 +290,27 @@ def test_the_qgis_project_opens_every_layer_styled_in_order_wherever_the_folder_
                                                                           read_geometry=False)), name
     assert layers["zones"]["renderer"] == "categorizedSymbol" and layers["zones"]["visible"]
     assert layers["violations"]["alias"] == "面积(亩)" and not layers["comparison"]["visible"]
+
+
+def test_compensation_in_the_run_its_reports_and_its_record(run_dir):
+    """`compensate = true` (the sample project): the layer beside the zones, a ranked sheet in report.xlsx and a
+    section in report.html with the method stated, the facts in run.json."""
+    import openpyxl
+
+    comp = pyogrio.read_dataframe(run_dir / "zoning.gpkg", layer="compensation", read_geometry=False)
+    zones = pyogrio.read_dataframe(run_dir / "zoning.gpkg", layer="zones", read_geometry=False)
+    assert len(comp) == len(zones) and comp["zone"].tolist() == zones["zone"].tolist()
+    assert comp["priority_basis"].eq("population").all()  # the sample gives no GDP: per resident
+    assert comp["esv_per_capita_yuan"].notna().all()  # the census has every county's residents
+    wb = openpyxl.load_workbook(run_dir / "report" / "report.xlsx", read_only=True)
+    rows = list(wb["生态补偿 compensation"].iter_rows(values_only=True))
+    assert rows[0][0] == "排序 rank" and rows[1][0] == 1 and len(rows) == len(comp) + 1
+    first = comp.loc[comp["priority_rank"] == 1].iloc[0]
+    assert rows[1][1] == first["county_id"] and rows[1][6] == pytest.approx(first["esv_yuan"] / 1e4)
+    prov = [r[0] for r in wb["来源 provenance"].iter_rows(values_only=True)]
+    assert "标准当量价值 D" in prov and "生态系统服务价值 ESV method" in prov
+    page = (run_dir / "report" / "report.html").read_text(encoding="utf-8")
+    assert "生态补偿 Ecological compensation" in page and "3,406.50 元/公顷·年" in page and first["name"] in page
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert run["compensation"]["equivalent_value_yuan_per_ha"] == 3406.5 and run["options"]["compensate"] is True
+    assert f"Ecosystem service value ({len(comp)})" in (run_dir / "map.html").read_text(encoding="utf-8")

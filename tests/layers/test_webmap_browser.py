@@ -102,3 +102,42 @@ def test_empty_layers_are_drawn_without_error(tmp_path, sample):
     size = write_map(tmp_path / "m.html", build_map({"zones": z, "violations": empty}))
     text = (tmp_path / "m.html").read_text(encoding="utf-8")
     assert size > 0 and "Construction findings (0)" in text  # listed in the layer control, with no features
+
+
+def test_the_compensation_choropleth_in_chromium(tmp_path, sample):
+    """The value per km² in five classes coloured as the legend says, and a click gives every service's value."""
+    from playwright.sync_api import sync_playwright
+
+    from layers.webmap import ESV_COLOURS, esv_breaks
+    from zoning.pipeline.compensating import compensate
+
+    comp = compensate(sample / "counties.gpkg", str(sample / "landcover.tif"))
+    path = tmp_path / "m.html"
+    write_map(path, build_map({"compensation": comp}))
+    muli = comp[comp.county_id == "513422"].iloc[0]  # 木里: forest, among the highest values per km²
+    want = ESV_COLOURS[int((esv_breaks(comp["esv_per_km2_yuan"]) <= muli["esv_per_km2_yuan"]).sum())]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                                    "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(path.as_uri())
+        page.wait_for_timeout(1000)
+        page.locator(".leaflet-control-layers-overlays input").first.check()  # off at first, as the comparison
+        page.wait_for_timeout(300)
+        fills = page.evaluate("() => [...document.querySelectorAll('path.leaflet-interactive')].map(p => "
+                              "p.getAttribute('fill'))")
+        assert len(fills) >= len(comp) and set(fills) <= set(ESV_COLOURS) | {"#bbbbbb"} and len(set(fills)) == 5
+        legend = page.locator("#zoning-legend").inner_text()
+        assert "生态系统服务价值 ESV (万元/km²·a)" in legend
+        pt = muli.geometry.representative_point()
+        xy = page.evaluate(f"""() => {{ const m = Object.values(window).find(v => v instanceof L.Map);
+            const p = m.latLngToContainerPoint([{pt.y}, {pt.x}]); return [p.x, p.y]; }}""")
+        box = page.locator(".leaflet-container").bounding_box()
+        hit = page.evaluate(f"() => document.elementFromPoint({box['x'] + xy[0]}, {box['y'] + xy[1]})"
+                            ".getAttribute('fill')")
+        assert hit == want
+        page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+        page.wait_for_timeout(500)
+        popup = page.locator(".leaflet-popup-content").inner_text()
+        assert "木里藏族自治县" in popup and "水文调节价值(元/年)" in popup and "美学景观价值(元/年)" in popup
+        browser.close()

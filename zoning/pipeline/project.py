@@ -96,7 +96,9 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                        cluster=client)
         res, meta, qml = write_check(tmp / "zoning.gpkg", job, extra_layers=extra, include_lines=True,
                                      extra_meta={"model": cinfo["model"], "classify_area_method": cinfo["area_method"],
-                                                 "project": proj.name, "provenance": prov}, progress=progress,
+                                                 "project": proj.name, "provenance": prov,
+                                                 **({"compensation": cinfo["compensation"]}
+                                                    if "compensation" in cinfo else {})}, progress=progress,
                                      target=outdir / "zoning.gpkg")
         for line in rep.check_lines(res.county_summary):
             log.info("%s", line, extra={"file_only": True})
