@@ -75,7 +75,8 @@ def assert_same_outputs(a: Path, b: Path, layers=("conflicts", "violations", "pa
     import pyogrio
 
     keys = {"conflicts": ["violation_id"], "violations": ["violation_id"], "rectified": ["violation_id"],
-            "parcels": ["parcel_id"], "county_summary": ["check_id", "county_id"], "zones": ["county_id"]}
+            "parcels": ["parcel_id"], "county_summary": ["check_id", "county_id"], "zones": ["county_id"],
+            "compensation": ["county_id"]}
     have = {n for n, _ in pyogrio.list_layers(a)}
     assert have == {n for n, _ in pyogrio.list_layers(b)}
     counts = {}

@@ -43,7 +43,7 @@ def test_layers_do_not_import_the_pipeline_or_cli():
         assert "zoning.pipeline" not in p.read_text(encoding="utf-8"), p
 
 
-@pytest.mark.parametrize("layer", ["violations", "conflicts", "county_summary", "parcels"])
+@pytest.mark.parametrize("layer", ["violations", "conflicts", "county_summary", "parcels", "compensation"])
 def test_readme_field_tables_match_the_schema(layer):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert outputs.field_table(layer) in readme, f"regenerate with: python -c \"from zoning import outputs; " \

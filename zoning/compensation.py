@@ -222,9 +222,8 @@ def service_values(type_ha: pd.DataFrame, factors: Factors, d: float) -> pd.Data
     out.insert(0, "esv_yuan", v.sum(axis=1))
     out["esv_market_yuan"] = v[:, market].sum(axis=1)
     out["esv_nonmarket_yuan"] = v[:, ~market].sum(axis=1)
-    w = factors.type_keys().index("water") if "water" in factors.types else None
-    water = a[:, w] * factors.matrix[w].sum() * d if w is not None else 0.0
-    out["esv_without_water_yuan"] = v.sum(axis=1) - water
+    dry = np.array([k != "water" for k in factors.type_keys()])
+    out["esv_without_water_yuan"] = (a[:, dry] @ factors.matrix[dry] * d).sum(axis=1)  # summed, not subtracted: 0 is 0
     return out
 
 

@@ -132,7 +132,8 @@ def test_run_on_an_external_scheduler_equals_one_process(dask_procs, tmp_path):
     r = run_cli("-q", "run", "-o", str(tmp_path / "two"), "--cluster", dask_procs.address)
     assert r.returncode == 0, r.stderr
     assert_same_outputs(tmp_path / "one" / "zoning.gpkg", tmp_path / "two" / "zoning.gpkg",
-                        layers=("zones", "conflicts", "violations", "parcels", "county_summary"), rel=1e-9)
+                        layers=("zones", "conflicts", "violations", "parcels", "county_summary", "compensation"),
+                        rel=1e-9)
     import json
 
     run = json.loads((tmp_path / "two" / "run.json").read_text(encoding="utf-8"))
