@@ -103,6 +103,9 @@ def parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple[
               help="Relative perturbation for --sensitivity.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed for --sensitivity.")
+@click.option("--quota", metavar="QUOTA.toml", help="Meet provincial or national quotas (shares of land, counties "
+              "or residents per zone; locked counties; no lone county) at the least cost to the scores: zone becomes "
+              "the quota's answer, zone_unconstrained keeps the model's (README, \"Quota mode\").")
 @click.option("-o", "--output", required=True, metavar="OUT.gpkg", help="Output GeoPackage (layer `zones`).")
 @cluster_option
 @crs_option
@@ -110,7 +113,7 @@ def parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple[
 @overwrite_option
 @handle_errors
 def classify(counties, rasters, points, default_places, census, legend, attributes, memory_mb, header_row, id_field,
-             name_field, model_path, sensitivity, spread, seed,
+             name_field, model_path, sensitivity, spread, seed, quota,
              output, cluster, assume_crs, encoding, overwrite):
     """Classify county polygons into main function zones.
 
@@ -121,8 +124,12 @@ def classify(counties, rasters, points, default_places, census, legend, attribut
                                         id_field=id_field, name_field=name_field, model=model_path,
                                         sensitivity=sensitivity, spread=spread, seed=seed, assume_crs=assume_crs,
                                         encoding=encoding, legend=legend, header_row=header_row, memory_mb=memory_mb,
-                                        overwrite=overwrite, cluster=cluster, census=census)
+                                        overwrite=overwrite, cluster=cluster, census=census, quota=quota)
     echo_zone_summary(zones)
+    from zoning.report import quota_lines
+
+    for line in quota_lines(zones.attrs.get("info", {}).get("quota"), zones):
+        click.echo(line)
     click.echo(f"wrote {path} (layer zones, {len(zones)} counties)")
 
 

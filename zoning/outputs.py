@@ -120,7 +120,8 @@ LAYERS: dict[str, LayerSpec] = {s.name: s for s in [
               "Areas count each parcel's area inside a line once (union), whatever the overlaps of its features."),
 ]}
 
-ZONE_FIELDS = ("county_id", "name", "zone", "zone_zh", "score_urbanization", "score_grain_production",
+ZONE_FIELDS = ("county_id", "name", "zone", "zone_zh", "zone_unconstrained", "moved_by_quota", "quota_cost",
+               "score_urbanization", "score_grain_production",
                "score_ecological", "margin", "rule", "review", "review_reasons", "reason", "top_factors", "missing",
                "low_confidence", "stability", "alt_zone", "admin_type", *INDICATORS, "pop_density_source",
                "statistics_source", "landcover_cells", "dem_cells")
@@ -171,7 +172,7 @@ LINE_CODES = {"red_line": "ERL", "farmland": "PBF", "urban_boundary": "UDB"}
 # coded fields shown through a value map (QGIS) or a label column (tables)
 VALUE_MAPS: dict[str, dict[str, Category | CheckSpec]] = {
     "zone": ZONES, "severity": SEVERITIES, "check_id": CHECKS, "layer": LINES, "other_layer": LINES,
-    "alt_zone": ZONES, "reference_zone": ZONES, "worst_severity": SEVERITIES,
+    "alt_zone": ZONES, "reference_zone": ZONES, "zone_unconstrained": ZONES, "worst_severity": SEVERITIES,
 }
 VERDICTS: dict[str, Category] = {c.code: c for c in [
     Category("待核实", "待核实", "to verify", "#fdbb84"), Category("合法", "合法", "lawful", "#1a9850"),

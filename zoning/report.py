@@ -382,3 +382,26 @@ def compensation_table(layer: pd.DataFrame, services: bool = True) -> pd.DataFra
             out[f"{s.zh} (万元)"] = t[f"esv_{s.key}_yuan"] / w
     out["理由 reason"] = t["reason"].astype(str)
     return out.reset_index(drop=True)
+
+
+def quota_lines(info: dict | None, zones: pd.DataFrame | None = None, n: int = 15) -> list[str]:
+    """The quotas with what each group reached, then the moves, as the terminal and zoning.log show them."""
+    if not info:
+        return []
+    lines = [f"quota {info['file']}: {info['moves']} moves, total score difference {info['total_cost']:.3f} "
+             f"({info['solver']}, {info['status']}, {info['seconds']:.2f} s)"]
+    for c in info["constraints"]:
+        got = c["achieved"]
+        shown = ", ".join(f"{g} {v:.1%}" for g, v in list(got.items())[:6]) + (" …" if len(got) > 6 else "")
+        lines.append(f"  {c['label']}: {shown}")
+    if zones is not None and "moved_by_quota" in zones:
+        moved = zones[zones["moved_by_quota"].astype(bool)].sort_values(["quota_cost", "county_id"],
+                                                                       ascending=[False, True])
+        if len(moved):
+            lines.append(pad("moved 调整", 28) + pad("from", 18) + pad("to", 18) + pad("cost", 8, True))
+            for r in moved.head(n).itertuples():
+                lines.append(pad(f"{r.name} {r.county_id}", 28) + pad(r.zone_unconstrained, 18) + pad(r.zone, 18)
+                             + pad(f"{r.quota_cost:.3f}", 8, True))
+            if len(moved) > n:
+                lines.append(f"  … and {len(moved) - n} more (field moved_by_quota)")
+    return lines

@@ -317,6 +317,10 @@ def classify_counties(counties, rasters: dict, opts: ClassifyOptions, progress: 
             model.settings["min_stability"])
     zones["review"] = zones["review"].astype(bool)
     zones["low_confidence"] = zones["low_confidence"].astype(bool)
+    if opts.quota is not None:  # the provincial and national quotas, at the least cost to the scores
+        from . import quotas
+
+        zones, info["quota"] = quotas.apply(zones, cty.drop(columns=cty.geometry.name), opts.quota)
     zones = zones.reset_index(drop=True)
     zones = zones[outputs.columns("zones", zones.columns) + ["geometry"]]
     info.update({"model": model.id, "model_sha256": model.sha256, "model_source": model.source,
@@ -334,6 +338,11 @@ def run_classify(counties, rasters, output, overwrite: bool = False, progress=No
     (output path, zones)."""
     opts = ClassifyOptions.of(options)
     inputs = input_paths(counties, opts.attributes) + [Path(p) for p in rasters.values()]
+    if opts.quota is not None:  # a bad quota file fails before any work
+        from . import quotas
+
+        opts = replace(opts, quota=quotas.load(opts.quota))
+        inputs += [Path(opts.quota.source)] + ([Path(opts.quota.lock)] if opts.quota.lock else [])
     from layers.files import check_target
 
     check_target(Path(output), overwrite, inputs, suffix=".gpkg")
@@ -348,4 +357,5 @@ def run_classify(counties, rasters, output, overwrite: bool = False, progress=No
     meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
     path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
                              inputs=inputs)
+    zones.attrs["info"] = info
     return path, zones

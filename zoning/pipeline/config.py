@@ -123,6 +123,7 @@ class ClassifyOptions:
     spread: float = 0.10
     seed: int = 0
     cluster: object = None
+    quota: object = None
 
     @classmethod
     def of(cls, options: dict) -> "ClassifyOptions":
@@ -179,7 +180,7 @@ PROJECT_OPTIONS = {"model": str, "rules": str, "id_field": str, "county_id_field
                    "tianditu_key": str, "crs": str, "encoding": str, "legend": str, "header_row": int,
                    "reference_id_field": str, "reference_zone_field": str,
                    "memory_mb": float, "default_places": bool, "census": bool,
-                   "cluster": str, "compensate": bool, "equivalent_value": float, "esv_types": str,
+                   "cluster": str, "quota": str, "compensate": bool, "equivalent_value": float, "esv_types": str,
                    "transfer_coefficient": float}
 
 
@@ -293,7 +294,7 @@ def load_project(path: Path) -> Project:
             problems.append(str(exc))
     if isinstance(opts.get("transfer_coefficient"), (int, float)) and not opts["transfer_coefficient"] >= 0:
         problems.append(f"options.transfer_coefficient: must be ≥ 0, got {opts['transfer_coefficient']!r}")
-    for k in ("model", "rules", "esv_types"):
+    for k in ("model", "rules", "esv_types", "quota"):
         if isinstance(opts.get(k), str) and opts[k]:
             p = Path(opts[k]) if Path(opts[k]).is_absolute() else base / opts[k]
             if not p.exists():

@@ -63,9 +63,9 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
             memory_mb=float(opt.get("memory_mb", 1024.0)), points=points,
             default_places=bool(opt.get("default_places", False)), census=bool(opt.get("census", True)),
             sensitivity=opt.get("sensitivity", 0), spread=opt.get("spread", 0.10), seed=opt.get("seed", 0),
-            cluster=client), progress)
+            cluster=client, quota=opt.get("quota")), progress)
         timings["classify"] = round(time.perf_counter() - t, 3)
-        for line in rep.zone_lines(zones):  # the tables the terminal shows, in zoning.log too
+        for line in rep.zone_lines(zones) + rep.quota_lines(cinfo.get("quota"), zones):  # as the terminal shows
             log.info("%s", line, extra={"file_only": True})
         t = time.perf_counter()
         extra, comparison = {"zones": zones}, None
@@ -138,7 +138,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                           for k, v in inp.items()},
                "options": {**opt, **({"cluster": address} if address else {})},
                "default_places": cinfo.get("default_places"), "census": cinfo.get("census"),
-               "compensation": cinfo.get("compensation"),
+               "compensation": cinfo.get("compensation"), "quota": cinfo.get("quota"),
                "model": proj.model.raw,
                "model_id": proj.model.id, "model_sha256": proj.model.sha256, "rules": proj.rules,
                "crs": res.info["crs"], "area_method": {"classify": cinfo["area_method"],

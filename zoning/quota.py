@@ -1,0 +1,372 @@
+"""Quota mode: one zone per county so that every provincial or national quota holds, as close as possible to the
+model's own answer — a small integer program solved with HiGHS (``highspy``).
+
+Minimised: Σ_i |score_i(unconstrained zone) − score_i(assigned zone)|, then, among equal totals, the number of
+moves (a second solve with the total held), ties broken by county order. Quotas are shares of land, of counties
+or of residents per zone, within all counties, each province (the first two digits of the code) or the values
+of a field. Optional: locked counties, no county alone of its zone among its neighbours, a cap on moves.
+"""
+from __future__ import annotations
+
+import math
+import time
+import tomllib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, DataError
+
+from .model import ZONES  # the order of the score columns
+MEASURES = {"land": ("land", "土地"), "units": ("counties", "县数"), "population": ("residents", "人口")}
+TOL = 1e-7  # shares within this of a bound count as meeting it (the solver's feasibility tolerance)
+PROVINCES = {
+    "11": "北京 Beijing", "12": "天津 Tianjin", "13": "河北 Hebei", "14": "山西 Shanxi", "15": "内蒙古 Inner Mongolia",
+    "21": "辽宁 Liaoning", "22": "吉林 Jilin", "23": "黑龙江 Heilongjiang", "31": "上海 Shanghai", "32": "江苏 Jiangsu",
+    "33": "浙江 Zhejiang", "34": "安徽 Anhui", "35": "福建 Fujian", "36": "江西 Jiangxi", "37": "山东 Shandong",
+    "41": "河南 Henan", "42": "湖北 Hubei", "43": "湖南 Hunan", "44": "广东 Guangdong", "45": "广西 Guangxi",
+    "46": "海南 Hainan", "50": "重庆 Chongqing", "51": "四川 Sichuan", "52": "贵州 Guizhou", "53": "云南 Yunnan",
+    "54": "西藏 Tibet", "61": "陕西 Shaanxi", "62": "甘肃 Gansu", "63": "青海 Qinghai", "64": "宁夏 Ningxia",
+    "65": "新疆 Xinjiang", "71": "台湾 Taiwan", "81": "香港 Hong Kong", "82": "澳门 Macao"}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    zone: str
+    measure: str
+    min: float | None
+    max: float | None
+    group: str = "all"
+    name: str = ""
+
+    def label(self, zh: dict | None = None) -> str:
+        z = (zh or {}).get(self.zone, self.zone)
+        bound = " and ".join(x for x in (f"≥ {self.min:.0%}" if self.min is not None else "",
+                                        f"≤ {self.max:.0%}" if self.max is not None else "") if x)
+        return self.name or f"{z} {MEASURES[self.measure][0]} {bound}" + \
+            ("" if self.group == "all" else f" (each {self.group})")
+
+
+@dataclass(frozen=True)
+class Quota:
+    constraints: tuple[Constraint, ...]
+    lock: str | None = None  # a table of county ids and zones that must not move
+    isolated: bool = True  # False: no county may be the only one of its zone among its neighbours
+    max_moves: int | None = None
+    source: str = ""
+
+
+@dataclass
+class Solution:
+    zone: np.ndarray  # the assigned zone of each county
+    cost: np.ndarray  # its score difference
+    achieved: list = field(default_factory=list)  # per constraint: {group: share}
+    status: str = ""
+    seconds: float = 0.0
+    binding: list = field(default_factory=list)  # per county: the constraint that moved it ("" if none)
+
+
+def load_quota(text: str, source: str = "quota") -> Quota:
+    """A quota file, validated: every problem named by its key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    problems, out = [], []
+    for k in raw:
+        if k not in ("constraint", "lock", "isolated", "max_moves"):
+            problems.append(f"{k}: unknown key; expected [[constraint]], lock, isolated, max_moves")
+    items = raw.get("constraint", [])
+    if not isinstance(items, list) or not items:
+        problems.append("constraint: at least one [[constraint]] with zone, measure and min and/or max")
+        items = []
+    for i, c in enumerate(items, 1):
+        at = f"constraint[{i}]"
+        if not isinstance(c, dict):
+            problems.append(f"{at}: expected a table")
+            continue
+        for k in c:
+            if k not in ("zone", "measure", "min", "max", "group", "name"):
+                problems.append(f"{at}.{k}: unknown key; expected zone, measure, min, max, group, name")
+        if c.get("zone") not in ZONES:
+            problems.append(f"{at}.zone: expected one of {', '.join(ZONES)}, got {c.get('zone')!r}")
+        if c.get("measure") not in MEASURES:
+            problems.append(f"{at}.measure: expected one of {', '.join(MEASURES)}, got {c.get('measure')!r}")
+        bounds = {}
+        for k in ("min", "max"):
+            v = c.get(k)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1 or not math.isfinite(v):
+                problems.append(f"{at}.{k}: expected a share from 0 to 1 (0.55 for 55 %), got {v!r}")
+            else:
+                bounds[k] = float(v)
+        if "min" not in c and "max" not in c:
+            problems.append(f"{at}: give min and/or max")
+        if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+            problems.append(f"{at}: min {bounds['min']} is above max {bounds['max']}")
+        group = c.get("group", "all")
+        if not isinstance(group, str) or not group:
+            problems.append(f"{at}.group: expected all, province or a field of the counties")
+        out.append(Constraint(str(c.get("zone")), str(c.get("measure")), bounds.get("min"), bounds.get("max"),
+                              str(group), str(c.get("name", ""))))
+    if not isinstance(raw.get("isolated", True), bool):
+        problems.append(f"isolated: expected true or false, got {raw['isolated']!r}")
+    mm = raw.get("max_moves")
+    if mm is not None and (isinstance(mm, bool) or not isinstance(mm, int) or mm < 0):
+        problems.append(f"max_moves: expected a whole number ≥ 0, got {mm!r}")
+    lock = raw.get("lock")
+    if lock is not None and not isinstance(lock, str):
+        problems.append("lock: expected the path of a table (county_id, zone)")
+    if problems:
+        raise ConfigError(f"{source}: {len(problems)} problem(s) in the quota file", problems)
+    return Quota(tuple(out), lock, raw.get("isolated", True), mm, source)
+
+
+def group_keys(c: Constraint, ids: pd.Series, fields: pd.DataFrame | None) -> np.ndarray:
+    """The group of each county for a constraint: one group, the province, or a field's value."""
+    if c.group == "all":
+        return np.full(len(ids), "all", dtype=object)
+    if c.group == "province":
+        return ids.astype(str).str[:2].map(lambda p: PROVINCES.get(p, p)).to_numpy(dtype=object)
+    if fields is None or c.group not in fields.columns:
+        known = ", ".join(str(x) for x in (fields.columns if fields is not None else []))
+        raise DataError(f"quota: group {c.group!r} is neither all, province nor a field of the counties "
+                        f"(fields: {known})")
+    return fields[c.group].astype(str).to_numpy(dtype=object)
+
+
+def adjacency(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i, j), i ≠ j, of counties sharing a border of positive length (corners do not count)."""
+    import shapely
+
+    tree = shapely.STRtree(geoms)
+    i, j = tree.query(geoms, predicate="intersects")
+    keep = i != j
+    i, j = i[keep], j[keep]
+    shared = shapely.length(shapely.intersection(shapely.boundary(geoms[i]), shapely.boundary(geoms[j])))
+    keep = shared > 0
+    return i[keep], j[keep]
+
+
+class Problem:
+    """The integer program: x[i, k] = 1 when county i gets zone k (column i·3 + k)."""
+
+    def __init__(self, costs: np.ndarray, base: np.ndarray, quota: Quota, weights: dict, groups: list,
+                 locked: np.ndarray, neighbours: tuple[np.ndarray, np.ndarray] | None):
+        self.n = len(base)
+        self.costs, self.base, self.quota, self.weights, self.groups = costs, base, quota, weights, groups
+        self.locked, self.neighbours = locked, neighbours
+
+    def _rows(self, which: list[int]) -> tuple[list, list, list, list, list]:
+        """COO entries and bounds: assignment, the constraints ``which``, isolation, the cap on moves."""
+        n, r, c, v, lo, hi = self.n, [], [], [], [], []
+        row = 0
+        ii = np.arange(n)
+        r.append(np.repeat(ii, 3))
+        c.append(np.arange(3 * n))
+        v.append(np.ones(3 * n))
+        lo += [1.0] * n
+        hi += [1.0] * n
+        row = n
+        for ci in which:
+            con = self.quota.constraints[ci]
+            w, k = self.weights[con.measure], ZONES.index(con.zone)
+            for g in pd.unique(self.groups[ci]):
+                members = np.nonzero(self.groups[ci] == g)[0]
+                total = float(w[members].sum())
+                r.append(np.full(len(members), row))
+                c.append(members * 3 + k)
+                v.append(w[members])
+                lo.append(con.min * total - TOL * total if con.min is not None else -np.inf)
+                hi.append(con.max * total + TOL * total if con.max is not None else np.inf)
+                row += 1
+        if self.neighbours is not None and not self.quota.isolated:
+            a, b = self.neighbours
+            has = np.unique(a)
+            for k in range(3):  # x[i,k] ≤ Σ_{j ∈ N(i)} x[j,k]
+                rows = row + np.searchsorted(has, a)
+                r += [rows, row + np.arange(len(has))]
+                c += [b * 3 + k, has * 3 + k]
+                v += [np.ones(len(a)), -np.ones(len(has))]
+                lo += [0.0] * len(has)
+                hi += [np.inf] * len(has)
+                row += len(has)
+        if self.quota.max_moves is not None:
+            r.append(np.full(n, row))
+            c.append(ii * 3 + self.base)
+            v.append(np.ones(n))
+            lo.append(float(n - self.quota.max_moves))
+            hi.append(np.inf)
+        return r, c, v, lo, hi
+
+    def solve(self, objective: np.ndarray, which: list[int], extra: tuple | None = None, sense: int = 1):
+        """Minimise (``sense`` 1) or maximise (−1) ``objective`` over x; returns (status, x or None, value)."""
+        import highspy
+
+        r, c, v, lo, hi = self._rows(which)
+        if extra is not None:  # one more row: coefficients over x, lower and upper bound
+            coef, elo, ehi = extra
+            nz = np.nonzero(coef)[0]
+            r.append(np.full(len(nz), len(lo)))
+            c.append(nz)
+            v.append(coef[nz])
+            lo.append(elo)
+            hi.append(ehi)
+        rows, cols, vals = np.concatenate(r), np.concatenate(c), np.concatenate(v)
+        order = np.lexsort((rows, cols))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        ncol = 3 * self.n
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = ncol, len(lo)
+        lp.col_cost_ = np.asarray(objective, dtype=float) * sense
+        col_lo, col_hi = np.zeros(ncol), np.ones(ncol)
+        for i in np.nonzero(self.locked >= 0)[0]:
+            col_hi[3 * i:3 * i + 3] = 0.0
+            col_lo[3 * i + self.locked[i]] = col_hi[3 * i + self.locked[i]] = 1.0
+        lp.col_lower_, lp.col_upper_ = col_lo, col_hi
+        lp.row_lower_, lp.row_upper_ = np.array(lo), np.array(hi)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.searchsorted(cols, np.arange(ncol + 1)).astype(np.int32)
+        lp.a_matrix_.index_ = rows.astype(np.int32)
+        lp.a_matrix_.value_ = vals
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * ncol
+        h = highs()
+        h.setOptionValue("threads", 1)  # the same answer on every machine
+        h.setOptionValue("mip_rel_gap", 0.0)
+        h.passModel(lp)
+        h.run()
+        status = h.modelStatusToString(h.getModelStatus())
+        if status != "Optimal":
+            return status, None, None
+        x = np.round(np.asarray(h.getSolution().col_value)).reshape(self.n, 3)
+        return status, x, float(np.asarray(objective) @ x.ravel())
+
+
+def solve(costs: np.ndarray, base: np.ndarray, quota: Quota, weights: dict, groups: list, locked: np.ndarray,
+          neighbours=None) -> Solution:
+    """The assignment of least total cost meeting every constraint, then the fewest moves among those.
+
+    Raises :class:`DataError` naming the constraint, or the pair, that cannot hold, with the best share each can
+    reach given the locks (from relaxations solved here)."""
+    t0 = time.perf_counter()
+    p = Problem(costs, base, quota, weights, groups, locked, neighbours)
+    n = len(base)
+    cost = np.asarray(costs, dtype=float).ravel()
+    allc = list(range(len(quota.constraints)))
+    status, x, best = p.solve(cost, allc)
+    if x is None:
+        raise DataError(f"quota {quota.source}: the quotas cannot all hold ({status}). " + diagnose(p), [])
+    moved = np.ones((n, 3))
+    moved[np.arange(n), base] = 0.0
+    # among the answers of least cost, the fewest moves; a tiny weight by county order settles remaining ties
+    second = moved.ravel() + (np.repeat(np.arange(n), 3) + 1) / (n + 1) * 1e-3 * moved.ravel()
+    status, x2, _ = p.solve(second, allc, extra=(cost, -np.inf, best + 1e-9 + 1e-9 * abs(best)))
+    x = x2 if x2 is not None else x
+    zone = x.argmax(axis=1)
+    sol = Solution(zone, np.asarray(costs)[np.arange(n), zone], status=status, seconds=time.perf_counter() - t0)
+    sol.achieved = [achieved(c, x, weights, groups[i]) for i, c in enumerate(quota.constraints)]
+    sol.binding = binding(quota, sol, base, groups, weights)
+    return sol
+
+
+def achieved(c: Constraint, x: np.ndarray, weights: dict, groups: np.ndarray) -> dict:
+    """The share each group of a constraint reaches in the assignment ``x`` (n × 3)."""
+    w, k = weights[c.measure], ZONES.index(c.zone)
+    return {str(g): float((w * x[:, k])[groups == g].sum() / max(w[groups == g].sum(), 1e-300))
+            for g in pd.unique(groups)}
+
+
+def binding(quota: Quota, sol: Solution, base: np.ndarray, groups: list, weights: dict) -> list:
+    """For each moved county, the constraint it would break by going back to its own zone alone (its group named);
+    else the isolation rule or the quotas together."""
+    out = []
+    n = len(base)
+    x = np.zeros((n, 3))
+    x[np.arange(n), sol.zone] = 1.0
+    for i, (b, z) in enumerate(zip(base, sol.zone)):
+        if b == z:
+            out.append("")
+            continue
+        back = x.copy()
+        back[i] = 0.0
+        back[i, b] = 1.0
+        why = ""
+        for ci, c in enumerate(quota.constraints):
+            g = groups[ci][i]
+            share = achieved(c, back, weights, groups[ci])[str(g)]
+            if (c.min is not None and share < c.min - TOL) or (c.max is not None and share > c.max + TOL):
+                why = c.label() + ("" if g == "all" else f" ({g})")
+                break
+        out.append(why or ("no county alone of its zone among its neighbours" if not quota.isolated else
+                           "the quotas together"))
+    return out
+
+
+def highs():
+    """A HiGHS instance, silent: its banner would otherwise go to the terminal's standard output."""
+    import os
+    import sys
+
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def solver_version() -> str:
+    import highspy
+
+    return f"HiGHS {highs().version()} (highspy)" if hasattr(highspy.Highs, "version") else "HiGHS (highspy)"
+
+
+def diagnose(p: Problem) -> str:
+    """Which constraint, or pair, cannot hold, and the best share each reaches with the locks given."""
+    cons = p.quota.constraints
+    zero = np.zeros(3 * p.n)
+
+    def best(ci: int, also: list[int]) -> str:
+        c = cons[ci]
+        w, k = p.weights[c.measure], ZONES.index(c.zone)
+        parts = []
+        for g in pd.unique(p.groups[ci]):
+            members = p.groups[ci] == g
+            obj = np.zeros((p.n, 3))
+            obj[members, k] = w[members] / max(w[members].sum(), 1e-300)
+            hi = p.solve(obj.ravel(), also, sense=-1)[2] if c.min is not None else None
+            lo = p.solve(obj.ravel(), also)[2] if c.max is not None else None
+            if c.min is not None and (hi is None or hi < c.min - 1e-6):
+                parts.append(f"{'' if g == 'all' else f'{g}: '}at most {'none' if hi is None else f'{hi:.1%}'}")
+            elif c.max is not None and (lo is None or lo > c.max + 1e-6):
+                parts.append(f"{'' if g == 'all' else f'{g}: '}at least {'none' if lo is None else f'{lo:.1%}'}")
+        return "; ".join(parts)
+
+    if p.solve(zero, [])[1] is None:
+        rules = (["the isolation rule"] if not p.quota.isolated else []) + \
+            ([f"max_moves = {p.quota.max_moves}"] if p.quota.max_moves is not None else [])
+        return f"{' and '.join(rules) or 'the locks'} cannot hold with the locks given, before any quota."
+    for ci, c in enumerate(cons):
+        if p.solve(zero, [ci])[1] is None:
+            return f"{c.label()} cannot hold with the locks given: best reachable {best(ci, [])}."
+    for a in range(len(cons)):
+        for b in range(a + 1, len(cons)):
+            if p.solve(zero, [a, b])[1] is None:
+                return (f"{cons[a].label()} and {cons[b].label()} cannot hold together: with the second, the first "
+                        f"reaches {best(a, [b]) or 'its bound only partly'}; with the first, the second reaches "
+                        f"{best(b, [a]) or 'its bound only partly'}.")
+    extra = []
+    if not p.quota.isolated:
+        extra.append("the isolation rule")
+    if p.quota.max_moves is not None:
+        extra.append(f"max_moves = {p.quota.max_moves}")
+    return "each constraint and each pair can hold; together " + (" and ".join(extra) or "they") + " cannot."
