@@ -126,7 +126,7 @@ def classify(counties, rasters, points, default_places, census, legend, attribut
                                         encoding=encoding, legend=legend, header_row=header_row, memory_mb=memory_mb,
                                         overwrite=overwrite, cluster=cluster, census=census, quota=quota)
     echo_zone_summary(zones)
-    from zoning.report import quota_lines
+    from zoning.policy_tables import quota_lines
 
     for line in quota_lines(zones.attrs.get("info", {}).get("quota"), zones):
         click.echo(line)

@@ -60,7 +60,7 @@ def compensate(counties, rasters, legend, types, attributes, header_row, zones, 
     factors), the market and non-market parts, the value without water, per km² and per resident, the priority
     score, rank and class, red-line and ecological land, and a reason naming the types that carry the value.
     """
-    from zoning.report import method_lines, ranked_lines
+    from zoning.policy_tables import method_lines, ranked_lines
     from zoning.pipeline import compensating
 
     opts = dict(legend=legend, types=types, equivalent_value=equivalent_value, crops=crops)

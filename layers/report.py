@@ -150,7 +150,7 @@ def _write_csv(path: Path, gpkg: Path) -> int:
 def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.DataFrame, meta: dict) -> None:
     """A filing: the summary (every county, TOTAL last), new findings, one sheet per check most severe first
     (rows by severity, then area), the parcel ledger and the rectified findings."""
-    from zoning import outputs, report as rep
+    from zoning import outputs, policy_tables as policy, report as rep
 
     vcols = fields(gpkg, "violations")
     with xlsx.Workbook(path) as wb:
@@ -191,10 +191,10 @@ def _write_xlsx(path: Path, gpkg: Path, conflicts: pd.DataFrame, summary: pd.Dat
         if fields(gpkg, "compensation"):  # zoning run with compensate = true: the ranked table, method beside
             from pyogrio import read_dataframe
 
-            ranked = rep.compensation_table(read_dataframe(gpkg, layer="compensation", read_geometry=False))
+            ranked = policy.compensation_table(read_dataframe(gpkg, layer="compensation", read_geometry=False))
             _sheet(wb, "生态补偿 compensation", list(ranked.columns), _frame_batches(ranked))
         prov = rep.provenance_table(meta.get("provenance"), survey_period(gpkg))
-        method = rep.compensation_method(meta.get("compensation"))
+        method = policy.compensation_method(meta.get("compensation"))
         if method:
             prov = pd.concat([prov, pd.DataFrame(method, columns=["项目 item", "值 value"])], ignore_index=True)
         if len(prov):  # last, as an appendix: what the filing was made from

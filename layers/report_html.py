@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from zoning import outputs, report as rep
+from zoning import outputs, policy_tables as policy, report as rep
 
 from .files import GENERATOR
 from .report_rows import (FAILED, batches, construction_geometries, failed_columns, fields, severe_first,
@@ -296,10 +296,10 @@ def _compensation(f, gpkg: Path, meta: dict) -> None:
     import pyogrio
 
     e = html.escape
-    ranked = rep.compensation_table(pyogrio.read_dataframe(gpkg, layer="compensation", read_geometry=False),
+    ranked = policy.compensation_table(pyogrio.read_dataframe(gpkg, layer="compensation", read_geometry=False),
                                     services=False)
     method = "".join(f"<tr><th class='s'>{e(k)}</th><td class='s'>{e(v)}</td></tr>"
-                     for k, v in rep.compensation_method(meta.get("compensation")))
+                     for k, v in policy.compensation_method(meta.get("compensation")))
     more = f"<p class='muted'>前 {COMPENSATION_ROWS} 县；全部见 report.xlsx。The first {COMPENSATION_ROWS} of " \
         f"{len(ranked):,}; report.xlsx lists them all, service by service.</p>" if len(ranked) > COMPENSATION_ROWS \
         else ""

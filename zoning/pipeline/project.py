@@ -9,7 +9,7 @@ from pathlib import Path
 from layers import gpkg, previous as lprevious, vector as lvector
 from layers.files import Output, check_target
 
-from .. import continuity, rasters as raster_kinds, report as rep
+from .. import continuity, policy_tables as policy, rasters as raster_kinds, report as rep
 from ..errors import DataError, UsageError
 from . import record
 from .checking import write_check, write_report
@@ -65,7 +65,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
             sensitivity=opt.get("sensitivity", 0), spread=opt.get("spread", 0.10), seed=opt.get("seed", 0),
             cluster=client, quota=opt.get("quota")), progress)
         timings["classify"] = round(time.perf_counter() - t, 3)
-        for line in rep.zone_lines(zones) + rep.quota_lines(cinfo.get("quota"), zones):  # as the terminal shows
+        for line in rep.zone_lines(zones) + policy.quota_lines(cinfo.get("quota"), zones):  # as the terminal shows
             log.info("%s", line, extra={"file_only": True})
         t = time.perf_counter()
         extra, comparison = {"zones": zones}, None
@@ -88,7 +88,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                     transfer_coefficient=opt.get("transfer_coefficient"), census=bool(opt.get("census", True)),
                     memory_mb=float(opt.get("memory_mb", 1024.0)), cluster=client, read=proj.read,
                     name_field=opt.get("name_field"), header_row=opt.get("header_row")), progress)
-            for line in rep.ranked_lines(extra["compensation"]):
+            for line in policy.ranked_lines(extra["compensation"]):
                 log.info("%s", line, extra={"file_only": True})
         specs = {k: inp[k] for k in ("red_line", "farmland", "urban_boundary")}
         job = CheckJob(specs, inp.get("construction"), inp["counties"], read=proj.read, rules=proj.rules,
