@@ -27,8 +27,8 @@ BASEMAPS = ("none", "osm", "tianditu")
 # layer name → (display name, tooltip fields, popup fields, initially shown)
 LAYERS = {
     "zones": ("主体功能区 Zones", ["name", "zone_zh"],
-              ["county_id", "name", "zone_zh", "zone", "score_urbanization", "score_grain_production",
-               "score_ecological", "margin", "rule", "review", "reason"], True),
+              ["county_id", "name", "zone_zh", "zone", "zone_unconstrained", "moved_by_quota", "score_urbanization",
+               "score_grain_production", "score_ecological", "margin", "rule", "review", "reason"], True),
     "red_line": ("生态保护红线 Red line", ["id", "name"], ["id", "code", "name", "county_name"], False),
     "farmland": ("永久基本农田 Farmland", ["id", "name"], ["id", "code", "name", "county_name"], False),
     "urban_boundary": ("城镇开发边界 Urban boundary", ["id", "name"], ["id", "code", "name", "county_name"], False),

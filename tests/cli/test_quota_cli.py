@@ -71,3 +71,24 @@ def test_a_malformed_quota_file_is_refused_before_any_work(tmp_path):
     r = _classify(tmp_path, QUOTA.replace('measure = "land"', 'measure = "area"'))
     assert r.returncode == 2 and "constraint[1].measure: expected one of land, units, population" in r.stderr
     assert "land cover" not in r.stderr and not (tmp_path / "z.gpkg").exists()
+
+
+def test_a_project_names_its_quota_file(tmp_path):
+    import shutil
+
+    for f in SAMPLE.iterdir():
+        if f.is_file():
+            shutil.copy(f, tmp_path / f.name)
+    project = tmp_path / "project.toml"
+    project.write_text(project.read_text(encoding="utf-8").replace("[options]", '[options]\nquota = "quota.toml"'),
+                       encoding="utf-8")
+    r = run_cli("-q", "run", str(project), "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    import json
+
+    run = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert run["quota"]["moves"] > 0 and run["quota"]["status"] == "Optimal"
+    assert run["quota"]["constraints"][0]["achieved"]["四川 Sichuan"] >= 0.85 - 1e-6
+    z = pyogrio.read_dataframe(tmp_path / "out" / "zoning.gpkg", layer="zones", read_geometry=False)
+    assert int(z["moved_by_quota"].sum()) == run["quota"]["moves"]
+    assert "moves, total score difference" in (tmp_path / "out" / "zoning.log").read_text(encoding="utf-8")

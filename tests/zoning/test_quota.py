@@ -10,6 +10,12 @@ from zoning import quota as q
 from zoning.errors import ConfigError, DataError
 
 
+@pytest.fixture(autouse=True)
+def exact(monkeypatch):
+    """Small programs solved to proven optimality, for the comparison with brute force to be exact."""
+    monkeypatch.setattr(q, "GAP", 0.0)
+
+
 def _instance(seed: int, n: int):
     rng = np.random.default_rng(seed)
     scores = rng.random((n, 3))

@@ -3,6 +3,7 @@ unconstrained zone, the move, its cost and its reason kept beside them (:mod:`zo
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ def load(spec) -> q.Quota:
         raise UsageError(f"--quota {p}: file not found")
     quota = q.load_quota(p.read_text(encoding="utf-8-sig"), str(p))
     if quota.lock and not Path(quota.lock).is_absolute():  # relative to the quota file, as a project's paths
-        quota = q.Quota(quota.constraints, str(p.parent / quota.lock), quota.isolated, quota.max_moves, quota.source)
+        quota = replace(quota, lock=str(p.parent / quota.lock))
     return quota
 
 
@@ -87,6 +88,7 @@ def apply(zones: pd.DataFrame, fields: pd.DataFrame, spec) -> tuple[pd.DataFrame
                              "min": c.min, "max": c.max, "achieved": a}
                             for c, a in zip(quota.constraints, sol.achieved)],
             "total_cost": float(sol.cost.sum()), "moves": int(moved.sum()), "locked": int((locked >= 0).sum()),
+            "gap": quota.gap,
             "solver": q.solver_version(), "status": sol.status, "seconds": round(sol.seconds, 3)}
     log.info("quota %s: %d moves, total score difference %.3f (%s, %s, %.2f s)", quota.source, info["moves"],
              info["total_cost"], info["solver"], sol.status, sol.seconds)
