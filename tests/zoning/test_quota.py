@@ -13,7 +13,9 @@ from zoning.errors import ConfigError, DataError
 @pytest.fixture(autouse=True)
 def exact(monkeypatch):
     """Small programs solved to proven optimality, for the comparison with brute force to be exact."""
-    monkeypatch.setattr(q, "GAP", 0.0)
+    from zoning import quota_file
+
+    monkeypatch.setattr(quota_file, "GAP", 0.0)
 
 
 def _instance(seed: int, n: int):
