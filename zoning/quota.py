@@ -104,7 +104,7 @@ class Problem:
                 row += 1
         if self.neighbours is not None and not self.quota.isolated and len(self.watch):
             a, b = self.neighbours
-            sel = np.isin(a, self.watch)  # the rule as rows only for the counties watched (added lazily)
+            sel = np.isin(a, self.watch)  # the rule as rows for the counties watched (all, see __init__)
             a, b = a[sel], b[sel]
             has = np.unique(a)
             for k in range(3):  # x[i,k] ≤ Σ_{j ∈ N(i)} x[j,k]
