@@ -16,8 +16,16 @@ import pandas as pd
 
 from .errors import DataError
 from .model import ZONES  # the order of the score columns
-from .quota_file import (GAP, MEASURES, PROVINCES, TOL, Constraint, Quota, group_keys,  # noqa: F401 - one API
-                         load_quota)
+from .quota_file import (  # noqa: F401 - one API
+    GAP,
+    MEASURES,
+    PROVINCES,
+    TOL,
+    Constraint,
+    Quota,
+    group_keys,
+    load_quota,
+)
 
 MOVE_WEIGHT = 1e-6  # below any real score difference (scores are given to 1e-3)
 
@@ -55,9 +63,6 @@ class Problem:
         self.n = len(base)
         self.costs, self.base, self.quota, self.weights, self.groups = costs, base, quota, weights, groups
         self.locked, self.neighbours = locked, neighbours
-        # counties whose isolation rule is in the program: all of them. Adding the rule lazily, where a solution
-        # broke it, took five solves each harder than the whole (347 s nationally against 52 s)
-        self.watch = np.arange(self.n)
 
     def isolated(self, zone: np.ndarray) -> np.ndarray:
         """Counties with neighbours none of which shares their zone (the rule's violations in ``zone``)."""
@@ -65,19 +70,6 @@ class Problem:
         same = np.zeros(self.n, dtype=int)
         np.add.at(same, a, zone[a] == zone[b])
         return np.nonzero(np.isin(np.arange(self.n), a) & (same == 0))[0]
-
-    def solve_lazily(self, objective: np.ndarray, which: list[int], sense: int = 1):
-        """:meth:`solve`, then the isolation rule added for any county a solution still leaves alone (none while
-        every county is watched: a safety net for a smaller ``watch``)."""
-        while True:
-            status, x, value = self.solve(objective, which, sense=sense)
-            if x is None or self.neighbours is None or self.quota.isolated:
-                return status, x, value
-            bad = self.isolated(x.argmax(axis=1))
-            if not len(bad):
-                return status, x, value
-            a, b = self.neighbours  # the offenders and their neighbours: the next solve moves the trouble less far
-            self.watch = np.union1d(self.watch, np.union1d(bad, b[np.isin(a, bad)]))
 
     def _rows(self, which: list[int]) -> tuple[list, list, list, list, list]:
         """COO entries and bounds: assignment, the constraints ``which``, isolation, the cap on moves."""
@@ -102,10 +94,10 @@ class Problem:
                 lo.append(con.min * total - TOL * total if con.min is not None else -np.inf)
                 hi.append(con.max * total + TOL * total if con.max is not None else np.inf)
                 row += 1
-        if self.neighbours is not None and not self.quota.isolated and len(self.watch):
+        if self.neighbours is not None and not self.quota.isolated:
+            # every county's rule as rows: adding them lazily, where a solution broke the rule, took five solves
+            # each harder than the whole program (347 s nationally against 29 s)
             a, b = self.neighbours
-            sel = np.isin(a, self.watch)  # the rule as rows for the counties watched (all, see __init__)
-            a, b = a[sel], b[sel]
             has = np.unique(a)
             for k in range(3):  # x[i,k] ≤ Σ_{j ∈ N(i)} x[j,k]
                 rows = row + np.searchsorted(has, a)
@@ -136,9 +128,9 @@ class Problem:
         lp.num_col_, lp.num_row_ = ncol, len(lo)
         lp.col_cost_ = np.asarray(objective, dtype=float) * sense
         col_lo, col_hi = np.zeros(ncol), np.ones(ncol)
-        for i in np.nonzero(self.locked >= 0)[0]:
-            col_hi[3 * i:3 * i + 3] = 0.0
-            col_lo[3 * i + self.locked[i]] = col_hi[3 * i + self.locked[i]] = 1.0
+        fixed = np.nonzero(self.locked >= 0)[0]
+        col_hi.reshape(self.n, 3)[fixed] = 0.0
+        col_lo[3 * fixed + self.locked[fixed]] = col_hi[3 * fixed + self.locked[fixed]] = 1.0
         lp.col_lower_, lp.col_upper_ = col_lo, col_hi
         lp.row_lower_, lp.row_upper_ = np.array(lo), np.array(hi)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
@@ -175,7 +167,7 @@ def solve(costs: np.ndarray, base: np.ndarray, quota: Quota, weights: dict, grou
     # weight by county order settles what remains
     order = (np.arange(n) + 1.0) / (n + 1.0)
     objective = cost + MOVE_WEIGHT * (moved * (1.0 + 1e-3 * order[:, None])).ravel()
-    status, x, _ = p.solve_lazily(objective, allc)
+    status, x, _ = p.solve(objective, allc)
     if x is None:
         raise DataError(f"quota {quota.source}: the quotas cannot all hold ({status}). " + diagnose(p), [])
     zone = revert(p, x.argmax(axis=1), weights, groups)
@@ -278,24 +270,24 @@ def diagnose(p: Problem) -> str:
             members = p.groups[ci] == g
             obj = np.zeros((p.n, 3))
             obj[members, k] = w[members] / max(w[members].sum(), 1e-300)
-            hi = p.solve_lazily(obj.ravel(), also, sense=-1)[2] if c.min is not None else None
-            lo = p.solve_lazily(obj.ravel(), also)[2] if c.max is not None else None
+            hi = p.solve(obj.ravel(), also, sense=-1)[2] if c.min is not None else None
+            lo = p.solve(obj.ravel(), also)[2] if c.max is not None else None
             if c.min is not None and (hi is None or hi < c.min - 1e-6):
                 parts.append(f"{'' if g == 'all' else f'{g}: '}at most {'none' if hi is None else f'{hi:.1%}'}")
             elif c.max is not None and (lo is None or lo > c.max + 1e-6):
                 parts.append(f"{'' if g == 'all' else f'{g}: '}at least {'none' if lo is None else f'{lo:.1%}'}")
         return "; ".join(parts)
 
-    if p.solve_lazily(zero, [])[1] is None:
+    if p.solve(zero, [])[1] is None:
         rules = (["the isolation rule"] if not p.quota.isolated else []) + \
             ([f"max_moves = {p.quota.max_moves}"] if p.quota.max_moves is not None else [])
         return f"{' and '.join(rules) or 'the locks'} cannot hold with the locks given, before any quota."
     for ci, c in enumerate(cons):
-        if p.solve_lazily(zero, [ci])[1] is None:
+        if p.solve(zero, [ci])[1] is None:
             return f"{c.label()} cannot hold with the locks given: best reachable {best(ci, [])}."
     for a in range(len(cons)):
         for b in range(a + 1, len(cons)):
-            if p.solve_lazily(zero, [a, b])[1] is None:
+            if p.solve(zero, [a, b])[1] is None:
                 return (f"{cons[a].label()} and {cons[b].label()} cannot hold together: with the second, the first "
                         f"reaches {best(a, [b]) or 'its bound only partly'}; with the first, the second reaches "
                         f"{best(b, [a]) or 'its bound only partly'}.")
