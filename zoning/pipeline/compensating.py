@@ -23,7 +23,7 @@ from .. import compensation as comp
 from ..errors import UsageError
 from . import record
 from .comparing import read_zones
-from .config import MAX_MEMORY_MB, ReadOptions, load_legend
+from .config import MAX_MEMORY_MB, ReadOptions, load_legend, options_of
 from .inputs import input_paths, load_counties, load_polygons, read_attributes
 from .people import census_figures
 
@@ -61,11 +61,7 @@ class CompensateOptions:
 
     @classmethod
     def of(cls, options: dict) -> CompensateOptions:
-        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise UsageError(f"unknown compensation option(s) {', '.join(unknown)}; known: "
-                             f"{', '.join(sorted(cls.__dataclass_fields__))}")
-        return cls(**options)
+        return options_of(cls, options, "compensation")
 
     def __post_init__(self) -> None:
         if self.equivalent_value is not None:

@@ -92,6 +92,15 @@ class ReadOptions:
         return self.ids.get(role) or self.id_field
 
 
+def options_of(cls, options: dict, what: str):
+    """An options dataclass from keyword options, an unknown name refused with the known ones."""
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UsageError(f"unknown {what} option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**options)
+
+
 # 10⁴ perturbed runs put a county's stability within ±1 % (binomial); more only spends time, and a typing slip
 # (2**63) would otherwise run for ever
 MAX_SENSITIVITY_RUNS = 10_000
@@ -127,12 +136,7 @@ class ClassifyOptions:
 
     @classmethod
     def of(cls, options: dict) -> "ClassifyOptions":
-        """From keyword options, an unknown name refused with the known ones."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise UsageError(f"unknown classification option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**options)
+        return options_of(cls, options, "classification")
 
     def __post_init__(self) -> None:
         if not 0 <= self.sensitivity <= MAX_SENSITIVITY_RUNS:
