@@ -82,6 +82,13 @@ def compensation_table(layer: pd.DataFrame, services: bool = True) -> pd.DataFra
     if services:
         for s in comp.load_factors().services:
             out[f"{s.zh} (万元)"] = t[f"esv_{s.key}_yuan"] / w
+    # a filing shows figures, not floats: 万元 to the hundredth, yuan to the unit, shares to the hundredth of a point
+    money = [c for c in out.columns if "万元" in c]
+    out[money] = out[money].round(2)
+    out["人均 per resident (元)"] = out["人均 per resident (元)"].round(0)
+    out["指数 score"] = out["指数 score"].round(4)
+    if "红线占比 red line %" in out:
+        out["红线占比 red line %"] = out["红线占比 red line %"].round(2)
     out["理由 reason"] = t["reason"].astype(str)
     return out.reset_index(drop=True)
 

@@ -306,7 +306,7 @@ def test_compensation_in_the_run_its_reports_and_its_record(run_dir):
     rows = list(wb["生态补偿 compensation"].iter_rows(values_only=True))
     assert rows[0][0] == "排序 rank" and rows[1][0] == 1 and len(rows) == len(comp) + 1
     first = comp.loc[comp["priority_rank"] == 1].iloc[0]
-    assert rows[1][1] == first["county_id"] and rows[1][6] == pytest.approx(first["esv_yuan"] / 1e4)
+    assert rows[1][1] == first["county_id"] and rows[1][6] == round(first["esv_yuan"] / 1e4, 2)  # 万元, rounded
     prov = [r[0] for r in wb["来源 provenance"].iter_rows(values_only=True)]
     assert "标准当量价值 D" in prov and "生态系统服务价值 ESV method" in prov
     page = (run_dir / "report" / "report.html").read_text(encoding="utf-8")
