@@ -1,8 +1,10 @@
 """The wiring between the domain (:mod:`zoning`) and files (:mod:`layers`); no computation of its own.
 
-``config`` loads and validates model, rules and project; ``inputs`` reads layers; ``classifying`` and ``checking``
-run the domain and write its outputs; ``project`` runs the whole job; ``record`` keeps the run's record; ``cluster``
-connects to Dask and ``partitions`` runs the check in parts on it (``--cluster``).
+``config`` loads and validates model, rules and project; ``inputs`` reads layers; ``classifying``, ``checking`` and
+``compensating`` run the domain and write its outputs; ``project`` runs the whole job; ``record`` keeps the run's
+record. Every run is planned in parts (``plan``; ``sources`` says where a part finds its features), each part goes
+through one step (``steps``, ``parcels``) and the results through one reduce (``reduce``), whatever runs the parts:
+``executors`` (this process, or Dask through ``cluster`` for ``--cluster``).
 """
 from .checking import check, run_check
 from .reduce import CheckResult

@@ -3,41 +3,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 
-from layers import gpkg, previous as lprevious, report as lreport, styles, vector as lvector
+from layers import gpkg, previous as lprevious, report as lreport, styles
 from layers.files import Output, check_target
 
-from .. import areas, continuity, outputs, validate, violations as vio
-from ..errors import DataError, UsageError
-from . import record, supervising
-from .parcels import OVERLAP_MARGIN_M, PartContext, check_parcels, labels
-from .reduce import LINE_ROLES, CheckResult, deliver, empty_layer, run_info, summarize, year_on_year
+from .. import continuity, outputs, violations as vio
+from ..errors import UsageError
+from . import record, steps, supervising
 from .config import CheckJob, ReadOptions, load_rules
-from .inputs import (collect, counties_for_check, input_paths, load_counties, load_polygons, parcels_extent,
-                     raise_problems, source_name)
+from .executors import executor
+from .inputs import input_paths, source_name
+from .plan import plan_check, refuse_duplicate_ids
+from .reduce import CheckResult, deliver, empty_layer, run_info, summarize, year_on_year
 
 log = logging.getLogger("zoning")
-WORKERS = max(1, min(3, os.cpu_count() or 1))
-
-
-def _parcel_chunks(construction, chunk_size: int, read: ReadOptions):
-    if isinstance(construction, gpd.GeoDataFrame):
-        for start in range(0, max(len(construction), 1), chunk_size):
-            part = construction.iloc[start:start + chunk_size].copy()
-            part.attrs["source"] = construction.attrs.get("source", "construction (GeoDataFrame)")
-            yield part
-        return
-    yield from lvector.iter_vector(construction, chunk_size, read.encoding, "construction")
 
 
 CHECK_OPTIONS = ("construction", "counties", "rules", "id_field", "ids", "assume_crs", "encoding", "cropland",
@@ -81,96 +66,61 @@ def check(red_line, farmland, urban_boundary, *, progress: Callable | None = Non
 
 
 def check_job(job: CheckJob, progress=None, sink=None) -> CheckResult:
-    """The check of ``job`` in this process, or on its cluster; ``sink(rows, ledger)`` takes the findings chunk by
-    chunk (the writer) instead of keeping them."""
-    if job.cluster:
-        from .partitions import check_on_cluster
+    """The check of ``job`` in this process, or on its cluster; ``sink(rows, ledger)`` takes the findings part by
+    part (the writer) instead of keeping them.
 
-        return check_on_cluster(job, progress, sink)
-    line_specs, construction, counties, read, rules = job.lines, job.construction, job.counties, job.read, job.rules
-    county_role, zones, extra = job.county_role, job.zone_of, job.extra
+    One engine for both: the plan (:mod:`.plan`), the step of each part (:mod:`.steps`) run by the executor
+    (:mod:`.executors`), and the reduce here, part after part in order.
+    """
     t0 = time.perf_counter()
-    timings, problems, lines, others = {}, [], {}, {}
-    extra = {k: v for k, v in (extra or {}).items() if v is not None}
-    if extra.get("landcover_previous") and (not extra.get("landcover") or counties is None):
-        raise UsageError("the land-cover change (landcover_previous) needs the current land cover "
-                         "(--raster landcover=PATH) and the counties (--counties or --zones)")
-    for key, role in {**LINE_ROLES, **supervising.EXTRA_ROLES}.items():
-        if key in supervising.EXTRA_ROLES and key not in extra:
-            continue
-        try:
-            (lines if key in LINE_ROLES else others)[key] = load_polygons(
-                line_specs[key] if key in LINE_ROLES else extra[key], role, read, key)
-        except DataError as exc:  # report every bad input at once
-            problems.append(str(exc))
-    cty = None if counties is None else collect(problems, load_counties, counties, read, county_role)
-    raise_problems(problems)
-    out_crs = lines["red_line"].crs
-    sup = supervising.load(others, extra.get("previous"), out_crs, rules)
-    sup.ledger = bool(extra.get("ledger", True))
-    if construction is not None:
-        supervising.check_extents(parcels_extent(construction, read), f"construction ({source_name(construction)})", sup,
-                                  supervising.extent(sup.baseline.pieces) if sup.baseline is not None else None,
-                                  source_name(extra.get("baseline")))
-    alb = {k: areas.to_crs(g.geometry.values, g.crs, areas.CHINA_ALBERS) for k, g in lines.items()}
-    for k, g in lines.items():
-        if g.crs != out_crs:
-            log.info("%s is in %s, the red line in %s: reprojecting", k, g.crs.to_string(), out_crs.to_string())
-    names = list(LINE_ROLES)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            validate.check_overlap(tuple(shapely.total_bounds(alb[a])), tuple(shapely.total_bounds(alb[b])),
-                                   f"{a} ({lines[a].attrs.get('source')})", f"{b} ({lines[b].attrs.get('source')})",
-                                   margin=OVERLAP_MARGIN_M)
-    cvio = counties_for_check(cty)
-    if cvio is not None and zones:  # the county's zone in the parcel ledger
-        cvio.extra["zone"] = pd.Series(cvio.ids).map(zones).to_numpy()
-    lv = vio.Lines({k: np.asarray(alb[k], dtype=object) for k in names},
-                   {k: g["_id"].astype(str).to_numpy(dtype=object) for k, g in lines.items()},
-                   labels={k: labels(g) for k, g in lines.items()})
-    tally = vio.Tally()
-    with ThreadPoolExecutor(max_workers=1) as prep:  # the tiles for the parcels, cut beside the conflicts
-        prepared = prep.submit(lv.prepare, rules["rules"]["subdivide_m"]) if construction is not None else None
-        conflicts = vio.line_conflicts(lv, cvio, rules, out_crs, tally)
+    rules, timings = job.rules, {}
+    with executor(job.cluster) as ex:
+        plan = plan_check(job, ex.local, ex.pool)
+        src, sup = plan.source, plan.sup
+        if not ex.local:
+            ex.check_access(src.paths())
+        shared = ex.share(src)
+        tally, frames = vio.Tally(), []
+        for i, res in enumerate(ex.map(steps.conflicts_of, ((shared, p) for p in plan.conflicts), "conflicts")):
+            frames.append(res["conflicts"])
+            tally.rows += res["rows"]
+            tally.slivers += res["slivers"]
+            if len(plan.conflicts) > 1:
+                record.step(progress, "conflicts between the lines (tiles)", i + 1, len(plan.conflicts))
+        out_crs = src.common.crs
+        conflicts = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=out_crs) \
+            if frames else empty_layer("conflicts", out_crs)
         timings["conflicts"] = round(time.perf_counter() - t0, 3)
         t1 = time.perf_counter()
-        if prepared is not None:
-            prepared.result()
-    kept, ledgers, top, n_parcels, seen = [], [], pd.DataFrame(columns=outputs.columns("violations")), 0, set()
-    total = None
-    if construction is not None:
-        if not isinstance(construction, gpd.GeoDataFrame):
-            try:
-                total = lvector.count_features(construction)
-            except Exception:  # some drivers cannot count quickly; progress then shows counts only
-                total = None
-        else:
-            total = len(construction)
-        ctx = PartContext(read, lv, cvio, rules, out_crs, sup)
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            for chunk in _parcel_chunks(construction, rules["rules"]["chunk_size"], read):
-                if len(chunk) == 0:
-                    break
-                frame, ledger_rows, geoms = check_parcels(chunk, ctx, seen, tally, pool,
-                                                          alb if n_parcels == 0 else None)
-                frame, ledger_rows = supervising.carry(frame, ledger_rows, sup, geoms)
-                n_parcels += len(chunk)
+        kept, ledgers, top, n_parcels, hashes = [], [], pd.DataFrame(columns=outputs.columns("violations")), 0, []
+        if plan.parcels is not None:
+            for res in ex.map(steps.parcels_of, ((shared, p) for p in plan.parcels), "construction parcels"):
+                frame, ledger_rows = supervising.carry(res["frame"], res["ledger"], sup, res["albers"])
+                tally.rows += res["rows"]
+                tally.slivers += res["slivers"]
+                for check, n in res["distinct"].items():
+                    tally.distinct[check] = tally.distinct.get(check, 0) + n
+                sup.new.rows += res["new"]
+                hashes.append(res["hashes"])
+                n_parcels += res["n"]
                 top = deliver(frame, ledger_rows, sink, kept, ledgers, top)
-                record.step(progress, "checking construction parcels", n_parcels, total)
-        if n_parcels == 0:
-            log.warning("construction layer %s is empty: zero violations", construction)
-    timings["construction"] = round(time.perf_counter() - t1, 3)
-
-    summary = summarize(tally, sup, cvio, rules, extra, construction is not None, lambda: lv.geoms)
-    violations = None
+                record.step(progress, "checking construction parcels", n_parcels, plan.total)
+            refuse_duplicate_ids(hashes, plan, job.read)
+            if n_parcels == 0:
+                log.warning("construction layer %s is empty: zero violations", source_name(job.construction))
+        timings["construction"] = round(time.perf_counter() - t1, 3)
+        ran_on = ex.info()
+    summary = summarize(tally, sup, src.common.counties, rules, {k: v for k, v in job.extra.items() if v is not None},
+                        plan.parcels is not None, src.line_geoms)
+    violations = parcels = None
     if sink is None:
         violations = gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), geometry="geometry", crs=out_crs) if kept \
             else empty_layer("violations", out_crs)
         parcels = gpd.GeoDataFrame(pd.concat(ledgers, ignore_index=True), geometry="geometry", crs=out_crs) \
             if ledgers else None
-    info = run_info(rules, n_parcels, timings, out_crs, summary)
-    return year_on_year(CheckResult(conflicts, violations, summary, top, lines, rules, info,
-                                    parcels if sink is None else None), sup, out_crs)
+    info = {**run_info(rules, n_parcels, timings, out_crs, summary), **ran_on}
+    return year_on_year(CheckResult(conflicts, violations, summary, top, src.whole_lines(job.need_lines), rules,
+                                    info, parcels), sup, out_crs)
 
 
 def write_check(path: Path, job: CheckJob, *, extra_layers=None, include_lines=False, extra_meta=None,

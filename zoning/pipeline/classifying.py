@@ -17,16 +17,16 @@ from pyproj import CRS
 from layers import gpkg, raster as lraster, styles, zonal as lzonal
 
 from .. import areas, classifier as cls, indicators as ind_mod, legends, model as model_mod, outputs, validate
-from .. import rasters as raster_kinds
+from .. import rasters as raster_kinds, tiling
 from ..errors import DataError, UsageError
 from . import record
 from .config import ClassifyOptions, load_legend, load_model
+from .executors import county_groups, executor
 from .. import census as census_mod
 from .inputs import input_paths, load_counties, read_attributes
 from .people import census_figures, people, place_population
 
 log = logging.getLogger("zoning")
-COUNTIES_PER_TASK = 64  # on a cluster: counties per task (a national run: 45 tasks)
 
 
 def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model: model_mod.Model,
@@ -39,102 +39,75 @@ def compute_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], mode
     block; ``memory_mb`` bounds the cells held at once. Values are checked first (:mod:`zoning.legends`).
     ``cluster``: the raster indicators of groups of counties computed on a Dask cluster, each reading its window.
     """
-    legend = legend or legends.LEGENDS["igbp"]
-    if cluster:
-        ind, info = _rasters_on_cluster(cluster, counties, rasters, model, progress, legend, memory_mb)
-    else:
-        ind, info = raster_indicators(counties, rasters, model, progress, legend, memory_mb)
+    ind, info = raster_indicators(counties, rasters, model, progress, legend or legends.LEGENDS["igbp"], memory_mb,
+                                  cluster)
     return people(ind, info, counties, attributes, model, place_population)
 
 
 def raster_indicators(counties: gpd.GeoDataFrame, rasters: dict[str, str], model: model_mod.Model,
-                      progress: Callable | None, legend: legends.Legend, memory_mb: float, whole: bool = True):
-    """``area_km2`` and the indicators of every raster (``whole``: the counties are all of them, not a part, and
-    the checks that need all of them are made here)."""
-    info: dict = {"rasters": {}}
-    geoms_src = counties.geometry.values
-    projected: dict[str, np.ndarray] = {}  # counties in each raster CRS, transformed once
-    jobs = []
-    for kind, path in rasters.items():
+                      progress: Callable | None, legend: legends.Legend, memory_mb: float, cluster=None):
+    """``area_km2`` and the indicators of every raster: the plan (every raster against all the counties), the
+    groups of counties (:func:`.executors.county_groups`) through the executor, and the reduce."""
+    for kind, path in rasters.items():  # the checks that need every county, made once here
         rinfo = lraster.raster_info(path, kind)
-        target = CRS.from_user_input(rinfo["crs"].to_wkt())
-        if target.to_wkt() not in projected:
-            projected[target.to_wkt()] = areas.to_crs(geoms_src, counties.crs, target)
-            if counties.crs != target:
-                log.info("reprojecting counties from %s to the %s raster's CRS %s for zonal statistics",
-                         counties.crs.to_string(), kind, target.to_string())
-        geoms = projected[target.to_wkt()]
-        bounds = tuple(gpd.GeoSeries(geoms).total_bounds)
-        if whole:
-            _check_overlap(counties, kind, path, rinfo, bounds)
-        jobs.append((kind, path, rinfo, target, geoms, bounds))
-    # the rasters and the county areas on both cores (exactextract, pyproj and GEOS release the GIL); the memory
-    # budget is shared between the rasters read at the same time
-    share = memory_mb / max(1, len(jobs))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        area_job = pool.submit(areas.fast_area, geoms_src, counties.crs)  # equal-area: geodesic within 1e-4
-        futures = [pool.submit(_raster, *job, legend, model, share, progress) for job in jobs]
-        parts = []
-        for (kind, path, rinfo, *_), fut in zip(jobs, futures):
-            df, rinfo_k = fut.result()
-            df.index = counties.index
-            info["rasters"][kind] = {"path": str(path), "shape": list(rinfo["shape"]), **rinfo_k}
+        box = tiling.to_crs_box(tuple(shapely.total_bounds(counties.geometry.values)), counties.crs,
+                                rinfo["crs"].to_wkt())
+        validate.check_overlap(box, rinfo["bounds"], f"counties ({counties.attrs.get('source', '')})",
+                               f"{kind} raster {path}")
+    parts, info = [], {"rasters": {}}
+    with executor(cluster) as ex:
+        ex.check_access(rasters.values())
+        # the equal-area projection is fitted to the counties' extent: all of them, beside the rasters
+        area = ex.pool.submit(areas.fast_area, counties.geometry.values, counties.crs)
+        groups = county_groups(ex, shapely.bounds(counties.geometry.values).T)
+        rasters = {kind: str(Path(path).absolute()) for kind, path in rasters.items()}  # workers: folders of their own
+        jobs = ((counties.iloc[g][[counties.geometry.name]], rasters, model, legend, memory_mb,
+                 progress if ex.local else None) for g in groups)
+        for i, (df, inf) in enumerate(ex.map(_group_indicators, jobs, "raster indicators")):
             parts.append(df)
-        area = area_job.result() / 1e6
-    ind = pd.concat([pd.DataFrame({"area_km2": area}, index=counties.index)] + parts, axis=1)
-    if whole:
-        _check_valid(ind, rasters)
-    return ind, info
-
-
-def _check_overlap(counties, kind: str, path, rinfo: dict, bounds) -> None:
-    validate.check_overlap(bounds, rinfo["bounds"], f"counties ({counties.attrs.get('source', '')})",
-                           f"{kind} raster {path}")
-
-
-def _check_valid(ind: pd.DataFrame, rasters: dict) -> None:
-    """Refuse a raster without a valid cell under any county (checked on all of them, not on a part)."""
+            for kind, r in inf.items():
+                info["rasters"].setdefault(kind, {**r, "seconds": 0.0})["seconds"] += r["seconds"]
+            if len(groups) > 1:
+                record.step(progress, "raster indicators (groups of counties)", i + 1, len(groups))
+        info.update(ex.info())
+        area = area.result() / 1e6
+    for r in info["rasters"].values():
+        r["seconds"] = round(r["seconds"], 3)
+    ind = pd.concat([pd.DataFrame({"area_km2": area}, index=counties.index),
+                     pd.concat(parts).loc[counties.index]], axis=1)
     for kind, col in (("landcover", "landcover_valid_share"), ("dem", "dem_valid_share")):
         if kind in rasters and col in ind and not ind[col].fillna(0).gt(0).any():
             raise DataError(f"{kind} raster {rasters[kind]}: no valid cells under the counties (all nodata). Check "
                             "the raster's nodata value and that it covers the study area.")
-
-
-def _rasters_task(job):
-    """Runs on a worker: the raster indicators of one group of counties (reading only its window)."""
-    counties, rasters, model, legend, memory_mb = job
-    return raster_indicators(counties, rasters, model, None, legend, memory_mb, whole=False)
-
-
-def _rasters_on_cluster(address: str, counties: gpd.GeoDataFrame, rasters: dict, model, progress, legend,
-                        memory_mb: float):
-    """:func:`raster_indicators` of Hilbert-ordered groups of counties on a Dask cluster."""
-    from .. import tiling
-    from . import cluster
-
-    for kind, path in rasters.items():  # the checks that need every county, made once here
-        rinfo = lraster.raster_info(path, kind)
-        g = areas.to_crs(counties.geometry.values, counties.crs, rinfo["crs"].to_wkt())
-        _check_overlap(counties, kind, path, rinfo, tuple(shapely.total_bounds(g)))
-    groups = tiling.hilbert_groups(shapely.bounds(counties.geometry.values).T, COUNTIES_PER_TASK)
-    parts, info = [], {"rasters": {}}
-    with cluster.connect(address) as client:
-        cluster.check_access(client, rasters.values())
-        # absolute: workers run in folders of their own
-        rasters = {kind: str(Path(path).absolute()) for kind, path in rasters.items()}
-        jobs = ((counties.iloc[g][[counties.geometry.name]], rasters, model, legend, memory_mb) for g in groups)
-        for i, (df, inf) in enumerate(cluster.ordered(client, _rasters_task, jobs, "raster indicators")):
-            parts.append(df)
-            for kind, r in inf["rasters"].items():
-                info["rasters"].setdefault(kind, {**r, "seconds": 0.0})["seconds"] += r["seconds"]
-            record.step(progress, "raster indicators (groups of counties)", i + 1, len(groups))
-        info["worker_peak_mb"] = cluster.worker_peaks(client)
-    ind = pd.concat(parts).loc[counties.index]
-    # the equal-area projection is fitted to the counties' extent: all of them, as in one process
-    ind["area_km2"] = areas.fast_area(counties.geometry.values, counties.crs) / 1e6
-    _check_valid(ind, rasters)
-    info["cluster"] = cluster.name(address)
     return ind, info
+
+
+def _group_indicators(job):
+    """The step of a group of counties (all of them in this process): every raster's indicators, the rasters read
+    at the same time on two threads with the memory budget shared between them."""
+    counties, rasters, model, legend, memory_mb, progress = job
+    projected: dict[str, np.ndarray] = {}  # counties in each raster CRS, transformed once
+    todo = []
+    for kind, path in rasters.items():
+        rinfo = lraster.raster_info(path, kind)
+        target = CRS.from_user_input(rinfo["crs"].to_wkt())
+        if target.to_wkt() not in projected:
+            projected[target.to_wkt()] = areas.to_crs(counties.geometry.values, counties.crs, target)
+            if counties.crs != target:
+                log.info("reprojecting counties from %s to the %s raster's CRS %s for zonal statistics",
+                         counties.crs.to_string(), kind, target.to_string())
+        geoms = projected[target.to_wkt()]
+        todo.append((kind, path, rinfo, target, geoms, tuple(shapely.total_bounds(geoms))))
+    share = memory_mb / max(1, len(todo))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(_raster, *t, legend, model, share, progress) for t in todo]
+        frames, info = [], {}
+        for (kind, path, rinfo, *_), fut in zip(todo, futures):
+            df, rinfo_k = fut.result()
+            df.index = counties.index
+            info[kind] = {"path": str(path), "shape": list(rinfo["shape"]), **rinfo_k}
+            frames.append(df)
+    return pd.concat(frames, axis=1) if frames else pd.DataFrame(index=counties.index), info
 
 
 def _raster(kind, path, rinfo, target, geoms, bounds, legend, model, memory_mb: float, progress):
@@ -211,6 +184,18 @@ def _dem(path: Path, geoms, crs, bounds, source: str, unit, model, memory_mb: fl
     return df, {"steep_method": method, "unit": unit or "metre", "block_cells": block}
 
 
+def _city_distance(cty: gpd.GeoDataFrame, names: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each county's administrative type and 区位: how far it is from a city district (the prefecture-level cities'
+    core, from the names; 0 for a district)."""
+    admin = ind_mod.admin_type(names)
+    central = (np.asarray(admin) == "DISTRICT")
+    distance = ind_mod.city_distance_km(
+        areas.to_crs(shapely.point_on_surface(cty.geometry.values), cty.crs, areas.CHINA_ALBERS),
+        areas.to_crs(cty.geometry.values[central], cty.crs, areas.CHINA_ALBERS))
+    distance = np.where(central, 0.0, distance)
+    return admin, distance
+
+
 def classify(counties, rasters: dict[str, str], *, progress: Callable | None = None, **options) -> gpd.GeoDataFrame:
     """Classify county polygons into main function zones (城镇化地区 / 农产品主产区 / 重点生态功能区).
 
@@ -277,7 +262,10 @@ def classify_counties(counties, rasters: dict, opts: ClassifyOptions, progress: 
         log.info("embedded populated places: %d counties hold one (--no-default-places turns them off)",
                  int((places > 0).sum()))
     log.info("computing indicators for %d counties", len(cty))
-    ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, opts.memory_mb, places, cluster)
+    with ThreadPoolExecutor(max_workers=1) as beside:  # 区位 needs the outlines only: worked out beside the rasters
+        located = beside.submit(_city_distance, cty, names)
+        ind, info = compute_indicators(cty, rasters, model, attrs, progress, legend, opts.memory_mb, places, cluster)
+        admin, distance = located.result()
     if places is not None and not (points and points.get("population")):
         info["default_places"] = {**PROVENANCE, "counties_with_a_place": int((places > 0).sum())}
     if "pop_density_source" in ind:  # the statistics by their name, the census by its source
@@ -289,13 +277,7 @@ def classify_counties(counties, rasters: dict, opts: ClassifyOptions, progress: 
     if origin is not None:  # which statistics figure came from where, county by county
         origin.insert(0, "population", ind.get("pop_density_source", pd.Series("", index=ind.index)).fillna(""))
         ind["statistics_source"] = census_mod.describe(origin)
-    ind["admin_type"] = ind_mod.admin_type(names)
-    # 区位: how far each county is from a city district (the prefecture-level cities' core, from the names)
-    central = (ind["admin_type"] == "DISTRICT").to_numpy()
-    ind["city_distance_km"] = ind_mod.city_distance_km(
-        areas.to_crs(shapely.point_on_surface(cty.geometry.values), cty.crs, areas.CHINA_ALBERS),
-        areas.to_crs(cty.geometry.values[central], cty.crs, areas.CHINA_ALBERS))
-    ind.loc[central, "city_distance_km"] = 0.0
+    ind["admin_type"], ind["city_distance_km"] = admin, distance
     log.info("classifying with model %s", model.identity)
     res = cls.classify(ind, model)
     zones = gpd.GeoDataFrame({"county_id": cty["_id"].astype(str), "name": names}, index=cty.index,

@@ -18,17 +18,17 @@ from layers import raster as lraster
 from layers import vector as lvector
 from layers import zonal as lzonal
 
-from .. import areas, controllines, legends, outputs, tables, tiling, validate
+from .. import areas, controllines, legends, outputs, tables, validate
 from .. import compensation as comp
 from ..errors import UsageError
 from . import record
 from .comparing import read_zones
 from .config import MAX_MEMORY_MB, ReadOptions, load_legend, options_of
+from .executors import county_groups, executor
 from .inputs import input_paths, load_counties, load_polygons, read_attributes
 from .people import census_figures
 
 log = logging.getLogger("zoning")
-COUNTIES_PER_TASK = 64  # on a cluster: counties per task, as for the classification
 
 
 @dataclass(frozen=True)
@@ -107,12 +107,15 @@ def _crop_table(path) -> pd.DataFrame:
     return table
 
 
-def _fractions_task(job):
-    """Runs on a worker (or here): the land-cover codes and true-area fractions of a group of counties."""
-    path, geoms_wkb, max_cells = job
-    geoms = shapely.from_wkb(geoms_wkb)
+def _fractions_of(job):
+    """The step of a group of counties (all of them in this process): their land-cover codes and true-area
+    fractions."""
+    path, geoms, max_cells, progress = job
+    geoms = shapely.from_wkb(geoms) if len(geoms) and isinstance(geoms[0], bytes) else geoms  # WKB to a cluster
+    tick = None if progress is None else \
+        (lambda f: record.step(progress, "land cover (counties)", int(round(f * len(geoms))), len(geoms)))
     with lzonal.north_up(Path(path)) as p:
-        codes, fracs, _, nodata = lzonal.landcover_fractions(p, geoms, max_cells)
+        codes, fracs, _, nodata = lzonal.landcover_fractions(p, geoms, max_cells, progress=tick)
     return codes, fracs, nodata
 
 
@@ -124,24 +127,18 @@ def land_cover(cty: gpd.GeoDataFrame, path: str, opts: CompensateOptions, progre
     validate.check_overlap(tuple(shapely.total_bounds(geoms)), rinfo["bounds"],
                            f"counties ({cty.attrs.get('source', '')})", f"landcover raster {path}")
     max_cells = opts.memory_mb * 1e6 / 200  # as the classification: ~5 M cells per GB, measured
-    if not opts.cluster:
-        with lzonal.north_up(Path(path)) as p:
-            codes, fracs, _, nodata = lzonal.landcover_fractions(
-                p, geoms, max_cells, progress=lambda f: record.step(progress, "land cover (counties)",
-                                                                     int(round(f * len(geoms))), len(geoms)))
-        return codes, fracs, nodata
-    from . import cluster
-
-    groups = tiling.hilbert_groups(shapely.bounds(geoms).T, COUNTIES_PER_TASK)
     codes, fracs, nodata = [None] * len(geoms), [None] * len(geoms), None
-    with cluster.connect(opts.cluster) as client:
-        cluster.check_access(client, [path])
-        jobs = ((str(Path(path).absolute()), shapely.to_wkb(geoms[g]), max_cells) for g in groups)
-        for i, (g, (c, f, nodata)) in enumerate(zip(groups, cluster.ordered(client, _fractions_task, jobs,
-                                                                            "land cover"))):
+    with executor(opts.cluster) as ex:
+        ex.check_access([path])
+        groups = county_groups(ex, shapely.bounds(geoms).T)
+        jobs = ((str(Path(path).absolute()), geoms[g] if ex.local else shapely.to_wkb(geoms[g]), max_cells,
+                 progress if ex.local else None)
+                for g in groups)
+        for i, (g, (c, f, nodata)) in enumerate(zip(groups, ex.map(_fractions_of, jobs, "land cover"))):
             for j, k in enumerate(g):
                 codes[k], fracs[k] = c[j], f[j]
-            record.step(progress, "land cover (groups of counties)", i + 1, len(groups))
+            if len(groups) > 1:
+                record.step(progress, "land cover (groups of counties)", i + 1, len(groups))
     return codes, fracs, nodata
 
 

@@ -1,5 +1,5 @@
-"""One part of a check: a group of construction parcels against the control lines, findings and ledger out. The
-same step runs in this process (:mod:`.checking`) and on a cluster's workers (:mod:`.partitions`)."""
+"""A group of construction parcels against the control lines: findings and ledger out (the domain of one part of a
+check; :mod:`.steps` gives it its features wherever it runs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,10 +7,8 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from .. import areas, epochs, ledger, validate, violations as vio
-from ..errors import DataError
 from . import supervising
 
 OVERLAP_MARGIN_M = 100_000.0  # layers whose extents are further apart than this point to a CRS mix-up
@@ -38,11 +36,8 @@ class PartContext:
     sup: supervising.Supervision
 
 
-def check_parcels(chunk, ctx: PartContext, seen: set, tally: vio.Tally, pool,
-                  overlap_with: dict | None = None):
-    """The findings, ledger rows and China-Albers geometries of one group of parcels. ``overlap_with``: the lines
-    in China Albers, to check the parcels' extent against (the first group in one process; the plan does it on a
-    cluster)."""
+def check_parcels(chunk, ctx: PartContext, tally: vio.Tally, pool):
+    """The findings, ledger rows, China-Albers geometries and ids of one group of parcels."""
     read, lv, cvio, rules, out_crs, sup = ctx.read, ctx.lines, ctx.counties, ctx.rules, ctx.out_crs, ctx.sup
     chunk = validate.ensure_crs(chunk, "construction", read.assume_crs)
     fld = read.id_for("construction") or "id"
@@ -52,16 +47,6 @@ def check_parcels(chunk, ctx: PartContext, seen: set, tally: vio.Tally, pool,
         fld = None
     chunk, _ = validate.clean_polygons(chunk, "construction", fld)
     ids = chunk["_id"].astype(str).to_numpy(dtype=object)
-    dup = seen.intersection(ids)
-    if dup:
-        raise DataError(f"construction layer {chunk.attrs.get('source')}: duplicate ids "
-                        f"{', '.join(sorted(map(str, dup))[:10])}. Ids must be unique.")
-    seen.update(ids)
-    if overlap_with is not None:
-        validate.check_overlap(tuple(chunk.to_crs(areas.CHINA_ALBERS).total_bounds),
-                               tuple(shapely.total_bounds(np.concatenate(list(overlap_with.values())))),
-                               f"construction ({chunk.attrs.get('source')})", "the control lines",
-                               margin=OVERLAP_MARGIN_M)
     parcels = areas.to_crs(chunk.geometry.values, chunk.crs, areas.CHINA_ALBERS)
     src = np.asarray(chunk.geometry.values, dtype=object) if chunk.crs == out_crs else None
     dfield = next((f for f in DATE_FIELDS if f in chunk.columns), None)
@@ -78,7 +63,7 @@ def check_parcels(chunk, ctx: PartContext, seen: set, tally: vio.Tally, pool,
         np.zeros(0, dtype=object)
     frame = supervising.supervise(frame, alb, parcels, ids, sup, rules, news)
     rows = ledger_rows(chunk, parcels, ids, collect, cvio, rules, out_crs, src, sup) if sup.ledger else None
-    return frame, rows, (alb, parcels)
+    return frame, rows, (alb, parcels), ids
 
 
 def ledger_rows(chunk, parcels, ids, collect, cvio, rules, out_crs, src,

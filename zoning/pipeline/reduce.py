@@ -1,5 +1,5 @@
-"""The one reduce of a check: the parts' findings, tallies and ledgers into a :class:`CheckResult` — the same for
-a check in this process (:mod:`.checking`) and on a cluster (:mod:`.partitions`)."""
+"""The one reduce of a check: the parts' findings, tallies and ledgers into a :class:`CheckResult`, whichever
+executor ran the parts (:mod:`.checking`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -8,7 +8,7 @@ import shapely
 
 from tests.conftest import assert_same_outputs, check_files
 from zoning import pipeline
-from zoning.pipeline import classifying, partitions
+from zoning.pipeline import executors, plan
 
 LINES = {k: f"{k}.gpkg" for k in ("red_line", "farmland", "urban_boundary")}
 
@@ -24,7 +24,7 @@ def _run(sample: Path, out: Path, rules: Path, cluster=None, previous=None):
 @pytest.fixture
 def small_parts(monkeypatch, tmp_path):
     """Many small parts: conflict tiles of ~10 features, groups of 250 parcels."""
-    monkeypatch.setattr(partitions, "CONFLICT_FEATURES_PER_TILE", 10)
+    monkeypatch.setattr(plan, "CONFLICT_FEATURES_PER_TILE", 10)
     rules = tmp_path / "rules.toml"
     rules.write_text("[rules]\nchunk_size = 250\n")
     return rules
@@ -86,7 +86,7 @@ def test_previous_run_carried_the_same_on_a_cluster(sample, tmp_path, small_part
 
 
 def test_classification_on_a_local_cluster_equals_one_process(sample, monkeypatch):
-    monkeypatch.setattr(classifying, "COUNTIES_PER_TASK", 20)  # 10 groups of counties
+    monkeypatch.setattr(executors, "COUNTIES_PER_TASK", 20)  # 10 groups of counties
     args = dict(rasters={"landcover": str(sample / "landcover.tif"), "dem": str(sample / "dem.tif")},
                 attributes=str(sample / "stats.csv"), sensitivity=5)
     one = pipeline.classify(str(sample / "counties.gpkg"), **args)
