@@ -63,12 +63,55 @@ def landcover_fractions(path: Path, geoms: np.ndarray, max_cells: int, progress:
     fn = (lambda frac, msg: progress(frac)) if progress else False
     # GDAL's block cache would otherwise grow to 5 % of the machine's memory on a large raster
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        r = exact_extract(str(path), feats, ops, weights=wts, include_cols=["idx"], output="pandas",
+        values = _window_in_memory(path, geoms, max_cells) or str(path)
+        r = exact_extract(values, feats, ops, weights=wts, include_cols=["idx"], output="pandas",
                           max_cells_in_memory=int(max_cells), progress=fn)
     r = r.sort_values("idx")
     codes = [np.asarray(u, dtype=float) for u in r["unique"]]
     fracs = [np.asarray(f, dtype=float) for f in r[ops[1].split("(")[0]]]
     return codes, fracs, r["count"].to_numpy(dtype=float), nodata
+
+
+class _CellsInMemory(NumPyRasterSource):
+    """The raster's cells under the counties, read once, on the file's own grid (same extent and resolution as
+    the file source, so every coverage fraction is the same to the last bit): a window of exactextract's is a slice
+    of the array, not a read from the file (thousands of Python calls holding the GIL). Windows beyond the cells
+    held are read from the file."""
+
+    def __init__(self, path: Path, src, cells: np.ma.MaskedArray, col0: int, row0: int):
+        b = src.bounds
+        super().__init__(cells, b.left, b.bottom, b.right, b.top, srs_wkt=src.crs.to_wkt(),
+                         nodata=None if src.nodata is None else
+                         (src.nodata if src.dtypes[0].startswith("float") else int(src.nodata)))
+        self.path, self.col0, self.row0, self.shape = str(path), col0, row0, (src.height, src.width)
+
+    def res(self):
+        return ((self.ext[2] - self.ext[0]) / self.shape[1], (self.ext[3] - self.ext[1]) / self.shape[0])
+
+    def read_window(self, x0, y0, nx, ny):
+        c, r = x0 - self.col0, y0 - self.row0
+        if c >= 0 and r >= 0 and c + nx <= self.mat.shape[1] and r + ny <= self.mat.shape[0]:
+            return self.mat[r:r + ny, c:c + nx]
+        with rasterio.open(self.path) as src:
+            return src.read(1, window=Window(x0, y0, nx, ny), masked=True)
+
+
+def _window_in_memory(path: Path, geoms: np.ndarray, max_cells: float) -> _CellsInMemory | None:
+    """The cells under the counties when they fit in ``max_cells`` (a national MODIS grid: a million cells), else
+    None (the file is streamed). Scaled rasters are streamed, as exactextract's file source scales them."""
+    with rasterio.open(path) as src:
+        t = src.transform
+        if src.scales[0] not in (None, 1.0) or src.offsets[0] not in (None, 0.0) or t.b != 0 or t.d != 0 \
+                or len(geoms) == 0:
+            return None
+        win = from_bounds(*shapely.total_bounds(np.asarray(geoms)), transform=t)
+        c0, r0 = max(0, int(np.floor(win.col_off)) - 1), max(0, int(np.floor(win.row_off)) - 1)
+        c1 = min(src.width, int(np.ceil(win.col_off + win.width)) + 1)
+        r1 = min(src.height, int(np.ceil(win.row_off + win.height)) + 1)
+        if c1 <= c0 or r1 <= r0 or (c1 - c0) * (r1 - r0) > max_cells:
+            return None
+        cells = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+        return _CellsInMemory(path, src, cells, c0, r0)
 
 
 def raster_sums(path: Path, geoms: np.ndarray, max_cells: int, progress: Callable | None = None):
@@ -79,7 +122,7 @@ def raster_sums(path: Path, geoms: np.ndarray, max_cells: int, progress: Callabl
     feats = WkbSource(shapely.to_wkb(np.asarray(geoms)).tolist(), wkt)
     fn = (lambda frac, msg: progress(frac)) if progress else False
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        r = exact_extract(str(path), feats, ["sum", "count", "min"], include_cols=["idx"], output="pandas",
+        r = exact_extract(_window_in_memory(path, geoms, max_cells) or str(path), feats, ["sum", "count", "min"], include_cols=["idx"], output="pandas",
                           max_cells_in_memory=int(max_cells), progress=fn)
     r = r.sort_values("idx")
     return r["sum"].to_numpy(dtype=float), r["count"].to_numpy(dtype=float), r["min"].to_numpy(dtype=float)
