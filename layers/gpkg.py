@@ -9,7 +9,10 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import numpy as np
 import pyogrio
+import shapely
+from pyogrio.raw import write_arrow
 
 from zoning import outputs
 
@@ -17,7 +20,7 @@ from zoning.errors import OutputError
 
 from .edits import written_digest
 from .files import Output
-from .spool import Spool, merge_layer
+from .spool import Spool, merge_layer, to_arrow
 
 log = logging.getLogger("zoning")
 
@@ -105,9 +108,14 @@ class GpkgWriter:
         if isinstance(df, gpd.GeoDataFrame):
             if not append:
                 kwargs["layer_options"] = {"SPATIAL_INDEX": "YES"}
-            if len(df) == 0:
-                kwargs["geometry_type"] = "MultiPolygon"
-            pyogrio.write_dataframe(df, self.path, promote_to_multi=True, use_arrow=True, **kwargs)
+            types = shapely.get_type_id(df.geometry.values)
+            if len(df) and np.isin(types, (3, 6)).all():  # polygons: the WKB column built in Arrow (to_arrow)
+                write_arrow(to_arrow(df), str(self.path), geometry_name="geometry", geometry_type="MultiPolygon",
+                            crs=df.crs.to_wkt() if df.crs is not None else None, **kwargs)
+            else:
+                if len(df) == 0:
+                    kwargs["geometry_type"] = "MultiPolygon"
+                pyogrio.write_dataframe(df, self.path, promote_to_multi=True, use_arrow=True, **kwargs)
         else:
             pyogrio.write_dataframe(pd.DataFrame(df), self.path, **kwargs)
         # keep an empty frame with the schema only: the styles need the columns, not the rows
