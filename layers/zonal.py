@@ -93,7 +93,7 @@ class _CellsInMemory(NumPyRasterSource):
         if c >= 0 and r >= 0 and c + nx <= self.mat.shape[1] and r + ny <= self.mat.shape[0]:
             return self.mat[r:r + ny, c:c + nx]
         with rasterio.open(self.path) as src:
-            return src.read(1, window=Window(x0, y0, nx, ny), masked=True)
+            return _plain(src.read(1, window=Window(x0, y0, nx, ny), masked=True))
 
 
 def _window_in_memory(path: Path, geoms: np.ndarray, max_cells: float) -> _CellsInMemory | None:
@@ -110,8 +110,13 @@ def _window_in_memory(path: Path, geoms: np.ndarray, max_cells: float) -> _Cells
         r1 = min(src.height, int(np.ceil(win.row_off + win.height)) + 1)
         if c1 <= c0 or r1 <= r0 or (c1 - c0) * (r1 - r0) > max_cells:
             return None
-        cells = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+        cells = _plain(src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True))
         return _CellsInMemory(path, src, cells, c0, r0)
+
+
+def _plain(arr: np.ma.MaskedArray):
+    """A masked array as exactextract's file source gives it: plain where nothing is masked (no nodata)."""
+    return arr if len(np.ma.getmaskarray(arr).shape) and np.ma.getmask(arr) is not np.ma.nomask else arr.data
 
 
 def raster_sums(path: Path, geoms: np.ndarray, max_cells: int, progress: Callable | None = None):

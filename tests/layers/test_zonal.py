@@ -48,3 +48,20 @@ def test_a_window_over_the_budget_is_streamed(sample):
         cells = src.width * src.height
     assert zonal._window_in_memory(path, geoms, cells * 2) is not None
     assert zonal._window_in_memory(path, geoms, 100) is None
+
+
+def test_a_raster_without_nodata_held_in_memory_equals_the_file(sample, tmp_path, monkeypatch):
+    """No nodata declared: exactextract gets plain cells (a masked array without a mask is refused by it)."""
+    with rasterio.open(sample / "landcover.tif") as src:
+        profile, data = src.profile, src.read(1)
+    profile.pop("nodata", None)
+    path = tmp_path / "bare.tif"
+    with rasterio.open(path, "w", **{**profile, "nodata": None}) as dst:
+        dst.write(data, 1)
+    cty = gpd.read_file(sample / "counties.gpkg")
+    geoms = np.asarray(areas.to_crs(cty.geometry.values, cty.crs, profile["crs"].to_wkt()))
+    held = _fractions(path, geoms, True, monkeypatch)
+    streamed = _fractions(path, geoms, False, monkeypatch)
+    assert held[3] is None
+    for a, b in zip(held[0] + held[1], streamed[0] + streamed[1]):
+        assert np.array_equal(a, b)
