@@ -15,6 +15,7 @@ import click
 
 from zoning.version import __version__
 from layers.files import Terminated
+from layers.postgis import mask
 from zoning.errors import ZoningError
 
 log = logging.getLogger("zoning")
@@ -96,7 +97,7 @@ def handle_errors(func):
         except ZoningError as exc:
             if debug:
                 traceback.print_exc()
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {mask(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted: no output was written (earlier outputs are left as they were).", err=True)

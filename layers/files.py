@@ -24,6 +24,7 @@ from pathlib import Path
 from zoning.errors import OutputError, UsageError
 
 from .edits import edited, file_digest
+from .postgis import is_uri, parse
 
 MARKER = ".zoning-output.json"
 GENERATOR = '<meta name="generator" content="zoning">'
@@ -98,9 +99,29 @@ def _inside(child: Path, parent: Path) -> bool:
         return False
 
 
+def target(spec):
+    """An output as given: a PostGIS schema (printed without its password), else a path."""
+    return parse(spec, "-o") if is_uri(spec) else Path(spec)
+
+
+def open_output(spec, overwrite: bool = False, inputs=(), what: str = "output"):
+    """Where a run writes its GeoPackage: an :class:`Output` for a path; for a PostGIS schema, a temporary
+    GeoPackage published into the schema when the run succeeds (:func:`layers.pgwrite.publishing`)."""
+    if is_uri(spec):
+        from .pgwrite import publishing
+
+        return publishing(spec, overwrite)
+    return Output(Path(spec), overwrite, inputs=inputs, what=what)
+
+
 def check_target(path: Path, overwrite: bool, inputs=(), what: str = "output", suffix: str | None = None) -> None:
     """Refuse, before any work, a target the run may not replace or cannot write. Raises :class:`OutputError`
-    (:class:`UsageError` for a file name whose extension is not ``suffix``: a GeoPackage named ``.shp`` misleads)."""
+    (:class:`UsageError` for a file name whose extension is not ``suffix``: a GeoPackage named ``.shp`` misleads).
+    A PostGIS schema (``postgresql://HOST/DB?schema=NAME``) is checked in the database (:mod:`layers.pgwrite`)."""
+    if is_uri(path):
+        from .pgwrite import check_schema
+
+        return check_schema(path, overwrite)
     path = Path(path)
     if suffix and path.suffix and path.suffix.lower() != suffix:
         raise UsageError(f"-o {path}: the output is a GeoPackage; name it {path.with_suffix(suffix).name} (a "

@@ -19,7 +19,8 @@ from zoning import outputs
 from zoning.errors import OutputError
 
 from .edits import written_digest
-from .files import Output
+from .files import open_output, target
+from .postgis import mask
 from .spool import Spool, merge_layer, to_arrow
 
 log = logging.getLogger("zoning")
@@ -35,7 +36,7 @@ class GpkgWriter:
 
     def __init__(self, path: Path, target: Path | None = None):
         self.path = Path(path)
-        self.target = Path(target) if target else self.path  # named in messages (path may be a temporary)
+        self.target = target if target else self.path  # named in messages (path may be a temporary)
         self.layers: dict[str, pd.DataFrame] = {}
         self.counts: dict[str, int] = {}
         self._spools: dict[str, Spool] = {}
@@ -199,8 +200,8 @@ def write_layers(path: Path, layers: dict[str, pd.DataFrame], overwrite: bool = 
     styles : layer name → complete QML document, stored in ``layer_styles`` as the layer's default style
     inputs : paths the run reads (the target may not be one of them)
     """
-    path = Path(path)
-    with Output(path, overwrite, inputs=inputs) as tmp:
+    path = target(path)
+    with open_output(path, overwrite, inputs=inputs) as tmp:
         w = GpkgWriter(tmp, path)
         for name, df in layers.items():
             w.write(name, df)
@@ -212,6 +213,7 @@ def write_layers(path: Path, layers: dict[str, pd.DataFrame], overwrite: bool = 
 def _finish(tmp: Path, layers, metadata: dict, styles: dict) -> None:
     con = sqlite3.connect(tmp)
     try:
+        metadata = json.loads(mask(json.dumps(metadata, ensure_ascii=False, default=str)))  # no password kept
         meta_json = json.dumps(metadata, ensure_ascii=False, default=str)
         for name in layers:
             spec = outputs.LAYERS.get(name)

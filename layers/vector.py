@@ -12,6 +12,8 @@ import pyogrio
 
 from zoning.errors import DataError, UsageError
 
+from . import pgread, postgis
+
 log = logging.getLogger("zoning")
 
 # Chinese GIS data without a .cpg is almost always GBK; GB18030 is its superset.
@@ -86,6 +88,8 @@ def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
     -------
     GeoDataFrame with ``attrs["source"]`` (a string naming file and layer) and ``attrs["encoding"]``.
     """
+    if postgis.is_uri(spec):
+        return _table(spec, role, _slice)
     src = spec if isinstance(spec, LayerSource) else parse_source(spec)
     path = src.path
     if not path.exists():
@@ -144,6 +148,13 @@ def read_vector(spec: str | Path | LayerSource, encoding: str | None = None,
 
 
 UTF8_FORMATS = (".gpkg", ".geojson", ".json", ".fgb", ".gdb")  # text is UTF-8 by the format's definition
+
+
+def _table(spec, role: str, _slice):
+    t = postgis.parse(spec, role)
+    if _slice is None:
+        return pgread.read(t, role)
+    return next(pgread.iterate(t, _slice[1], role))
 
 
 def _check_sidecars(path: Path, role: str) -> None:
@@ -206,7 +217,6 @@ def read_table(path: str | Path, role: str = "attributes"):
     """Read a CSV or XLSX table as raw text cells (``header=None``): codes keep their leading zeros, and the header
     row is found later (:func:`zoning.tables.clean_table`). CSV may be UTF-8 (with or without BOM), UTF-16 (with
     BOM, as Excel's "Unicode text" saves it) or GBK/GB18030."""
-    import pandas as pd
 
     p = Path(path)
     if not p.exists():
@@ -230,106 +240,11 @@ def read_table(path: str | Path, role: str = "attributes"):
     raise DataError(f"{role}: {p} is neither UTF-8, UTF-16 nor GB18030 text; save it as CSV (UTF-8).")
 
 
-@dataclass(frozen=True)
-class LayerPlan:
-    """What a worker needs to read parts of a layer by feature id or by extent, without reading it whole.
-
-    ``positions``: each feature's position in the layer's order (the fallback id of layers without an id field);
-    None when the feature ids run ``fid0, fid0 + 1, …`` and the position is ``fid - fid0``.
-    """
-
-    path: Path
-    layer: str | None
-    encoding: str
-    crs_wkt: str | None
-    columns: tuple[str, ...]
-    count: int
-    fid0: int
-    bounds: tuple[float, float, float, float]
-    source: str
-    fids: object = None  # sorted feature ids when they are not contiguous (with ``positions``)
-    positions: object = None
-    key: str | None = None  # a named primary-key column, read as a field (:func:`key_column`)
-
-
-def plan_layer(spec, encoding: str | None = None, role: str = "input", bounds: bool = True):
-    """A :class:`LayerPlan` and, with ``bounds``, every feature's (fids, bounds (4, n) in the layer's CRS).
-
-    Reads ids and extents only (flat memory in the geometry). GeoParquet is refused: parts of it cannot be read
-    through GDAL here; convert it (``ogr2ogr out.gpkg in.parquet``) or run without a cluster.
-    """
-    import numpy as np
-
-    src = spec if isinstance(spec, LayerSource) else parse_source(spec)
-    path = src.path
-    if path.suffix.lower() in (".parquet", ".geoparquet"):
-        raise UsageError(f"{role}: {path} is GeoParquet; on a cluster layers are read part by part through GDAL. "
-                         f"Convert it (ogr2ogr {path.with_suffix('.gpkg').name} {path.name}) or run without "
-                         "--cluster.")
-    head = read_vector(src, encoding, role, _slice=(0, 1))  # every check of read_vector, on one feature
-    layer, used = head.attrs.get("layer"), head.attrs["encoding"]
-    if path.suffix.lower() == ".shp" and not encoding and used == "utf-8":
-        try:  # the first feature may be plain ASCII: detect the encoding on every attribute
-            pyogrio.read_dataframe(path, layer=layer, encoding="utf-8", read_geometry=False)
-        except UnicodeDecodeError:
-            used = CHINESE_FALLBACK
-    info = pyogrio.read_info(path, layer=layer, encoding=used)
-    fids, box = (pyogrio.read_bounds(path, layer=layer) if bounds else (None, None))
-    count = int(info["features"]) if fids is None else len(fids)
-    fid0, sorted_fids, positions = 0, None, None
-    if fids is not None and len(fids):
-        fid0 = int(fids.min())
-        if not np.array_equal(fids, np.arange(fid0, fid0 + len(fids))):
-            order = np.argsort(fids, kind="stable")
-            sorted_fids, positions = fids[order], order.astype(np.int64)
-    total = tuple(float(v) for v in info.get("total_bounds") or (0, 0, 0, 0))
-    # absolute: workers run in folders of their own, and read the file the client checked (cluster.check_access)
-    plan = LayerPlan(path.absolute(), layer, used, head.crs.to_wkt() if head.crs is not None else None,
-                     tuple(c for c in head.columns if c != head.geometry.name), count, fid0, total,
-                     head.attrs["source"], sorted_fids, positions, key_column(info))
-    log.info("planned %s: %d features, CRS %s, encoding %s (read in parts)", plan.source, count,
-             head.crs.to_string() if head.crs else "none", used)
-    return plan, fids, box
-
-
-def read_column(plan: LayerPlan, column: str):
-    """One attribute column of every feature, in layer order (no geometry)."""
-    if column == plan.key:  # the primary key: GDAL gives it as the feature id
-        df = pyogrio.read_dataframe(plan.path, layer=plan.layer, read_geometry=False, columns=[],
-                                    fid_as_index=True)
-        return pd.Series(df.index.to_numpy(), name=column)
-    df = pyogrio.read_dataframe(plan.path, layer=plan.layer, encoding=plan.encoding, read_geometry=False,
-                                columns=[column])
-    return df[column]
-
-
-def read_part(plan: LayerPlan, fids=None, bbox=None) -> gpd.GeoDataFrame:
-    """The features of ``fids`` or those whose extent meets ``bbox`` (layer CRS), in layer order, indexed by
-    their position in the layer (as :func:`read_vector` indexes the whole layer)."""
-    import numpy as np
-
-    kw = {"fids": np.asarray(fids, dtype=np.int64)} if fids is not None else {"bbox": tuple(bbox)}
-    arrow = plan.path.suffix.lower() == ".gpkg"  # GDAL's Arrow path reads GeoPackage features by id 4x faster
-    gdf = pyogrio.read_dataframe(plan.path, layer=plan.layer, encoding=None if arrow else plan.encoding,
-                                 fid_as_index=True, use_arrow=arrow, **kw)
-    fid = gdf.index.to_numpy(dtype=np.int64)
-    if plan.key is not None:
-        gdf.insert(0, plan.key, fid)
-    if plan.positions is None:
-        pos = fid - plan.fid0
-    else:
-        pos = plan.positions[np.searchsorted(plan.fids, fid)]
-    gdf.index = pos
-    gdf = gdf.sort_index()
-    if plan.crs_wkt is not None and gdf.crs is None:
-        gdf = gdf.set_crs(plan.crs_wkt)
-    gdf.attrs.update(source=plan.source, encoding=plan.encoding, layer=plan.layer)
-    return gdf
-
-
 def layer_extent(spec) -> tuple[tuple | None, str | None]:
     """A layer's extent and CRS (WKT) from its header, without reading its features ((None, None) when the
     driver cannot tell quickly)."""
+    if postgis.is_uri(spec):
+        return pgread.extent(postgis.parse(spec))
     src = spec if isinstance(spec, LayerSource) else parse_source(spec)
     try:
         info = pyogrio.read_info(src.path, layer=src.layer, force_total_bounds=True)
@@ -342,6 +257,8 @@ def layer_extent(spec) -> tuple[tuple | None, str | None]:
 
 
 def count_features(spec) -> int:
+    if postgis.is_uri(spec):
+        return pgread.count(postgis.parse(spec))
     src = spec if isinstance(spec, LayerSource) else parse_source(spec)
     if src.path.suffix.lower() in (".parquet", ".geoparquet"):
         import pyarrow.parquet as pq
@@ -356,6 +273,9 @@ def iter_vector(spec, chunk_size: int, encoding: str | None = None, role: str = 
     The first chunk is read through :func:`read_vector` (all its checks and encoding detection); later chunks reuse
     the layer and encoding it found. An empty layer yields one empty GeoDataFrame.
     """
+    if postgis.is_uri(spec):
+        yield from pgread.iterate(postgis.parse(spec, role), chunk_size, role)
+        return
     src = spec if isinstance(spec, LayerSource) else parse_source(spec)
     if src.path.suffix.lower() in (".parquet", ".geoparquet"):
         yield read_vector(src, encoding, role)

@@ -1,7 +1,9 @@
 """Control-line check wiring: layers in, :class:`CheckResult` out (:func:`check`), files out (:func:`run_check`)."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import tempfile
 from dataclasses import replace
 import time
 from pathlib import Path
@@ -11,7 +13,9 @@ import geopandas as gpd
 import pandas as pd
 
 from layers import gpkg, previous as lprevious, report as lreport, styles
-from layers.files import Output, check_target
+from layers.files import Output, check_target, open_output, target
+from layers.pgwrite import fetch
+from layers.postgis import is_uri
 
 from .. import continuity, outputs, violations as vio
 from ..errors import UsageError
@@ -167,14 +171,19 @@ def run_check(job: CheckJob, output, rules_path=None, report_dir=None, overwrite
     (``rectified`` with a previous run) and the reports. ``job.counties`` may be a zones layer
     (``job.county_role = "zones"``)."""
     line_specs, construction, counties, cluster = job.lines, job.construction, job.counties, job.cluster
-    out = Path(output)
+    out = target(output)
     extra = {k: v for k, v in job.extra.items() if v is not None}
     inputs = input_paths(*line_specs.values(), construction, counties,
                          *(v for k, v in extra.items() if k in ("cropland", "baseline", "previous")))
     inputs += [Path(extra[k]) for k in ("landcover", "landcover_previous") if extra.get(k)]
+    held = contextlib.ExitStack()
     if extra.get("previous") is not None:  # a wrong --previous fails before any work
-        extra["previous"] = lprevious.read_previous(extra["previous"], continuity.PREVIOUS_FIELDS)
-    if report_dir and Path(report_dir).resolve() == out.resolve():
+        previous = extra["previous"]
+        if is_uri(previous):  # a schema an earlier run published: back into a GeoPackage for this run
+            folder = Path(held.enter_context(tempfile.TemporaryDirectory(prefix="zoning-previous-")))
+            previous = fetch(previous, folder / "previous.gpkg")
+        extra["previous"] = lprevious.read_previous(previous, continuity.PREVIOUS_FIELDS)
+    if report_dir and isinstance(out, Path) and Path(report_dir).resolve() == out.resolve():
         raise UsageError(f"-o and --report both name {out}: the GeoPackage and the report folder need paths of "
                          f"their own (e.g. --report {out.with_suffix('')}-report). Nothing was written.")
     check_target(out, overwrite, inputs, suffix=".gpkg")
@@ -189,7 +198,7 @@ def run_check(job: CheckJob, output, rules_path=None, report_dir=None, overwrite
     prov = record.provenance({**line_specs, "construction": construction, job.county_role: counties,
                               **{k: extra.get(k) for k in ("cropland", "baseline", "landcover", "landcover_previous")}},
                              rules=f"{rules['rules']['id']}@{rules['rules']['version']}")
-    with Output(out, overwrite, inputs=inputs) as tmp:
+    with held, open_output(out, overwrite, inputs=inputs) as tmp:
         job = replace(job, rules=rules, extra=extra, need_lines=bool(report_dir))
         res, meta, _ = write_check(tmp, job, progress=progress, target=out, extra_meta={"provenance": prov})
         reports = []

@@ -327,7 +327,7 @@ def run_classify(counties, rasters, output, overwrite: bool = False, progress=No
         inputs += [Path(opts.quota.source)] + ([Path(opts.quota.lock)] if opts.quota.lock else [])
     from layers.files import check_target
 
-    check_target(Path(output), overwrite, inputs, suffix=".gpkg")
+    check_target(output, overwrite, inputs, suffix=".gpkg")
     # a bad model or legend, or a malformed cluster address, fails before any work
     opts = replace(opts, model=load_model(opts.model) if not isinstance(opts.model, model_mod.Model) else opts.model,
                    legend=load_legend(opts.legend) if not isinstance(opts.legend, legends.Legend) else opts.legend)
@@ -337,7 +337,7 @@ def run_classify(counties, rasters, output, overwrite: bool = False, progress=No
         parse_address(opts.cluster)
     zones, info = classify_counties(counties, rasters, opts, progress)
     meta = {**record.metadata(), **{k: v for k, v in info.items() if k != "counties"}}
-    path = gpkg.write_layers(Path(output), {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
+    path = gpkg.write_layers(output, {"zones": zones}, overwrite, meta, styles.qml_for_layers({"zones": zones}),
                              inputs=inputs)
     zones.attrs["info"] = info
     return path, zones

@@ -7,7 +7,8 @@ from pathlib import Path
 import geopandas as gpd
 
 from layers import gpkg, styles, vector as lvector
-from layers.files import check_target
+from layers.files import check_target, target
+from layers.postgis import is_uri, parse
 
 from .. import compare as cmp, outputs, tables, validate
 from ..errors import DataError
@@ -48,8 +49,11 @@ def comparison_layer(res: cmp.Comparison, zones: gpd.GeoDataFrame) -> gpd.GeoDat
 def read_zones(zones_spec, county_id: str | None = None) -> gpd.GeoDataFrame:
     """The zones of ``zoning classify`` / ``zoning run`` (a GeoPackage's ``zones`` layer, or a layer named in the
     spec) with ``county_id`` and ``zone``; ``county_id``: the id field when it is not ``county_id``."""
-    src = zones_spec if isinstance(zones_spec, lvector.LayerSource) else lvector.parse_source(zones_spec)
-    if src.layer is None and src.path.suffix.lower() == ".gpkg" and src.path.exists() and \
+    if is_uri(zones_spec):  # a PostGIS table of zones
+        src = parse(zones_spec)
+    else:
+        src = zones_spec if isinstance(zones_spec, lvector.LayerSource) else lvector.parse_source(zones_spec)
+    if not is_uri(src) and src.layer is None and src.path.suffix.lower() == ".gpkg" and src.path.exists() and \
             "zones" in lvector.list_layers(src.path):
         src = lvector.LayerSource(src.path, "zones")  # the tool's own GeoPackage: its zones, not its conflicts
     zones = lvector.read_vector(src, role="zones")
@@ -70,9 +74,9 @@ def run_compare(zones_spec, reference, output, id_field=None, zone_field=None, h
 
     ``zones_spec``: a zones layer, or the GeoPackage of ``zoning run`` / ``zoning classify`` (its ``zones`` layer is
     taken); ``county_id``: the zones' id field when it is not ``county_id``."""
-    out = Path(output)
-    src = lvector.parse_source(zones_spec)
-    check_target(out, overwrite, [src.path, Path(reference)], suffix=".gpkg")
+    out = target(output)
+    src = parse(zones_spec) if is_uri(zones_spec) else lvector.parse_source(zones_spec)
+    check_target(out, overwrite, ([] if is_uri(src) else [src.path]) + [Path(reference)], suffix=".gpkg")
     zones = read_zones(src, county_id)
     ref = read_reference(reference, id_field, zone_field, header_row)
     res = cmp.compare(zones, ref)
@@ -80,7 +84,7 @@ def run_compare(zones_spec, reference, output, id_field=None, zone_field=None, h
         log.warning("reference %s: %d id(s) match no county: %s", reference, len(res.unmatched),
                     ", ".join(res.unmatched[:20]) + (" …" if len(res.unmatched) > 20 else ""))
     layer = comparison_layer(res, zones)
-    meta = {**record.metadata(), "zones": str(zones_spec), "reference": str(reference),
+    meta = {**record.metadata(), "zones": str(src), "reference": str(reference),
             "agreement": res.agreement, "kappa": res.kappa, "compared": res.compared}
     gpkg.write_layers(out, {"comparison": layer}, overwrite, meta, styles.qml_for_layers({"comparison": layer}),
                       inputs=[Path(reference)])

@@ -253,7 +253,7 @@ def run_compensate(counties, landcover: str, output, overwrite: bool = False, pr
 
     opts = CompensateOptions.of(options)
     inputs = input_paths(counties, opts.attributes, opts.zones, opts.red_line, opts.crops) + [Path(landcover)]
-    check_target(Path(output), overwrite, inputs, suffix=".gpkg")
+    check_target(output, overwrite, inputs, suffix=".gpkg")
     method(opts)  # a bad mapping, legend, crop table or D fails before any work
     if isinstance(opts.cluster, str):
         from .cluster import parse_address
@@ -261,6 +261,6 @@ def run_compensate(counties, landcover: str, output, overwrite: bool = False, pr
         parse_address(opts.cluster)
     layer, info = compensate_counties(counties, landcover, opts, progress)
     meta = {**record.metadata(), "compensation": info}
-    path = gpkg.write_layers(Path(output), {"compensation": layer}, overwrite, meta,
+    path = gpkg.write_layers(output, {"compensation": layer}, overwrite, meta,
                              styles.qml_for_layers({"compensation": layer}), inputs=inputs)
     return path, layer

@@ -10,6 +10,8 @@ from pathlib import Path
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from layers.postgis import is_uri
+
 from .. import legends, model as model_mod, rasters as raster_kinds, rules as rules_mod
 from ..errors import ConfigError, UsageError
 
@@ -214,6 +216,8 @@ class Project:
 
 
 def _resolve_input(base: Path, v: str) -> tuple[str, bool]:
+    if is_uri(v):  # a PostGIS table: checked when it is read
+        return v, True
     p, layer = Path(v), None
     if ":" in v and not (base / v).exists() and not Path(v).exists():
         p_str, _, layer = v.rpartition(":")

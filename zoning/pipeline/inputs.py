@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers import vector as lvector
+from layers import parts as lparts, vector as lvector
+from layers.postgis import is_uri
 
 from .. import areas, indicators as ind_mod, tables, tiling, validate, violations as vio
 from ..errors import DataError
@@ -132,7 +133,7 @@ def join_attributes(counties: gpd.GeoDataFrame, table: pd.DataFrame, source: str
 class PlannedLayer:
     """A polygon layer checked and planned on the client, read in parts by the workers (:func:`load_part`)."""
 
-    plan: lvector.LayerPlan
+    plan: lparts.LayerPlan
     role: str
     id_field: str | None
     crs_wkt: str
@@ -142,7 +143,7 @@ def plan_polygons(spec, role: str, read: ReadOptions, id_role: str, candidates: 
                   require_id: bool = False, check_ids: bool = True):
     """Check a polygon layer like :func:`load_polygons` without reading its geometry: fields, CRS and (with
     ``check_ids``) ids present and unique. Returns the :class:`PlannedLayer`, and every feature's fids and bounds."""
-    plan, fids, box = lvector.plan_layer(spec, read.encoding, role)
+    plan, fids, box = lparts.plan_layer(spec, read.encoding, role)
     if plan.count == 0:
         raise DataError(f"{role} layer {plan.source} has no features.")
     head = gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in plan.columns}, geometry=[], crs=plan.crs_wkt)
@@ -150,7 +151,7 @@ def plan_polygons(spec, role: str, read: ReadOptions, id_role: str, candidates: 
     field = _id_field(head, role, read, id_role, candidates, require_id)
     head = validate.ensure_crs(head, role, read.assume_crs)
     if field is not None and check_ids:
-        ids = lvector.read_column(plan, field).to_frame()
+        ids = lparts.read_column(plan, field).to_frame()
         ids.attrs["source"] = plan.source
         validate.feature_ids(ids, role, field, require_id)
     return PlannedLayer(plan, role, field, head.crs.to_wkt()), fids, box
@@ -159,7 +160,7 @@ def plan_polygons(spec, role: str, read: ReadOptions, id_role: str, candidates: 
 def load_part(layer: PlannedLayer, fids=None, bbox=None) -> gpd.GeoDataFrame:
     """Features of a planned layer by fid or extent, repaired and identified (``_id``) as :func:`load_polygons`
     does for the whole layer."""
-    gdf = lvector.read_part(layer.plan, fids, bbox)
+    gdf = lparts.read_part(layer.plan, fids, bbox)
     if gdf.crs is None:
         gdf = gdf.set_crs(layer.crs_wkt)
     gdf, _ = validate.clean_polygons(gdf, layer.role, layer.id_field)
@@ -184,7 +185,7 @@ def input_paths(*specs) -> list:
     """File paths behind input specs (GeoDataFrames and None skipped), for the output-safety checks."""
     out = []
     for s in specs:
-        if s is None or isinstance(s, (pd.DataFrame, gpd.GeoDataFrame)):
+        if s is None or isinstance(s, (pd.DataFrame, gpd.GeoDataFrame)) or is_uri(s):
             continue
         out.append(lvector.parse_source(s).path)
     return out

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers import vector as lvector
+from layers import parts as lparts, vector as lvector
 
 from .. import areas, outputs, tiling, validate, violations as vio
 from ..errors import DataError, UsageError
@@ -234,11 +234,11 @@ def refuse_duplicate_ids(hashes: list[np.ndarray], plan: CheckPlan, read: ReadOp
     elif isinstance(given, gpd.GeoDataFrame):
         layer, fld = None, read.id_for("construction") or "id"
     else:
-        layer = lvector.plan_layer(given, read.encoding, "construction", bounds=False)[0]
+        layer = lparts.plan_layer(given, read.encoding, "construction", bounds=False)[0]
         fld = read.id_for("construction") or "id"
     columns = given.columns if layer is None else layer.columns
     if fld in columns:
-        ids = given[[fld]] if layer is None else lvector.read_column(layer, fld).to_frame()
+        ids = given[[fld]] if layer is None else lparts.read_column(layer, fld).to_frame()
         ids.attrs["source"] = source_name(given) if layer is None else layer.source
         validate.feature_ids(ids, "construction", fld)  # names the duplicates
     raise DataError(f"construction layer {source_name(given) if layer is None else layer.source}: duplicate ids. "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from layers import gpkg, previous as lprevious, vector as lvector
 from layers.files import Output, check_target
+from layers.postgis import mask
 
 from .. import continuity, policy_tables as policy, rasters as raster_kinds, report as rep
 from ..errors import DataError, UsageError
@@ -150,7 +151,8 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                            "report": "report/", "styles": "styles/", "log": "zoning.log"}}
         if res.info.get("year_on_year"):  # what became of the earlier run, as the GeoPackage's zoning_run says
             run["year_on_year"] = res.info["year_on_year"]
-        (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        (tmp / "run.json").write_text(mask(json.dumps(run, ensure_ascii=False, indent=2, default=str)),
+                                      encoding="utf-8")
     return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings,
             "comparison": comparison}
 
@@ -177,7 +179,19 @@ def _cluster(address: str | None):
 
 def run_map(sources: list, output, basemap: str = "none", tianditu_key=None, simplify_m: float = 100.0,
             overwrite: bool = False) -> int:
-    """``zoning map``: draw the known layers of one or more GeoPackages into an offline HTML map."""
+    """``zoning map``: draw the known layers of one or more GeoPackages (or PostGIS schemas zoning wrote) into an
+    offline HTML map."""
+    import tempfile
+
+    from layers.pgwrite import fetch
+    from layers.postgis import is_uri
+
+    with tempfile.TemporaryDirectory(prefix="zoning-map-") as folder:  # schemas fetched into GeoPackages first
+        sources = [fetch(s, Path(folder) / f"schema{i}.gpkg") if is_uri(s) else s for i, s in enumerate(sources)]
+        return _map(sources, output, basemap, tianditu_key, simplify_m, overwrite)
+
+
+def _map(sources: list, output, basemap: str, tianditu_key, simplify_m: float, overwrite: bool) -> int:
     import pyogrio
 
     from layers import webmap

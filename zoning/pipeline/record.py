@@ -31,11 +31,15 @@ def provenance(inputs: dict, project: str | None = None, model: str | None = Non
                rules: str | None = None) -> dict:
     """What a filed report must be tied to: the project, the run date, the tool, model and rules, and each input
     file's name, modification date, size and SHA-256 (inputs given as data frames are listed as such)."""
+    from layers.postgis import is_uri, parse
     from layers.vector import parse_source
 
     files = []
     for role, spec in inputs.items():
         if spec is None:
+            continue
+        if is_uri(spec):
+            files.append({"role": role, "file": str(parse(spec)), "kind": "PostGIS table"})
             continue
         if not isinstance(spec, (str, Path)):
             files.append({"role": role, "file": "(data in memory)"})

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 from pyproj import CRS
 
-from layers import vector as lvector
+from layers import parts as lparts
 
 from .. import areas, controllines as cl, tiling, violations as vio
 from . import supervising
@@ -115,8 +116,9 @@ class PlannedLayers:
         self.__dict__.update(state, _whole={})
 
     def paths(self) -> list:
-        """The files the workers read."""
-        return [pl.plan.path for pl in [*self.lines.values(), *self.extras.values(), self.construction] if pl]
+        """The files the workers read (database tables are read by each worker's own connection)."""
+        return [pl.plan.path for pl in [*self.lines.values(), *self.extras.values(), self.construction]
+                if pl and isinstance(pl.plan.path, Path)]
 
     def _near(self, fids: dict | None = None, box=None, box_crs=None) -> vio.Lines:
         geoms, ids, labels = {}, {}, {}
@@ -146,7 +148,7 @@ class PlannedLayers:
         return self.common.supervision(near.get("baseline"), near.get("cropland"))
 
     def parcels(self, part: ParcelPart) -> gpd.GeoDataFrame:
-        chunk = lvector.read_part(self.construction.plan, fids=part.fids)
+        chunk = lparts.read_part(self.construction.plan, fids=part.fids)
         return chunk if chunk.crs is not None else chunk.set_crs(self.construction.crs_wkt)
 
     def whole_lines(self, need: bool = True) -> dict:
