@@ -164,8 +164,8 @@ def publish(gpkg: Path, target: PgSchema, overwrite: bool) -> None:
                        f"CREATE INDEX ON {q} USING gist ({ident(geom)})"]
             else:
                 sql = []
-            if "fid" in table.column_names:
-                sql.append(f"ALTER TABLE {q} ADD PRIMARY KEY (fid)")
+            sql.append(f"ALTER TABLE {q} ADD PRIMARY KEY (fid)" if "fid" in table.column_names else
+                       f"ALTER TABLE {q} ADD COLUMN fid bigserial PRIMARY KEY")
             for (t, c), (title, desc) in labels.items():
                 if t == layer and c in table.column_names:
                     text = title if not desc or desc == title else f"{title}: {desc}"

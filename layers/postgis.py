@@ -168,7 +168,7 @@ def run(con, sql: str, where: _Where, role: str, error=DataError) -> list:
         with con.cursor() as cur:
             cur.execute(sql)
             return cur.fetchall() if cur.description else []
-    except Error as exc:
+    except (Error, OSError) as exc:
         raise error(f"{role} {where}: {_reason(exc, where)}. Nothing was written.") from None
 
 
@@ -180,7 +180,7 @@ def arrow(con, sql: str, where: _Where, role: str):
         with con.cursor() as cur:
             cur.execute(sql)
             return cur.fetch_arrow_table()
-    except Error as exc:
+    except (Error, OSError) as exc:
         raise DataError(f"{role} {where}: {_reason(exc, where)}") from None
 
 
@@ -192,7 +192,7 @@ def batches(con, sql: str, where: _Where, role: str):
         with con.cursor() as cur:
             cur.execute(sql)
             yield from cur.fetch_record_batch()
-    except Error as exc:
+    except (Error, OSError) as exc:  # a connection lost mid-stream comes as OSError from the reader
         raise DataError(f"{role} {where}: reading stopped: {_reason(exc, where)}. Nothing was written.") from None
 
 

@@ -104,3 +104,104 @@ def check_files(lines: dict, output, construction=None, counties=None, read=None
 
     job = CheckJob(lines, construction, counties, read=read or ReadOptions(), extra=dict(extra or {}), cluster=cluster)
     return run_check(job, output, **kw)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A throw-away PostgreSQL + PostGIS cluster (Debian's packages): initdb + pg_ctl as an unprivileged user, on a free
+# port and a private socket folder, removed afterwards. Nothing is mocked.
+PG_PASSWORD = "zoning-Secret-42"
+
+
+def _pg_bin() -> Path | None:
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return bins[-1].parent if bins else None
+
+
+class PgCluster:
+    def __init__(self, base: Path):
+        import shutil
+        import socket
+
+        self.bin, self.dir = _pg_bin(), base
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        pw = self.dir / "pw"
+        pw.write_text(PG_PASSWORD + "\n")
+        if os.geteuid() == 0:  # initdb refuses root: the cluster belongs to the postgres user
+            for p in (self.dir, pw):
+                shutil.chown(p, "postgres", "postgres")
+        self._as_owner("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth-local=trust",
+                       "--auth-host=scram-sha-256", f"--pwfile={pw}", "-E", "UTF8", "--locale=C.UTF-8")
+        self._as_owner("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "-o",
+                       f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                       "-c synchronous_commit=off -c full_page_writes=off", "start")
+
+    def _as_owner(self, tool: str, *args: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(prefix + [str(self.bin / tool), *args], check=True, capture_output=True)
+
+    def uri(self, db: str = "gis", user: str = "postgres", password: str | None = PG_PASSWORD, **params) -> str:
+        from urllib.parse import urlencode
+
+        auth = f"{user}:{password}@" if password else f"{user}@"
+        return f"postgresql://{auth}127.0.0.1:{self.port}/{db}" + (f"?{urlencode(params)}" if params else "")
+
+    def sql(self, *statements: str, db: str = "gis") -> list:
+        import adbc_driver_postgresql.dbapi as dbapi
+
+        with dbapi.connect(self.uri(db), autocommit=True) as con, con.cursor() as cur:
+            rows = []
+            for s in statements:
+                cur.execute(s)
+                rows = cur.fetchall() if cur.description else []
+            return rows
+
+    def load(self, table: str, frame: gpd.GeoDataFrame, db: str = "gis", key: str | None = "fid") -> None:
+        """A layer into ``table`` (``schema.name``) as a platform keeps it: typed geometry column, GiST index."""
+        import adbc_driver_postgresql.dbapi as dbapi
+        import pyarrow as pa
+
+        schema, name = table.split(".")
+        srid = frame.crs.to_epsg() if frame.crs is not None else 0
+        data = pa.Table.from_pandas(frame.drop(columns=frame.geometry.name), preserve_index=False)
+        data = data.append_column("geom", pa.array(shapely.to_wkb(frame.geometry.values), type=pa.binary()))
+        with dbapi.connect(self.uri(db)) as con, con.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+            cur.adbc_ingest(name, data, mode="create", db_schema_name=schema)
+            cur.execute(f"ALTER TABLE {table} ALTER COLUMN geom TYPE geometry(Geometry, {srid}) "
+                        f"USING ST_SetSRID(ST_GeomFromWKB(geom), {srid})")
+            if key:
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN {key} bigserial PRIMARY KEY")
+            cur.execute(f"CREATE INDEX ON {table} USING gist (geom)")
+            con.commit()
+
+    def stop(self) -> None:
+        import shutil
+
+        try:
+            self._as_owner("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory):
+    """A PostgreSQL cluster with database ``gis`` (PostGIS and the sample's layers in schema ``sample``), ``plain``
+    (no PostGIS) and a role ``reader`` that may not create schemas."""
+    if _pg_bin() is None or not list(Path("/usr/share/postgresql").glob("*/extension/postgis.control")):
+        pytest.skip("PostgreSQL with PostGIS is not installed (apt-get install postgresql postgresql-postgis)")
+    import tempfile
+
+    cluster = PgCluster(Path(tempfile.mkdtemp(prefix="zoning-pg-")))
+    try:
+        cluster.sql("CREATE DATABASE gis", "CREATE DATABASE plain", db="postgres")
+        cluster.sql("CREATE EXTENSION postgis", f"CREATE ROLE reader LOGIN PASSWORD '{PG_PASSWORD}'",
+                    "REVOKE CREATE ON DATABASE gis FROM PUBLIC", "GRANT CONNECT ON DATABASE gis TO reader")
+        for name in ("red_line", "farmland", "urban_boundary", "construction", "counties", "baseline"):
+            cluster.load(f"sample.{name}", gpd.read_file(SAMPLE / f"{name}.gpkg"))
+        cluster.sql("GRANT USAGE ON SCHEMA sample TO reader", "GRANT SELECT ON ALL TABLES IN SCHEMA sample TO reader")
+        yield cluster
+    finally:
+        cluster.stop()

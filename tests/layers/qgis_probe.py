@@ -1,6 +1,8 @@
 """Run with Debian's /usr/bin/python3 (python3-qgis): open each layer of a GeoPackage in real QGIS, print JSON.
 
 Usage: QT_QPA_PLATFORM=offscreen /usr/bin/python3 qgis_probe.py OUT.gpkg layer [layer ...]
+       (or postgres:CONNINFO:SCHEMA instead of OUT.gpkg: the tables of a PostGIS schema, with their default styles
+       from public.layer_styles, through QGIS's postgres provider)
 """
 import json
 import os
@@ -13,7 +15,11 @@ app.initQgis()
 path, names = sys.argv[1], sys.argv[2:]
 out = {}
 for name in names:
-    lyr = QgsVectorLayer(f"{path}|layername={name}", name, "ogr")
+    if path.startswith("postgres:"):
+        conninfo, schema = path[len("postgres:"):].rsplit(":", 1)
+        lyr = QgsVectorLayer(f"{conninfo} key='fid' table=\"{schema}\".\"{name}\" (geom)", name, "postgres")
+    else:
+        lyr = QgsVectorLayer(f"{path}|layername={name}", name, "ogr")
     info = {"valid": lyr.isValid()}
     if lyr.isValid():
         r = lyr.renderer()
