@@ -180,6 +180,8 @@ def cli(verbose: int, quiet: int, debug: bool) -> None:
     """zoning: main functional zones (主体功能区) and three control lines (三条控制线) for Chinese counties.
 
     Input layers are given as PATH, or PATH:LAYER to pick a layer inside a GeoPackage
-    (the QGIS form PATH|layername=LAYER works too).
+    (the QGIS form PATH|layername=LAYER works too), or as a PostGIS table:
+    postgresql://[USER@]HOST[:PORT]/DB?table=[SCHEMA.]TABLE[&geometry=COL][&where=SQL][&service=NAME]
+    (passwords from PGPASSWORD, ~/.pgpass or the service file).
     """
     _setup_logging(verbose, quiet)

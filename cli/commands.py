@@ -106,7 +106,8 @@ def parse_rasters(values: tuple[str, ...], hint: str = "--raster", kinds: tuple[
 @click.option("--quota", metavar="QUOTA.toml", help="Meet provincial or national quotas (shares of land, counties "
               "or residents per zone; locked counties; no lone county) at the least cost to the scores: zone becomes "
               "the quota's answer, zone_unconstrained keeps the model's (README, \"Quota mode\").")
-@click.option("-o", "--output", required=True, metavar="OUT.gpkg", help="Output GeoPackage (layer `zones`).")
+@click.option("-o", "--output", required=True, metavar="OUT.gpkg",
+              help="Output GeoPackage (layer `zones`), or a PostGIS schema: postgresql://HOST/DB?schema=NAME.")
 @cluster_option
 @crs_option
 @encoding_option
@@ -193,7 +194,8 @@ def model_check(file):
 @click.option("--rules", "rules_path", metavar="RULES.toml", help="Override the default rules key by key (see "
               "`zoning rules show`).")
 @click.option("-o", "--output", required=True, metavar="OUT.gpkg",
-              help="Output GeoPackage: layers conflicts, violations, parcels (the parcel ledger), county_summary.")
+              help="Output GeoPackage: layers conflicts, violations, parcels (the parcel ledger), county_summary; or a "
+                   "PostGIS schema: postgresql://HOST/DB?schema=NAME.")
 @click.option("--report", "report_dir", metavar="DIR", help="Also write violations.csv, report.xlsx, report.html.")
 @cluster_option
 @crs_option
@@ -279,7 +281,7 @@ def run(project, outdir, cluster, overwrite):
 
 
 @cli.command("map")
-@click.argument("gpkgs", nargs=-1, required=True, metavar="GPKG [GPKG ...]")
+@click.argument("gpkgs", nargs=-1, required=True, metavar="GPKG|SCHEMA_URI [...]")
 @click.option("-o", "--output", required=True, metavar="MAP.html", help="Output HTML file.")
 @click.option("--basemap", type=click.Choice(["none", "osm", "tianditu"]), default="none", show_default=True,
               help="Background tiles; 'none' keeps the map fully offline.")
@@ -303,7 +305,8 @@ def map_cmd(gpkgs, output, basemap, tianditu_key, simplify_m, overwrite):
               help="Zone column (default: first of zone, designation, 主体功能区).")
 @click.option("--header-row", type=click.IntRange(min=1), metavar="N", help="Row of TABLE with the column names.")
 @click.option("--county-id", "county_id", metavar="F", help="Id field of ZONES (default county_id).")
-@click.option("-o", "--output", required=True, metavar="OUT.gpkg", help="Output GeoPackage (layer `comparison`).")
+@click.option("-o", "--output", required=True, metavar="OUT.gpkg",
+              help="Output GeoPackage (layer `comparison`), or a PostGIS schema: postgresql://HOST/DB?schema=NAME.")
 @overwrite_option
 @handle_errors
 def compare_cmd(zones, reference, reference_id_field, reference_zone_field, header_row, county_id, output,

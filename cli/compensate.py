@@ -45,7 +45,8 @@ IGBP (MODIS) codes → ecosystem types (the default; --show prints any legend's)
 @click.option("--name-field", metavar="F", help="County name field.")
 @click.option("--show", is_flag=True, help="Print the factor table and the legend's mapping to ecosystem types, "
               "then exit.")
-@click.option("-o", "--output", metavar="OUT.gpkg", help="Output GeoPackage (layer `compensation`).")
+@click.option("-o", "--output", metavar="OUT.gpkg",
+              help="Output GeoPackage (layer `compensation`), or a PostGIS schema: postgresql://HOST/DB?schema=NAME.")
 @cluster_option
 @crs_option
 @encoding_option

@@ -3,6 +3,7 @@ feature id or extent for a cluster's tasks. Every read is one SQL query in a rea
 ``where=`` filter applies to all of them."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,7 @@ from zoning.errors import DataError
 
 from .postgis import FID, WKB, PgTable, arrow, batches, connect, ident, literal, require_postgis, run, to_frame
 
+log = logging.getLogger("zoning")
 INTEGER_TYPES = ("smallint", "integer", "bigint")
 # surrogate keys as ogr2ogr, ArcGIS and QGIS name them: the feature id, not an attribute (a GeoPackage's fid)
 SURROGATE_KEYS = ("fid", "ogc_fid", "gid", "objectid")
@@ -105,7 +107,9 @@ def read(t: PgTable, role: str):
     con = _open(t, role)
     try:
         info = describe(con, t, role)
-        return to_frame(arrow(con, _select(t, info), t, role), info.crs, str(t), t.table)
+        gdf = to_frame(arrow(con, _select(t, info), t, role), info.crs, str(t), t.table)
+        log.info("read %s: %d features, CRS %s", t, len(gdf), info.crs or "none (SRID 0)")
+        return gdf
     finally:
         con.close()
 
@@ -117,6 +121,7 @@ def iterate(t: PgTable, chunk_size: int, role: str):
     con = _open(t, role)
     try:
         info = describe(con, t, role)
+        log.info("reading %s in chunks of %d, CRS %s", t, chunk_size, info.crs or "none (SRID 0)")
         pending, n, offset = [], 0, 0
         for batch in batches(con, _select(t, info), t, role):
             pending.append(batch)

@@ -62,8 +62,11 @@ class Spool:
         schema = pa.Schema.from_pandas(pd.DataFrame(first.drop(columns=first.geometry.name)), preserve_index=False)
         schema = schema.append(pa.field("geometry", pa.binary()))
         fields = []
+        # the layer's own declared fields; a parcel's field that happens to share a name with another layer's
+        # (``stability`` of the zones) is the input's own, kept as read
+        declared = set(outputs.columns(layer)) if layer in outputs.LAYERS else set(outputs.FIELDS)
         for f in schema:
-            spec = outputs.FIELDS.get(f.name)
+            spec = outputs.FIELDS.get(f.name) if f.name in declared else None
             if f.name == "geometry":
                 fields.append(f)
             elif spec is not None:  # declared fields: the schema's type, whatever the first chunk held

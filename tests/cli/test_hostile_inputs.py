@@ -343,6 +343,17 @@ def test_parcel_fields_that_clash_with_the_ledger_or_the_geopackage(tmp_path):
     assert (led["input_verdict"] == "更旧").all() and (led["input_input_verdict"] == "旧结论").all()
 
 
+def test_a_parcel_field_named_like_another_layers_field_keeps_its_values(tmp_path):
+    """``stability`` is a field of the zones; a survey's own text field of that name is carried as text (it was
+    cast to the zones' number type and ended the run: found by the hostile-property test)."""
+    parcels = gpd.read_file(SAMPLE / "construction.gpkg").iloc[:300]
+    parcels.assign(stability=[f" {k}" for k in range(300)]).to_file(tmp_path / "parcels.gpkg")
+    r = run_cli("check", *LINES, "--construction", str(tmp_path / "parcels.gpkg"), "-o", str(tmp_path / "a.gpkg"))
+    assert r.returncode == 0, r.stderr
+    led = gpd.read_file(tmp_path / "a.gpkg", layer="parcels")
+    assert list(led["stability"]) == [f" {k}" for k in range(300)]
+
+
 @pytest.mark.parametrize("name", ["zones.shp", "out.geojson"])
 def test_a_geopackage_is_not_written_under_a_foreign_extension(tmp_path, name):
     r = run_cli("classify", COUNTIES, "--raster", f"landcover={SAMPLE / 'landcover.tif'}", "-o", str(tmp_path / name))

@@ -265,3 +265,18 @@ def test_the_connection_dropped_mid_read(pg):
         for _ in chunks:
             pass
     assert PG_PASSWORD not in str(err.value) and "sample.many" in str(err.value)
+
+
+def test_a_project_file_reads_its_layers_from_postgis(pg, tmp_path):
+    inputs = {k: _table(pg, k) for k in (*LINES, "construction", "counties")}
+    inputs.update(landcover=str(SAMPLE / "landcover.tif"), dem=str(SAMPLE / "dem.tif"))
+    project = tmp_path / "project.toml"
+    project.write_text("[project]\nname = \"PostGIS\"\n[inputs]\n" +
+                       "".join(f'{k} = "{v}"\n' for k, v in inputs.items()) +
+                       "[options]\nsensitivity = 0\nbasemap = \"none\"\n", encoding="utf-8")
+    r = run_cli("run", str(project), "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert len(pyogrio.read_dataframe(tmp_path / "out" / "zoning.gpkg", layer="violations")) == 1150
+    for name in ("run.json", "zoning.log"):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert "table=sample.red_line" in text and PG_PASSWORD not in text, name

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from layers import gpkg, previous as lprevious, vector as lvector
 from layers.files import Output, check_target
-from layers.postgis import mask
+from layers.postgis import is_uri, mask, parse
 
 from .. import continuity, policy_tables as policy, rasters as raster_kinds, report as rep
 from ..errors import DataError, UsageError
@@ -54,7 +54,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         log.info("project %s (%s)", proj.name, project)
         prov = record.provenance({**inp, "project": project}, proj.name, proj.model.identity,
                                  f"{proj.rules['rules']['id']}@{proj.rules['rules']['version']}")
-        hashes = {f["path"]: f for f in prov["inputs"]}
+        hashes = {f["path"]: f for f in prov["inputs"] if "path" in f}
         t = time.perf_counter()
         rasters = {k: inp[k] for k in raster_kinds.KINDS if k in inp}
         points = {"population": inp["places"]} if "places" in inp else None
@@ -133,10 +133,7 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
         log.info("wrote map.html (%.1f MB)", size / 1e6, extra={"file_only": True})
         run = {"tool": "zoning", "project": {"name": proj.name, "path": str(project)},
                "run_date": prov["run_date"],
-               "inputs": {k: {"path": v, "bytes": hashes[str(lvector.parse_source(v).path.resolve())]["bytes"],
-                              "modified": hashes[str(lvector.parse_source(v).path.resolve())]["modified"],
-                              "sha256": hashes[str(lvector.parse_source(v).path.resolve())]["sha256"]}
-                          for k, v in inp.items()},
+               "inputs": {k: _input_record(v, hashes) for k, v in inp.items()},
                "options": {**opt, **({"cluster": address} if address else {})},
                "default_places": cinfo.get("default_places"), "census": cinfo.get("census"),
                "compensation": cinfo.get("compensation"), "quota": cinfo.get("quota"),
@@ -155,6 +152,14 @@ def run_project(project: Path | None, outdir: Path, overwrite: bool = False, pro
                                       encoding="utf-8")
     return {"outdir": outdir, "zones": zones, "check": res, "map_bytes": size, "timings": timings,
             "comparison": comparison}
+
+
+def _input_record(spec, hashes: dict) -> dict:
+    """An input of ``run.json``: a file's size, date and hash; a database table by its URI (no password)."""
+    if is_uri(spec):
+        return {"path": str(parse(spec)), "kind": "PostGIS table"}
+    f = hashes[str(lvector.parse_source(spec).path.resolve())]
+    return {"path": spec, "bytes": f["bytes"], "modified": f["modified"], "sha256": f["sha256"]}
 
 
 def _provenance_of(sources: list) -> dict | None:
