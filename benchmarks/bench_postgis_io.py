@@ -96,6 +96,7 @@ def io_adbc(port: int, findings: Path) -> dict:
 def io_psycopg(port: int, findings: Path) -> dict:
     """psycopg 3 binary COPY both ways: rows as Python tuples, geometry as WKB."""
     import geopandas as gpd
+    import pandas as pd
     import psycopg
     import pyogrio
     import shapely
@@ -119,10 +120,10 @@ def io_psycopg(port: int, findings: Path) -> dict:
             cols = [c for c in df.columns if c != "geometry"]
             con.execute(f"CREATE TABLE io_psycopg.{layer} ({', '.join(f'{c} text' for c in cols)}, geom bytea)")
             wkb = shapely.to_wkb(df.geometry.values)
-            values = df[cols].astype(str).to_numpy()
+            values = [[None if pd.isna(v) else str(v) for v in row] for row in df[cols].to_numpy(dtype=object).tolist()]
             with con.cursor().copy(f"COPY io_psycopg.{layer} FROM STDIN (FORMAT BINARY)") as cp:
                 cp.set_types(["text"] * len(cols) + ["bytea"])
-                for row, g in zip(values, wkb):
+                for row, g in zip(values, wkb.tolist()):
                     cp.write_row((*row, g))
             con.execute(f"ALTER TABLE io_psycopg.{layer} ALTER COLUMN geom TYPE geometry(MultiPolygon, 4490) "
                         "USING ST_SetSRID(ST_GeomFromWKB(geom), 4490)")

@@ -18,7 +18,8 @@ import pyogrio
 
 from zoning.errors import OutputError
 
-from .postgis import PgSchema, arrow, connect, ident, literal, parse, require_postgis, run, to_frame, WKB
+from .postgis import WKB, PgSchema, arrow, connect, ident, literal, parse, require_postgis, run, to_frame
+from .postgis import reason as postgis_reason
 
 log = logging.getLogger("zoning")
 RUN_TABLE = "zoning_run"  # what marks a schema as written by zoning
@@ -115,21 +116,26 @@ def _styles(gpkg: Path) -> list:
         con.close()
 
 
-def _plain(table):
-    """Extension types (GDAL's WKB) as their storage: what COPY sends."""
+def _plain(reader):
+    """The batches of ``reader`` with extension types (GDAL's WKB) as their storage: what COPY sends."""
     import pyarrow as pa
 
-    for i, f in enumerate(table.schema):
-        if isinstance(f.type, pa.ExtensionType):
-            storage = pa.chunked_array([c.storage for c in table.column(i).chunks], f.type.storage_type)
-            table = table.set_column(i, pa.field(f.name, f.type.storage_type), storage)
-    return table.replace_schema_metadata(None)
+    ext = [i for i, f in enumerate(reader.schema) if isinstance(f.type, pa.ExtensionType)]
+    schema = pa.schema([pa.field(f.name, f.type.storage_type) if i in ext else f
+                        for i, f in enumerate(reader.schema)])
+
+    def plain():
+        for b in reader:
+            yield pa.RecordBatch.from_arrays([b.column(i).storage if i in ext else b.column(i)
+                                              for i in range(b.num_columns)], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, plain())
 
 
 def publish(gpkg: Path, target: PgSchema, overwrite: bool) -> None:
     """Every layer of ``gpkg`` into ``target``'s schema, in one transaction."""
     from adbc_driver_manager import Error
-    from pyogrio.raw import read_arrow
+    from pyogrio.raw import open_arrow
 
     con = connect(target, "-o", OutputError)
     new = f"zoning_new_{os.getpid()}_{target.schema}"[:63]
@@ -141,20 +147,22 @@ def publish(gpkg: Path, target: PgSchema, overwrite: bool) -> None:
         con.commit()
         exists = _refuse(con, target, overwrite)
         labels = _labels(gpkg)
-        sql = [f"CREATE SCHEMA {ident(new)}"]
-        run(con, sql[0], target, "-o", OutputError)
+        # index builds sort in memory, not in temporary files
+        run(con, "SET LOCAL maintenance_work_mem = '512MB'", target, "-o", OutputError)
+        run(con, f"CREATE SCHEMA {ident(new)}", target, "-o", OutputError)
         for layer, gtype in pyogrio.list_layers(gpkg):
             if layer == "layer_styles":  # QGIS finds the styles in public.layer_styles
                 continue
-            meta, table = read_arrow(gpkg, layer=layer, return_fids=True)
-            geom = meta.get("geometry_name") or "geom"
-            table = _plain(table)
-            with con.cursor() as cur:
-                try:
-                    cur.adbc_ingest(layer, table, mode="create", db_schema_name=new)
-                except Error as exc:
-                    raise OutputError(f"-o {target}: writing table {layer!r} failed: {exc}; nothing was "
-                                      "written.") from None
+            with open_arrow(gpkg, layer=layer, return_fids=True, use_pyarrow=True) as (meta, reader):
+                geom = meta.get("geometry_name") or "geom"
+                batches = _plain(reader)  # streamed: memory follows the batch, not the layer
+                columns = batches.schema.names
+                with con.cursor() as cur:
+                    try:
+                        cur.adbc_ingest(layer, batches, mode="create", db_schema_name=new)
+                    except (Error, OSError) as exc:
+                        raise OutputError(f"-o {target}: writing table {layer!r} failed: {postgis_reason(exc)}; "
+                                          "nothing was written.") from None
             q = f"{ident(new)}.{ident(layer)}"
             if gtype:
                 srid = _srid(con, target, meta.get("crs"))
@@ -164,10 +172,10 @@ def publish(gpkg: Path, target: PgSchema, overwrite: bool) -> None:
                        f"CREATE INDEX ON {q} USING gist ({ident(geom)})"]
             else:
                 sql = []
-            sql.append(f"ALTER TABLE {q} ADD PRIMARY KEY (fid)" if "fid" in table.column_names else
+            sql.append(f"ALTER TABLE {q} ADD PRIMARY KEY (fid)" if "fid" in columns else
                        f"ALTER TABLE {q} ADD COLUMN fid bigserial PRIMARY KEY")
             for (t, c), (title, desc) in labels.items():
-                if t == layer and c in table.column_names:
+                if t == layer and c in columns:
                     text = title if not desc or desc == title else f"{title}: {desc}"
                     sql.append(f"COMMENT ON COLUMN {q}.{ident(c)} IS {literal(text)}")
             for s in sql:

@@ -133,7 +133,8 @@ def parse(spec, role: str = "input"):
                    own.get("where") or None)
 
 
-def _reason(exc, where: _Where) -> str:
+def reason(exc, where: _Where | None = None) -> str:
+    """A driver's message without its prefixes, and without any password."""
     text = str(exc)
     for prefix in ("IO: [libpq] Failed to connect: ", "IO: [libpq] ", "INVALID_DATA: [libpq] ",
                    "INVALID_ARGUMENT: [libpq] ", "UNKNOWN: [libpq] "):
@@ -151,7 +152,7 @@ def connect(where: _Where, role: str, error=DataError):
     try:
         return dbapi.connect(where.conninfo)
     except Error as exc:
-        why = _reason(exc, where)
+        why = reason(exc, where)
         hint = "Check that the server runs and is reachable from here (host, port, firewall)."
         if "password" in why:
             hint = "Check the user and password (PGPASSWORD, ~/.pgpass or the service file)."
@@ -169,7 +170,7 @@ def run(con, sql: str, where: _Where, role: str, error=DataError) -> list:
             cur.execute(sql)
             return cur.fetchall() if cur.description else []
     except (Error, OSError) as exc:
-        raise error(f"{role} {where}: {_reason(exc, where)}. Nothing was written.") from None
+        raise error(f"{role} {where}: {reason(exc, where)}. Nothing was written.") from None
 
 
 def arrow(con, sql: str, where: _Where, role: str):
@@ -181,7 +182,7 @@ def arrow(con, sql: str, where: _Where, role: str):
             cur.execute(sql)
             return cur.fetch_arrow_table()
     except (Error, OSError) as exc:
-        raise DataError(f"{role} {where}: {_reason(exc, where)}") from None
+        raise DataError(f"{role} {where}: {reason(exc, where)}") from None
 
 
 def batches(con, sql: str, where: _Where, role: str):
@@ -193,7 +194,7 @@ def batches(con, sql: str, where: _Where, role: str):
             cur.execute(sql)
             yield from cur.fetch_record_batch()
     except (Error, OSError) as exc:  # a connection lost mid-stream comes as OSError from the reader
-        raise DataError(f"{role} {where}: reading stopped: {_reason(exc, where)}. Nothing was written.") from None
+        raise DataError(f"{role} {where}: reading stopped: {reason(exc, where)}. Nothing was written.") from None
 
 
 def require_postgis(con, where: _Where, role: str, error=DataError) -> None:
