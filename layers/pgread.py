@@ -66,8 +66,12 @@ def describe(con, t: PgTable, role: str) -> TableInfo:
     else:
         raise DataError(f"{role} {t}: the table has several geometry columns ({', '.join(geoms)}); name one with "
                         f"&geometry={geoms[0]}.")
-    srids = [r[0] for r in run(con, f"SELECT DISTINCT ST_SRID({ident(geom)}) FROM {t.qualified}"
-                                    f"{_where(t)} LIMIT 3", t, role)]
+    typed = [r[0] for r in run(con, f"SELECT srid FROM geometry_columns WHERE f_table_schema = "
+                                    f"{literal(t.schema or 'public')} AND f_table_name = {literal(t.table)} AND "
+                                    f"f_geometry_column = {literal(geom)}", t, role) if r[0]]
+    # the column's declared SRID; an undeclared one (geometry without a type) is read off the rows
+    srids = typed or [r[0] for r in run(con, f"SELECT DISTINCT ST_SRID({ident(geom)}) FROM {t.qualified}"
+                                             f"{_where(t)} LIMIT 3", t, role)]
     srids = [s for s in srids if s is not None] or [0]
     if len(srids) > 1:
         raise DataError(f"{role} {t}: column {geom!r} mixes SRIDs {', '.join(map(str, srids))}; one layer needs one "
