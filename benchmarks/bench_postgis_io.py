@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import _data
+import bench_classify
 import bench_postgis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,17 +55,6 @@ def load(cluster, n: int) -> None:
             cur.execute(f"CREATE INDEX ON bench.{name} USING gist (geom)")
         con.commit()
         cur.execute("ANALYZE")
-
-
-def measure(cmd: list[str]) -> tuple[float, float]:
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    _, status, usage = os.wait4(p.pid, 0)
-    secs = time.perf_counter() - t
-    err = p.stderr.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{err[-3000:]}")
-    return secs, usage.ru_maxrss / 1024
 
 
 def check_commands(port: int, n: int, out: Path) -> dict[str, list[str]]:
@@ -174,7 +164,7 @@ def main() -> None:
         load(cluster, a.n)
         rows = []
         for name, cmd in check_commands(cluster.port, a.n, out).items():
-            res = [measure(cmd) for _ in range(a.repeat)]
+            res = [bench_classify.measure(cmd) for _ in range(a.repeat)]
             rows.append((name, statistics.median(r[0] for r in res), max(r[1] for r in res)))
             print(f"  {name:<28}{rows[-1][1]:8.2f} s {rows[-1][2]:8.0f} MB", flush=True)
         print(f"\nzoning check, {a.n:,} parcels (3 construction checks, conflicts, ledger), whole processes")

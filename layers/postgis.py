@@ -161,28 +161,27 @@ def connect(where: _Where, role: str, error=DataError):
         raise error(f"{role} {where}: cannot connect to database {where.dbname!r}: {why}. {hint}") from None
 
 
-def run(con, sql: str, where: _Where, role: str, error=DataError) -> list:
-    """Rows of one statement; a failure (the connection dropped mid-run, a refused statement) is ``error``."""
+def _query(con, sql: str, where: _Where, role: str, error, take):
+    """``take(cursor)`` after one statement; a failure (the connection dropped mid-run, a refused statement) is
+    ``error`` naming the table, never the password."""
     from adbc_driver_manager import Error
 
     try:
         with con.cursor() as cur:
             cur.execute(sql)
-            return cur.fetchall() if cur.description else []
+            return take(cur)
     except (Error, OSError) as exc:
         raise error(f"{role} {where}: {reason(exc, where)}. Nothing was written.") from None
 
 
+def run(con, sql: str, where: _Where, role: str, error=DataError) -> list:
+    """The rows of one statement (none for a command)."""
+    return _query(con, sql, where, role, error, lambda cur: cur.fetchall() if cur.description else [])
+
+
 def arrow(con, sql: str, where: _Where, role: str):
     """A query's result as an Arrow table."""
-    from adbc_driver_manager import Error
-
-    try:
-        with con.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetch_arrow_table()
-    except (Error, OSError) as exc:
-        raise DataError(f"{role} {where}: {reason(exc, where)}") from None
+    return _query(con, sql, where, role, DataError, lambda cur: cur.fetch_arrow_table())
 
 
 def batches(con, sql: str, where: _Where, role: str):
