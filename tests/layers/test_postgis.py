@@ -280,3 +280,16 @@ def test_a_project_file_reads_its_layers_from_postgis(pg, tmp_path):
     for name in ("run.json", "zoning.log"):
         text = (tmp_path / "out" / name).read_text(encoding="utf-8")
         assert "table=sample.red_line" in text and PG_PASSWORD not in text, name
+
+
+def test_a_service_file_entry_names_host_database_user_and_password(pg, tmp_path):
+    """``service=NAME``: libpq takes the connection from pg_service.conf (here through PGSERVICEFILE)."""
+    conf = tmp_path / "pg_service.conf"
+    conf.write_text(f"[onemap]\nhost=127.0.0.1\nport={pg.port}\ndbname=gis\nuser=postgres\npassword={PG_PASSWORD}\n")
+    args = _check_args(lambda k: f"postgresql:///?service=onemap&table=sample.{k}")
+    r = run_cli("check", *args, "-o", str(tmp_path / "out.gpkg"), env={"PGSERVICEFILE": str(conf)})
+    assert r.returncode == 0, r.stderr
+    assert len(pyogrio.read_dataframe(tmp_path / "out.gpkg", layer="violations")) == 1150
+    assert "service=onemap" in r.stderr and PG_PASSWORD not in r.stderr + r.stdout
+    missing = run_cli("check", *args, "-o", str(tmp_path / "no.gpkg"), env={"PGSERVICEFILE": str(tmp_path / "x")})
+    assert missing.returncode == 1 and "onemap" in missing.stderr and not (tmp_path / "no.gpkg").exists()
