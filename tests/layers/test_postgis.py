@@ -293,3 +293,16 @@ def test_a_service_file_entry_names_host_database_user_and_password(pg, tmp_path
     assert "service=onemap" in r.stderr and PG_PASSWORD not in r.stderr + r.stdout
     missing = run_cli("check", *args, "-o", str(tmp_path / "no.gpkg"), env={"PGSERVICEFILE": str(tmp_path / "x")})
     assert missing.returncode == 1 and "onemap" in missing.stderr and not (tmp_path / "no.gpkg").exists()
+
+
+def test_duplicate_parcel_ids_in_different_chunks_of_a_table_are_named(pg, tmp_path):
+    parcels = gpd.read_file(SAMPLE / "construction.gpkg")
+    parcels.loc[len(parcels) - 1, "id"] = parcels.loc[0, "id"]  # 3,001 rows apart: in different chunks
+    pg.load("sample.dup_construction", parcels, key=None)  # no integer key: the ids are read without one
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[rules]\nchunk_size = 250\n")
+    args = _check_args(lambda k: _table(pg, k))
+    args[args.index("--construction") + 1] = _table(pg, "dup_construction")
+    r = run_cli("check", *args, "--rules", str(rules), "-o", str(tmp_path / "out.gpkg"))
+    _refused(r, 1, "duplicate ids", parcels.loc[0, "id"], "table=sample.dup_construction")
+    assert not (tmp_path / "out.gpkg").exists()

@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 
 from layers import parts as lparts, vector as lvector
+from layers.postgis import is_uri
 
 from .. import areas, outputs, tiling, validate, violations as vio
 from ..errors import DataError, UsageError
@@ -229,6 +230,8 @@ def refuse_duplicate_ids(hashes: list[np.ndarray], plan: CheckPlan, read: ReadOp
     if len(h) < 2 or not (h[1:] == h[:-1]).any():
         return
     given = plan.construction
+    if is_uri(given):  # a table read in one process: read again, on this error path only
+        given = lvector.read_vector(given, read.encoding, "construction")
     if isinstance(given, PlannedLayer):
         layer, fld = given.plan, given.id_field
     elif isinstance(given, gpd.GeoDataFrame):
